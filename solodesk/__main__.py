@@ -1,0 +1,3 @@
+from solodesk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,478 @@
+"""The async agent runner: the support agent's mail triage and the manager agent's chat.
+
+The runner never performs an external effect. Agents propose actions; the founder approves them
+through :meth:`Runner.approve`, which hands them to the injected outbox ``execute`` function.
+Progress, proposals and streamed text are published on the :class:`~solodesk.core.events.EventBus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import getaddresses
+from pathlib import Path
+
+from solodesk.agents import proposals as P
+from solodesk.core.actions import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    JSONObject,
+    Provenance,
+)
+from solodesk.core.events import (
+    ActionProposed,
+    ActionResolved,
+    ChatDelta,
+    ChatFinished,
+    EventBus,
+    Progress,
+    RunFailed,
+)
+from solodesk.core.llmtypes import Completion, LLMCallRecord, LLMError, Message, ToolCall
+from solodesk.core.mail import (
+    new_message_id,
+    reply_subject,
+    validate_draft,
+    validate_payload,
+)
+from solodesk.core.resources import prompt
+from solodesk.llm.gateway import Gateway, ModelTarget
+from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
+from solodesk.store.config import Config
+from solodesk.store.repos import MailRecord, Store
+from solodesk.store.secrets import SecretStore
+
+log = logging.getLogger(__name__)
+
+ExecuteFn = Callable[[int], Awaitable[Action]]
+
+SUPPORT_AGENT = "support"
+MANAGER_AGENT = "manager"
+
+
+@dataclass(slots=True)
+class TriageOutcome:
+    """What triage did with one mail."""
+
+    mail_id: int
+    status: str  # proposed | no_reply | invalid | failed
+    action_id: int | None = None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class TriageReport:
+    """All outcomes of one triage run."""
+
+    outcomes: list[TriageOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+class Runner:
+    """Runs agents against the configured model.
+
+    Args:
+        store: The database.
+        config: Settings (``llm.*``, ``company.name``, ``founder.name``, ``smtp.from``).
+        secrets: Keyring access (``llm.api_key``).
+        bus: Where events are published.
+        execute: The outbox's execute function for approved actions.
+        log_dir: Where the local model server writes its log.
+        gateway_factory: Builds the gateway for a target (tests may pass their own).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        config: Config,
+        secrets: SecretStore,
+        bus: EventBus,
+        execute: ExecuteFn,
+        log_dir: Path,
+        gateway_factory: Callable[[ModelTarget], Gateway] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.secrets = secrets
+        self.bus = bus
+        self.execute = execute
+        self.log_dir = log_dir
+        self._gateway_factory = gateway_factory
+        self._local: LocalModelServer | None = None
+        self._model_lock = asyncio.Lock()
+        self._gateway: Gateway | None = None
+        self._gateway_key: tuple[str, str, str] | None = None
+
+    # -- model ---------------------------------------------------------------------------------
+    def model_label(self) -> str:
+        """What the status bar shows: the configured model."""
+        model = self.config.get("llm.model")
+        return "local (llama.cpp)" if model == LOCAL_MODEL_NAME else model
+
+    def _record_call(self, record: LLMCallRecord) -> None:
+        self.store.llm_calls.record(record)
+
+    async def gateway(self) -> Gateway:
+        """The gateway for the configured model, starting the local model server if needed.
+
+        Raises:
+            LLMError: the local model cannot be started, or settings are invalid.
+        """
+        async with self._model_lock:
+            model = self.config.get("llm.model")
+            api_base = self.config.get("llm.api_base")
+            path = self.config.get("llm.local_model_path")
+            key = (model, api_base, path)
+            if self._gateway is not None and self._gateway_key == key and (
+                model != LOCAL_MODEL_NAME or (self._local is not None and self._local.running)
+            ):
+                return self._gateway
+            timeout = float(self.config.get_int("llm.timeout"))
+            if model == LOCAL_MODEL_NAME:
+                if self._local is None or not self._local.running:
+                    self._local = LocalModelServer(
+                        Path(path).expanduser() if path else None,
+                        log_path=self.log_dir / "local-model.log",
+                    )
+                    self.bus.publish(Progress("model", 0, 0, "starting the local model…"))
+                    try:
+                        await self._local.start()
+                    finally:
+                        self.bus.publish(Progress("model", 1, 1, "local model ready"))
+                target = ModelTarget(
+                    model=f"openai/{LOCAL_MODEL_NAME}",
+                    api_base=self._local.api_base,
+                    timeout=timeout,
+                )
+            else:
+                api_key = self.secrets.get("llm.api_key")
+                target = ModelTarget(
+                    model=model, api_base=api_base or None, api_key=api_key, timeout=timeout
+                )
+            factory = self._gateway_factory or (lambda t: Gateway(t, on_call=self._record_call))
+            self._gateway = factory(target)
+            self._gateway_key = key
+            return self._gateway
+
+    async def close(self) -> None:
+        """Stop the local model server, if one was started."""
+        if self._local is not None:
+            local, self._local = self._local, None
+            await asyncio.get_running_loop().run_in_executor(None, local.stop)
+
+    def _prompt_values(self) -> dict[str, str]:
+        return {
+            "company": self.config.get("company.name"),
+            "founder": self.config.get("founder.name"),
+        }
+
+    def _message_id_domain(self) -> str:
+        pairs = getaddresses([self.config.get("smtp.from")])
+        addr = pairs[0][1] if pairs else ""
+        return addr.rsplit("@", 1)[1] if "@" in addr else "solodesk.invalid"
+
+    def _retries(self) -> int:
+        return max(0, min(5, self.config.get_int("llm.validation_retries")))
+
+    # -- triage --------------------------------------------------------------------------------
+    async def triage(self, *, limit: int | None = None) -> TriageReport:
+        """Run the support agent over mail not yet triaged.
+
+        For each mail it proposes a ``reply_email`` (threaded with In-Reply-To/References), or
+        records why no reply is needed, or records an ``invalid`` proposal after the bounded
+        retries. A provider error marks that mail ``failed`` (it stays retryable) and stops.
+
+        Raises:
+            LLMError: the model cannot be reached at all.
+        """
+        mails = self.store.mail.untriaged(limit=limit)
+        report = TriageReport()
+        if not mails:
+            return report
+        gateway = await self.gateway()
+        total = len(mails)
+        for i, mail in enumerate(mails):
+            self.bus.publish(Progress("triage", i, total, f"triaging: {mail.subject[:60]}"))
+            try:
+                outcome = await self.triage_one(gateway, mail)
+            except LLMError as exc:
+                self.bus.publish(RunFailed("triage", str(exc)))
+                report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
+                break
+            report.outcomes.append(outcome)
+        self.bus.publish(Progress("triage", total, total, "triage finished"))
+        return report
+
+    async def triage_one(self, gateway: Gateway, mail: MailRecord) -> TriageOutcome:
+        """Triage one mail (see :meth:`triage`)."""
+        sender = mail.reply_to or mail.from_addr
+        messages: list[Message] = [
+            {"role": "system", "content": prompt("support", **self._prompt_values())},
+            {
+                "role": "user",
+                "content": P.quote_untrusted_email(
+                    {
+                        "From": mail.from_addr,
+                        "Reply-To": mail.reply_to,
+                        "To": mail.to_addrs,
+                        "Cc": mail.cc_addrs,
+                        "Date": mail.date or "",
+                        "Subject": mail.subject,
+                        "Body": mail.body_text,
+                    }
+                ),
+            },
+        ]
+        provenance = Provenance(source="mail", ref=mail.id, untrusted=True)
+        attempts: list[str] = []
+        last_call: ToolCall | None = None
+        last_text = ""
+        for _attempt in range(self._retries() + 1):
+            completion = await gateway.complete(
+                messages,
+                tools=[P.PROPOSE_REPLY, P.NO_REPLY_NEEDED],
+                tool_choice="auto",
+                purpose="triage",
+            )
+            call = completion.tool_calls[0] if completion.tool_calls else None
+            last_call, last_text = call, completion.text
+            errors: list[str]
+            if call is None:
+                errors = ["no tool was called: call propose_reply or no_reply_needed"]
+            elif call.name == P.NO_REPLY_NEEDED.name:
+                args, err = P.parse_arguments(call)
+                reason = str(args.get("reason", "")).strip() if args else ""
+                if args is not None and reason:
+                    self.store.mail.set_triage(mail.id, "no_reply", reason[:500])
+                    return TriageOutcome(mail.id, "no_reply", note=reason[:500])
+                errors = [err or "reason: must not be empty"]
+            elif call.name == P.PROPOSE_REPLY.name:
+                args, err = P.parse_arguments(call)
+                if args is None:
+                    errors = [err or "invalid arguments"]
+                else:
+                    if not args.get("to"):
+                        args["to"] = [sender]
+                    if not str(args.get("subject") or "").strip():
+                        args["subject"] = reply_subject(mail.subject)
+                    draft, errors = validate_draft(args)
+                    if draft is not None:
+                        action = self._propose_reply(mail, draft.model_dump(), provenance, attempts)
+                        if action.status is ActionStatus.PENDING:
+                            return TriageOutcome(mail.id, "proposed", action.id)
+                        errors = action.errors
+            else:
+                errors = [f"unknown tool {call.name!r}: use propose_reply or no_reply_needed"]
+            attempts.extend(f"attempt {_attempt + 1}: {e}" for e in errors)
+            messages = messages + P.feedback_messages(call, completion.text, errors)
+        action = self.store.actions.record_invalid(
+            kind=ActionKind.REPLY_EMAIL,
+            payload=P.raw_attempt(last_call, last_text),
+            agent=SUPPORT_AGENT,
+            summary=f"Invalid reply proposal for: {mail.subject}"[:200],
+            provenance=provenance,
+            errors=attempts,
+        )
+        self.store.mail.set_triage(mail.id, "invalid", "; ".join(attempts)[:1000])
+        self.bus.publish(
+            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
+        )
+        return TriageOutcome(mail.id, "invalid", action.id, "; ".join(attempts))
+
+    def _propose_reply(
+        self, mail: MailRecord, draft: JSONObject, provenance: Provenance, attempts: list[str]
+    ) -> Action:
+        refs = mail.refs.split() if mail.refs else []
+        if mail.message_id not in refs:
+            refs.append(mail.message_id)
+        payload: JSONObject = {
+            "to": draft["to"],
+            "cc": draft.get("cc", []),
+            "subject": draft["subject"],
+            "body": draft["body"],
+            "message_id": new_message_id(self._message_id_domain()),
+            "in_reply_to": mail.message_id,
+            "references": refs,
+            "source_mail_id": mail.id,
+        }
+        errors = validate_payload(ActionKind.REPLY_EMAIL, payload)
+        if errors:
+            return Action(  # not stored: the caller retries with these errors
+                id=0, kind=ActionKind.REPLY_EMAIL, payload=payload, payload_sha256="",
+                agent=SUPPORT_AGENT, summary="", provenance=provenance,
+                status=ActionStatus.INVALID, created_at="", updated_at="", errors=errors,
+            )
+        action = self.store.actions.propose(
+            kind=ActionKind.REPLY_EMAIL,
+            payload=payload,
+            agent=SUPPORT_AGENT,
+            summary=P.summarize_mail(payload["to"], payload["subject"]),
+            provenance=provenance,
+            idempotency_key=payload["message_id"],
+            validation=attempts,
+        )
+        self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
+        self.bus.publish(
+            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
+        )
+        return action
+
+    # -- chat ----------------------------------------------------------------------------------
+    async def chat(
+        self,
+        text: str,
+        *,
+        conversation_id: int | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> tuple[int, Completion, list[Action]]:
+        """One chat turn with the manager agent; the reply streams as :class:`ChatDelta` events.
+
+        Returns:
+            ``(conversation_id, completion, proposed_actions)``.
+
+        Raises:
+            LLMError: the model cannot be reached (the founder's message is kept).
+        """
+        chat = self.store.chat
+        if conversation_id is None:
+            conversation_id = chat.new_conversation(text[:60] or "Chat")
+        history = chat.messages(conversation_id)
+        chat.add_message(conversation_id, "user", text)
+        messages: list[Message] = [
+            {"role": "system", "content": prompt("manager", **self._prompt_values())}
+        ]
+        messages += [{"role": m["role"], "content": m["content"]} for m in history[-20:]]
+        messages.append({"role": "user", "content": text})
+        gateway = await self.gateway()
+        cid = conversation_id
+
+        def on_delta(piece: str) -> None:
+            self.bus.publish(ChatDelta(cid, piece))
+
+        try:
+            completion = await gateway.stream(
+                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
+            )
+        except LLMError as exc:
+            self.bus.publish(RunFailed("chat", str(exc)))
+            raise
+        proposed: list[Action] = []
+        for call in completion.tool_calls:
+            action = await self._chat_proposal(gateway, messages, completion, call, cid)
+            proposed.append(action)
+        reply = completion.text
+        if proposed:
+            notes = []
+            for a in proposed:
+                if a.status is ActionStatus.PENDING:
+                    notes.append(f"Proposed email #{a.id} ({a.summary}) is waiting in your inbox.")
+                else:
+                    notes.append(f"A proposed email was invalid and is recorded as #{a.id}.")
+            extra = "\n\n" + "\n".join(notes)
+            on_delta(extra)
+            reply += extra
+        stopped = completion.finish_reason == "stopped"
+        chat.add_message(cid, "assistant", reply + (" …(stopped)" if stopped else ""))
+        self.bus.publish(ChatFinished(cid, reply, stopped=stopped))
+        return cid, completion, proposed
+
+    async def _chat_proposal(
+        self,
+        gateway: Gateway,
+        messages: list[Message],
+        completion: Completion,
+        call: ToolCall,
+        conversation_id: int,
+    ) -> Action:
+        provenance = Provenance(source="chat", ref=conversation_id, untrusted=False)
+        attempts: list[str] = []
+        current_call: ToolCall | None = call
+        text = completion.text
+        convo = list(messages)
+        for attempt in range(self._retries() + 1):
+            if current_call is not None and current_call.name == P.PROPOSE_SEND_EMAIL.name:
+                draft, errors = validate_draft(current_call.arguments)
+            elif current_call is None:
+                draft, errors = None, ["no tool was called: call propose_send_email"]
+            else:
+                draft, errors = None, [f"unknown tool {current_call.name!r}"]
+            if draft is not None:
+                payload: JSONObject = {
+                    **draft.model_dump(),
+                    "message_id": new_message_id(self._message_id_domain()),
+                }
+                action = self.store.actions.propose(
+                    kind=ActionKind.SEND_EMAIL,
+                    payload=payload,
+                    agent=MANAGER_AGENT,
+                    summary=P.summarize_mail(payload["to"], payload["subject"]),
+                    provenance=provenance,
+                    idempotency_key=payload["message_id"],
+                    validation=attempts,
+                )
+                self.bus.publish(
+                    ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
+                )
+                return action
+            attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
+            if attempt == self._retries():
+                break
+            convo = convo + P.feedback_messages(current_call, text, errors)
+            retry = await gateway.complete(
+                convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="proposal"
+            )
+            current_call = retry.tool_calls[0] if retry.tool_calls else None
+            text = retry.text
+        action = self.store.actions.record_invalid(
+            kind=ActionKind.SEND_EMAIL,
+            payload=P.raw_attempt(current_call, text),
+            agent=MANAGER_AGENT,
+            summary="Invalid email proposal from chat",
+            provenance=provenance,
+            errors=attempts,
+        )
+        self.bus.publish(
+            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
+        )
+        return action
+
+    # -- founder's decisions -------------------------------------------------------------------
+    async def approve(self, action_id: int, *, expected_sha256: str | None = None) -> Action:
+        """Approve an action and execute it through the outbox (at most once).
+
+        Raises:
+            NotFound, StaleApproval, InvalidTransition: from the store; nothing was executed.
+        """
+        action = self.store.actions.approve(action_id, expected_sha256=expected_sha256)
+        self.bus.publish(ActionResolved(action.id, action.status.value))
+        final = await self.execute(action_id)
+        detail = str((final.result or {}).get("detail", ""))
+        self.bus.publish(ActionResolved(final.id, final.status.value, detail))
+        return final
+
+    async def reject(self, action_id: int, *, reason: str = "") -> Action:
+        """Reject (or dismiss) an action."""
+        action = self.store.actions.reject(action_id, reason=reason)
+        self.bus.publish(ActionResolved(action.id, action.status.value, reason))
+        return action
+
+    async def edit(self, action_id: int, payload: JSONObject) -> Action:
+        """Replace a pending action's payload after validating it.
+
+        Raises:
+            ValueError: the edited payload is invalid (message lists the errors).
+            InvalidTransition: the action is no longer editable.
+        """
+        current = self.store.actions.get(action_id)
+        errors = validate_payload(current.kind, payload)
+        if errors:
+            raise ValueError("; ".join(errors))
+        action = self.store.actions.edit(action_id, payload)
+        self.bus.publish(ActionResolved(action.id, action.status.value, "edited"))
+        return action

@@ -1,0 +1,180 @@
+"""Import mail from an mbox file, a Maildir, a folder of ``.eml`` files or one ``.eml`` file.
+
+Parsing uses the standard library (``mailbox``, ``email`` with ``policy.default``, RFC 5322 and
+MIME). Messages already imported (same Message-ID) are skipped. A malformed message is reported
+with its file (and position in an mbox) and the reason, and the rest are imported.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import html
+import mailbox
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from solodesk.store.repos import MailRepo
+
+MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+
+
+class ImportSourceError(Exception):
+    """The path is not an mbox, Maildir, folder of .eml files or .eml file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A message that could not be imported: where it is and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """Counts and problems of one import."""
+
+    imported: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+def _iter_sources(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(where, raw_bytes)`` for every message under ``path``."""
+    if path.is_dir():
+        if all((path / sub).is_dir() for sub in ("cur", "new", "tmp")):
+            md = mailbox.Maildir(str(path), factory=None, create=False)
+            for key in sorted(md.keys()):
+                with md.get_file(key) as fh:
+                    yield f"{path}/{key}", fh.read(MAX_MESSAGE_BYTES + 1)
+            return
+        files = sorted(p for p in path.rglob("*.eml") if p.is_file())
+        if not files:
+            raise ImportSourceError(
+                f"{path} is a folder with no .eml files and is not a Maildir (cur/new/tmp)"
+            )
+        for p in files:
+            yield str(p), p.read_bytes()[: MAX_MESSAGE_BYTES + 1]
+        return
+    if not path.exists():
+        raise ImportSourceError(f"{path} does not exist")
+    with path.open("rb") as fh:
+        head = fh.read(5)
+    if head.startswith(b"From "):
+        box = mailbox.mbox(str(path), factory=None, create=False)
+        try:
+            for i, key in enumerate(box.keys(), start=1):
+                yield f"{path} message {i}", box.get_bytes(key)
+        finally:
+            box.close()
+        return
+    yield str(path), path.read_bytes()[: MAX_MESSAGE_BYTES + 1]
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _body_text(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        text = part.get_content()
+    except (LookupError, ValueError, AssertionError):
+        payload = part.get_payload(decode=True)
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if not isinstance(text, str):
+        return ""
+    if part.get_content_subtype() == "html":
+        text = html.unescape(_TAG.sub("", re.sub(r"(?i)<br\s*/?>|</p>", "\n", text)))
+    return text.replace("\r\n", "\n").strip()
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # a header the parser cannot decode
+        value = None
+    return str(value).strip() if value is not None else ""
+
+
+def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse one RFC 5322 message into a mail row.
+
+    Returns:
+        ``(row, None)`` on success, else ``(None, reason)``.
+    """
+    if not raw.strip():
+        return None, "empty file"
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None, f"larger than {MAX_MESSAGE_BYTES} bytes"
+    if b"\x00" in raw[:4096]:
+        return None, "binary data, not an RFC 5322 message"
+    try:
+        msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    except Exception as exc:
+        return None, f"cannot be parsed: {type(exc).__name__}: {exc}"
+    assert isinstance(msg, EmailMessage)
+    if not msg.keys():
+        return None, "no headers: not an RFC 5322 message"
+    from_addr = _header(msg, "From")
+    pairs = [a for a in getaddresses([from_addr]) if a[1]]
+    if not from_addr or not pairs or "@" not in pairs[0][1]:
+        return None, "missing or invalid From header"
+    message_id = _header(msg, "Message-ID")
+    if not message_id:
+        # Deterministic stand-in so the same message is still recognised next time.
+        message_id = f"<sha256-{hashlib.sha256(raw).hexdigest()[:32]}@solodesk.invalid>"
+    date = _header(msg, "Date")
+    iso_date: str | None = None
+    if date:
+        try:
+            iso_date = parsedate_to_datetime(date).isoformat()
+        except (TypeError, ValueError, IndexError):
+            iso_date = None
+    try:
+        body = _body_text(msg)
+    except Exception as exc:
+        return None, f"body cannot be decoded: {type(exc).__name__}"
+    row = {
+        "message_id": message_id.split()[0] if message_id.startswith("<") else message_id,
+        "from_addr": from_addr,
+        "reply_to": _header(msg, "Reply-To"),
+        "to_addrs": _header(msg, "To"),
+        "cc_addrs": _header(msg, "Cc"),
+        "subject": _header(msg, "Subject"),
+        "date": iso_date,
+        "in_reply_to": _header(msg, "In-Reply-To"),
+        "refs": " ".join(_header(msg, "References").split()),
+        "body_text": body,
+        "raw": raw,
+    }
+    return row, None
+
+
+def import_mail(path: Path, repo: MailRepo) -> ImportReport:
+    """Import every message under ``path`` into ``repo``.
+
+    Raises:
+        ImportSourceError: ``path`` is not a mail source (nothing is imported).
+    """
+    report = ImportReport()
+    for where, raw in _iter_sources(path):
+        row, reason = parse_message(raw)
+        if row is None:
+            report.malformed.append(Malformed(where=where, reason=reason or "unknown"))
+            continue
+        row["source"] = where
+        mail_id = repo.insert(row)
+        if mail_id is None:
+            report.duplicates += 1
+        else:
+            report.imported.append(mail_id)
+    return report

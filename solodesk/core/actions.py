@@ -1,0 +1,163 @@
+"""Proposed actions, their payload hash and their state machine.
+
+An agent never performs an external effect: it proposes an action, a typed payload that waits in
+the inbox. Approval records the sha256 of exactly the payload that will be executed; the outbox
+executes an approved action at most once.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+JSONObject = dict[str, Any]
+
+
+class ActionKind(enum.StrEnum):
+    """Kinds of external effect an agent may propose."""
+
+    SEND_EMAIL = "send_email"
+    REPLY_EMAIL = "reply_email"
+
+
+class ActionStatus(enum.StrEnum):
+    """Where a proposed action stands.
+
+    ``invalid`` is a proposal that failed validation (kept so the founder can see it, never
+    executable). ``unknown`` is a send interrupted mid-flight: it may or may not have reached the
+    server, and it is never retried automatically.
+    """
+
+    INVALID = "invalid"
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    REJECTED = "rejected"
+
+
+#: Allowed transitions of the action state machine.
+TRANSITIONS: Mapping[ActionStatus, frozenset[ActionStatus]] = {
+    ActionStatus.INVALID: frozenset({ActionStatus.REJECTED}),
+    ActionStatus.PENDING: frozenset({ActionStatus.APPROVED, ActionStatus.REJECTED}),
+    ActionStatus.APPROVED: frozenset({ActionStatus.EXECUTING, ActionStatus.REJECTED}),
+    ActionStatus.EXECUTING: frozenset(
+        {ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.UNKNOWN}
+    ),
+    # A definite failure (nothing was sent) may be approved again by the founder.
+    ActionStatus.FAILED: frozenset({ActionStatus.APPROVED, ActionStatus.REJECTED}),
+    # Only the founder resolves an unknown send: confirm it arrived, or dismiss it.
+    ActionStatus.UNKNOWN: frozenset({ActionStatus.EXECUTED, ActionStatus.REJECTED}),
+    ActionStatus.EXECUTED: frozenset(),
+    ActionStatus.REJECTED: frozenset(),
+}
+
+#: Statuses in which the payload may still be edited.
+EDITABLE = frozenset({ActionStatus.PENDING, ActionStatus.FAILED})
+
+
+class InvalidTransition(Exception):
+    """Raised when an action is asked to move to a status its current status does not allow."""
+
+    def __init__(self, action_id: int, current: ActionStatus, target: ActionStatus) -> None:
+        super().__init__(
+            f"action {action_id} is {current.value}; it cannot become {target.value}"
+        )
+        self.action_id = action_id
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: ActionStatus, target: ActionStatus) -> bool:
+    """Return whether ``current -> target`` is allowed by :data:`TRANSITIONS`."""
+    return target in TRANSITIONS[current]
+
+
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    """Serialise a payload deterministically (sorted keys, no whitespace, UTF-8 kept)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def payload_sha256(payload: Mapping[str, Any]) -> str:
+    """Hex sha256 of :func:`canonical_json` of ``payload`` encoded as UTF-8."""
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def utcnow() -> str:
+    """The current time as an ISO 8601 UTC timestamp with seconds precision (``...Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """What a proposal was derived from.
+
+    Attributes:
+        source: ``"mail"`` for an imported email, ``"chat"`` for a founder's chat message.
+        ref: The id of that input in the store (mail id or chat message id), if any.
+        untrusted: True when the proposal was derived from content the founder did not write.
+    """
+
+    source: str
+    ref: int | None = None
+    untrusted: bool = False
+
+    def to_json(self) -> JSONObject:
+        return {"source": self.source, "ref": self.ref, "untrusted": self.untrusted}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Provenance:
+        ref = data.get("ref")
+        return cls(
+            source=str(data.get("source", "")),
+            ref=int(ref) if ref is not None else None,
+            untrusted=bool(data.get("untrusted", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One proposed action as stored in the inbox.
+
+    Attributes:
+        id: Row id.
+        kind: What the action does.
+        payload: The JSON payload that will be executed (for mail: see ``core.mail``).
+        payload_sha256: Hex sha256 of ``canonical_json(payload)``.
+        agent: Name of the agent that proposed it.
+        summary: One line for the inbox list.
+        provenance: The input it came from.
+        status: Current status.
+        created_at: UTC ISO 8601 timestamp of the proposal.
+        updated_at: UTC ISO 8601 timestamp of the last change.
+        approved_sha256: The payload hash recorded at approval (None until approved).
+        approved_at: When it was approved.
+        executed_at: When execution finished (success or not).
+        result: Execution result or failure reason (JSON).
+        errors: Validation errors for ``invalid`` proposals.
+        idempotency_key: Key fixed at proposal time (the Message-ID for mail).
+    """
+
+    id: int
+    kind: ActionKind
+    payload: JSONObject
+    payload_sha256: str
+    agent: str
+    summary: str
+    provenance: Provenance
+    status: ActionStatus
+    created_at: str
+    updated_at: str
+    approved_sha256: str | None = None
+    approved_at: str | None = None
+    executed_at: str | None = None
+    result: JSONObject | None = None
+    errors: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None

@@ -1,0 +1,118 @@
+"""Frozen events the runner publishes, and a small typed event bus.
+
+The UI subscribes through ``ui.bridge`` (which turns events into Qt signals); the CLI subscribes
+directly. Handlers run synchronously in the publisher's thread, in subscription order; an exception
+in one handler is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of every event."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionProposed(Event):
+    """A proposal was stored (``status`` is ``pending`` or ``invalid``)."""
+
+    action_id: int
+    kind: str
+    status: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResolved(Event):
+    """An action changed status (approved, rejected, executed, failed, unknown, edited)."""
+
+    action_id: int
+    status: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta(Event):
+    """A piece of streamed assistant text in a conversation."""
+
+    conversation_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatFinished(Event):
+    """The assistant's reply is complete (``stopped`` if the founder pressed Stop)."""
+
+    conversation_id: int
+    text: str
+    stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Progress(Event):
+    """Progress of long work: ``done`` of ``total`` steps (``total`` 0 when unknown)."""
+
+    task: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailed(Event):
+    """Work failed; ``message`` says what went wrong and what to do."""
+
+    task: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailImported(Event):
+    """Mail was imported: counts of new, duplicate and malformed messages."""
+
+    imported: int
+    duplicates: int
+    malformed: int
+
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous publish/subscribe for :class:`Event` subclasses."""
+
+    def __init__(self) -> None:
+        self._handlers: list[tuple[type[Event], Handler]] = []
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
+        """Call ``handler`` for every published event that is an instance of ``event_type``.
+
+        Returns:
+            A function that removes the subscription.
+        """
+        entry: tuple[type[Event], Handler] = (event_type, handler)  # type: ignore[assignment]
+        self._handlers.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._handlers:
+                self._handlers.remove(entry)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to matching handlers; handler exceptions are logged, not raised."""
+        for event_type, handler in list(self._handlers):
+            if isinstance(event, event_type):
+                try:
+                    handler(event)
+                except Exception:
+                    log.exception("event handler %r failed on %r", handler, event)

@@ -1,0 +1,73 @@
+"""Plain data exchanged with the model gateway (no litellm types leak past ``llm.gateway``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, Any]
+"""An OpenAI-style chat message: ``{"role": ..., "content": ..., ...}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call from the model; ``arguments`` is the raw JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCallRecord:
+    """Usage of one model call, stored in the ``llm_calls`` table.
+
+    Attributes:
+        model: The litellm model string.
+        purpose: What the call was for (``chat``, ``triage``...).
+        tokens_in: Prompt tokens (None if the provider did not say).
+        tokens_out: Completion tokens.
+        cost_usd: Cost in US dollars from litellm's price list (None if unknown, e.g. local).
+        latency_ms: Wall-clock milliseconds from request to last byte.
+        error: One-line error, None on success.
+    """
+
+    model: str
+    purpose: str
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_usd: float | None
+    latency_ms: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished, non-streamed model reply."""
+
+    text: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+
+
+class LLMError(Exception):
+    """A model call failed (timeout, connection, provider error). The message says what to do."""

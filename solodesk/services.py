@@ -1,0 +1,88 @@
+"""Composition of the headless parts: paths, settings, store, keyring, bus, outbox, runner.
+
+``app.py`` (GUI) and ``cli.py`` both build a :class:`Services` here; nothing in this module
+imports Qt or litellm.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from dataclasses import dataclass
+from pathlib import Path
+
+from solodesk.actions.outbox import Outbox
+from solodesk.actions.smtp import SmtpSettings
+from solodesk.agents.runner import Runner
+from solodesk.core.events import EventBus
+from solodesk.store.config import Config
+from solodesk.store.db import connect
+from solodesk.store.paths import Paths, default_paths
+from solodesk.store.repos import Store
+from solodesk.store.secrets import SecretStore
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a front end needs, built once per process."""
+
+    paths: Paths
+    config: Config
+    store: Store
+    secrets: SecretStore
+    bus: EventBus
+    outbox: Outbox
+    runner: Runner
+
+    async def aclose(self) -> None:
+        """Stop the local model server (if any) and close the database."""
+        await self.runner.close()
+        self.store.close()
+
+
+def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> None:
+    """Log to ``log_dir/solodesk.log`` (rotated at 2 MB, 3 files kept)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if any(getattr(h, "_solodesk", False) for h in root.handlers):
+        return
+    handler = logging.handlers.RotatingFileHandler(
+        log_dir / "solodesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler._solodesk = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("LiteLLM", "litellm", "httpx", "httpcore", "openai", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = None) -> Services:
+    """Open the database (migrating it) and wire the parts together.
+
+    Raises:
+        ConfigError: the settings file is unreadable.
+        sqlite3.DatabaseError: the database is not a SQLite file.
+    """
+    paths = (paths or default_paths()).ensure()
+    setup_logging(paths.log_dir)
+    config = Config(paths.config_file)
+    store = Store(connect(paths.database))
+    secrets = secrets or SecretStore()
+    bus = EventBus()
+    outbox = Outbox(
+        store,
+        Outbox.smtp_sender(
+            settings=lambda: SmtpSettings.from_config(config),
+            password=lambda: secrets.get("smtp.password"),
+        ),
+    )
+    runner = Runner(
+        store=store,
+        config=config,
+        secrets=secrets,
+        bus=bus,
+        execute=outbox.execute,
+        log_dir=paths.log_dir,
+    )
+    return Services(paths, config, store, secrets, bus, outbox, runner)

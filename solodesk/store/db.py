@@ -1,0 +1,129 @@
+"""The SQLite database: connection settings and ordered migrations.
+
+Opened with WAL journaling, ``synchronous=FULL`` (an approval survives power loss once
+recorded) and a busy timeout. Migrations are ordered functions recorded in
+``_sqlite_migrations`` by sqlite-utils' :class:`~sqlite_utils.migrations.Migrations`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+migrations = Migrations("solodesk")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE mail (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL UNIQUE,
+            from_addr TEXT NOT NULL,
+            reply_to TEXT NOT NULL DEFAULT '',
+            to_addrs TEXT NOT NULL DEFAULT '',
+            cc_addrs TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            date TEXT,
+            in_reply_to TEXT NOT NULL DEFAULT '',
+            refs TEXT NOT NULL DEFAULT '',
+            body_text TEXT NOT NULL DEFAULT '',
+            raw BLOB NOT NULL,
+            source TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            triage_status TEXT NOT NULL DEFAULT 'new',
+            triage_note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX mail_triage ON mail(triage_status);
+
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_conv ON messages(conversation_id, id);
+
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            payload_sha256 TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            provenance TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            approved_sha256 TEXT,
+            approved_at TEXT,
+            executed_at TEXT,
+            result TEXT,
+            errors TEXT NOT NULL DEFAULT '[]',
+            idempotency_key TEXT UNIQUE
+        );
+        CREATE INDEX actions_status ON actions(status, id);
+
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            event TEXT NOT NULL,
+            action_id INTEGER,
+            actor TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_sha256 TEXT NOT NULL,
+            sha256 TEXT NOT NULL
+        );
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            model TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            cost_usd REAL,
+            latency_ms INTEGER NOT NULL,
+            error TEXT
+        );
+        """
+    )
+
+
+def connect(path: Path | str) -> Database:
+    """Open (creating if needed) and migrate the database at ``path``.
+
+    Args:
+        path: A file path, or ``":memory:"`` for tests.
+
+    Returns:
+        A sqlite-utils :class:`Database` in WAL mode with ``synchronous=FULL``.
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a SQLite database or is corrupt.
+    """
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    db = Database(conn)
+    migrations.apply(db)
+    return db

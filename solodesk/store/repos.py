@@ -1,0 +1,631 @@
+"""Repositories over the database: mail, conversations, actions, audit log and LLM calls.
+
+Every status change of an action and its audit entry are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlite_utils import Database
+
+from solodesk.core.actions import (
+    EDITABLE,
+    Action,
+    ActionKind,
+    ActionStatus,
+    InvalidTransition,
+    JSONObject,
+    Provenance,
+    can_transition,
+    canonical_json,
+    payload_sha256,
+    utcnow,
+)
+from solodesk.core.audit import GENESIS, chain_fields, entry_sha256, verify_chain
+from solodesk.core.llmtypes import LLMCallRecord
+
+Row = dict[str, Any]
+
+
+class NotFound(LookupError):
+    """No row with that id."""
+
+
+class StaleApproval(Exception):
+    """The payload changed since the founder looked at it; nothing was approved."""
+
+
+def _row_to_action(row: Mapping[str, Any]) -> Action:
+    return Action(
+        id=int(row["id"]),
+        kind=ActionKind(row["kind"]),
+        payload=json.loads(row["payload"]),
+        payload_sha256=row["payload_sha256"],
+        agent=row["agent"],
+        summary=row["summary"],
+        provenance=Provenance.from_json(json.loads(row["provenance"])),
+        status=ActionStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        approved_sha256=row["approved_sha256"],
+        approved_at=row["approved_at"],
+        executed_at=row["executed_at"],
+        result=json.loads(row["result"]) if row["result"] else None,
+        errors=list(json.loads(row["errors"] or "[]")),
+        idempotency_key=row["idempotency_key"],
+    )
+
+
+class AuditLog:
+    """Append-only, hash-chained audit log (see ``core.audit``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(
+        self, event: str, *, action_id: int | None, actor: str, detail: Mapping[str, Any]
+    ) -> int:
+        """Append an entry; call inside the transaction that made the change.
+
+        Returns:
+            The new entry's id.
+        """
+        last = self.db.execute("SELECT sha256 FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        prev = last[0] if last else GENESIS
+        fields = {
+            "ts": utcnow(),
+            "event": event,
+            "action_id": action_id,
+            "actor": actor,
+            "detail": canonical_json(detail),
+        }
+        sha = entry_sha256(prev, fields)
+        cur = self.db.execute(
+            "INSERT INTO audit_log (ts, event, action_id, actor, detail, prev_sha256, sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [fields["ts"], event, action_id, actor, fields["detail"], prev, sha],
+        )
+        return int(cast(int, cur.lastrowid))
+
+    def entries(self, *, action_id: int | None = None) -> list[Row]:
+        """All entries in order, optionally for one action."""
+        if action_id is None:
+            return list(self.db.query("SELECT * FROM audit_log ORDER BY id"))
+        return list(
+            self.db.query("SELECT * FROM audit_log WHERE action_id = ? ORDER BY id", [action_id])
+        )
+
+    def verify(self) -> list[str]:
+        """Problems found in the chain; empty when intact."""
+        return verify_chain(self.entries())
+
+    @staticmethod
+    def fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+        return chain_fields(entry)
+
+
+class ActionRepo:
+    """Proposed actions and their state machine."""
+
+    def __init__(self, db: Database, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, action_id: int) -> Action:
+        """The action with ``action_id``.
+
+        Raises:
+            NotFound: no such action.
+        """
+        row = self._row(action_id)
+        return _row_to_action(row)
+
+    def _row(self, action_id: int) -> Row:
+        rows = list(self.db.query("SELECT * FROM actions WHERE id = ?", [action_id]))
+        if not rows:
+            raise NotFound(f"no action with id {action_id}")
+        return rows[0]
+
+    def list(
+        self,
+        *,
+        statuses: Sequence[ActionStatus] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Action]:
+        """Actions, newest first, optionally only in ``statuses``."""
+        sql = "SELECT * FROM actions"
+        params: list[Any] = []
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' for _ in statuses)})"
+            params += [s.value for s in statuses]
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_row_to_action(r) for r in self.db.query(sql, params)]
+
+    def ids(self, *, statuses: Sequence[ActionStatus] | None = None) -> list[int]:
+        """Ids of actions, newest first (cheap: for list models over many rows)."""
+        sql = "SELECT id FROM actions"
+        params: list[Any] = []
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' for _ in statuses)})"
+            params += [s.value for s in statuses]
+        sql += " ORDER BY id DESC"
+        return [int(r[0]) for r in self.db.execute(sql, params).fetchall()]
+
+    def count(self, status: ActionStatus) -> int:
+        """Number of actions in ``status``."""
+        row = self.db.execute(
+            "SELECT count(*) FROM actions WHERE status = ?", [status.value]
+        ).fetchone()
+        return int(row[0])
+
+    def for_mail(self, mail_id: int) -> list[Action]:
+        """Actions derived from one imported mail."""
+        return [
+            a
+            for a in self.list()
+            if a.provenance.source == "mail" and a.provenance.ref == mail_id
+        ]
+
+    # -- writing -------------------------------------------------------------------------------
+    def propose(
+        self,
+        *,
+        kind: ActionKind,
+        payload: JSONObject,
+        agent: str,
+        summary: str,
+        provenance: Provenance,
+        idempotency_key: str | None,
+        validation: Sequence[str] = (),
+    ) -> Action:
+        """Store a valid proposal as ``pending`` and audit it."""
+        return self._insert(
+            kind=kind,
+            payload=payload,
+            agent=agent,
+            summary=summary,
+            provenance=provenance,
+            status=ActionStatus.PENDING,
+            errors=[],
+            idempotency_key=idempotency_key,
+            attempts=list(validation),
+        )
+
+    def record_invalid(
+        self,
+        *,
+        kind: ActionKind,
+        payload: JSONObject,
+        agent: str,
+        summary: str,
+        provenance: Provenance,
+        errors: Sequence[str],
+    ) -> Action:
+        """Store a proposal that failed validation as ``invalid`` (visible, never executable)."""
+        return self._insert(
+            kind=kind,
+            payload=payload,
+            agent=agent,
+            summary=summary,
+            provenance=provenance,
+            status=ActionStatus.INVALID,
+            errors=list(errors),
+            idempotency_key=None,
+            attempts=list(errors),
+        )
+
+    def _insert(
+        self,
+        *,
+        kind: ActionKind,
+        payload: JSONObject,
+        agent: str,
+        summary: str,
+        provenance: Provenance,
+        status: ActionStatus,
+        errors: list[str],
+        idempotency_key: str | None,
+        attempts: list[str],
+    ) -> Action:
+        now = utcnow()
+        sha = payload_sha256(payload)
+        with self.db.atomic():
+            cur = self.db.execute(
+                "INSERT INTO actions (kind, payload, payload_sha256, agent, summary, provenance,"
+                " status, created_at, updated_at, errors, idempotency_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    kind.value,
+                    canonical_json(payload),
+                    sha,
+                    agent,
+                    summary,
+                    canonical_json(provenance.to_json()),
+                    status.value,
+                    now,
+                    now,
+                    json.dumps(errors),
+                    idempotency_key,
+                ],
+            )
+            action_id = int(cast(int, cur.lastrowid))
+            self.audit.append(
+                "proposed" if status is ActionStatus.PENDING else "proposal_invalid",
+                action_id=action_id,
+                actor=agent,
+                detail={
+                    "kind": kind.value,
+                    "payload_sha256": sha,
+                    "provenance": provenance.to_json(),
+                    "validation_errors": attempts,
+                },
+            )
+        return self.get(action_id)
+
+    def edit(self, action_id: int, payload: JSONObject, *, actor: str = "founder") -> Action:
+        """Replace the payload of an editable action (new payload, new hash; audited with diff).
+
+        Raises:
+            NotFound: no such action.
+            InvalidTransition: the action is no longer editable.
+        """
+        with self.db.atomic():
+            current = self.get(action_id)
+            if current.status not in EDITABLE:
+                raise InvalidTransition(action_id, current.status, ActionStatus.PENDING)
+            new_sha = payload_sha256(payload)
+            now = utcnow()
+            cur = self.db.execute(
+                "UPDATE actions SET payload = ?, payload_sha256 = ?, status = ?, updated_at = ?,"
+                " approved_sha256 = NULL, approved_at = NULL"
+                " WHERE id = ? AND payload_sha256 = ? AND status = ?",
+                [
+                    canonical_json(payload),
+                    new_sha,
+                    ActionStatus.PENDING.value,
+                    now,
+                    action_id,
+                    current.payload_sha256,
+                    current.status.value,
+                ],
+            )
+            if cur.rowcount != 1:
+                raise StaleApproval(f"action {action_id} changed while it was being edited")
+            self.audit.append(
+                "edited",
+                action_id=action_id,
+                actor=actor,
+                detail={
+                    "old_sha256": current.payload_sha256,
+                    "new_sha256": new_sha,
+                    "diff": payload_diff(current.payload, payload),
+                },
+            )
+        return self.get(action_id)
+
+    def approve(
+        self, action_id: int, *, expected_sha256: str | None = None, actor: str = "founder"
+    ) -> Action:
+        """Approve the current payload, recording its sha256.
+
+        A conditional update: approving twice, or concurrently, approves once.
+
+        Args:
+            expected_sha256: The hash of the payload the founder saw; if the stored payload
+                differs, nothing is approved.
+
+        Raises:
+            NotFound: no such action.
+            StaleApproval: the payload is not the one the founder saw.
+            InvalidTransition: the action cannot be approved in its status (e.g. already sent).
+        """
+        with self.db.atomic():
+            current = self.get(action_id)
+            if expected_sha256 is not None and current.payload_sha256 != expected_sha256:
+                raise StaleApproval(
+                    f"action {action_id} changed since you viewed it; review it again"
+                )
+            if not can_transition(current.status, ActionStatus.APPROVED):
+                raise InvalidTransition(action_id, current.status, ActionStatus.APPROVED)
+            now = utcnow()
+            cur = self.db.execute(
+                "UPDATE actions SET status = 'approved', approved_sha256 = payload_sha256,"
+                " approved_at = ?, updated_at = ? WHERE id = ? AND status = ?"
+                " AND payload_sha256 = ?",
+                [now, now, action_id, current.status.value, current.payload_sha256],
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransition(action_id, current.status, ActionStatus.APPROVED)
+            self.audit.append(
+                "approved",
+                action_id=action_id,
+                actor=actor,
+                detail={"approved_sha256": current.payload_sha256},
+            )
+        return self.get(action_id)
+
+    def reject(self, action_id: int, *, reason: str = "", actor: str = "founder") -> Action:
+        """Reject (or dismiss) an action.
+
+        Raises:
+            NotFound: no such action.
+            InvalidTransition: the action is already executed, executing or rejected.
+        """
+        return self.transition(
+            action_id,
+            ActionStatus.REJECTED,
+            actor=actor,
+            event="rejected",
+            result={"reason": reason} if reason else None,
+        )
+
+    def claim(self, action_id: int) -> Action | None:
+        """Claim an approved action for execution (``approved -> executing``).
+
+        Returns:
+            The claimed action, or None if it was not ``approved`` (someone else claimed it,
+            it was already executed, or it was never approved).
+        """
+        with self.db.atomic():
+            now = utcnow()
+            cur = self.db.execute(
+                "UPDATE actions SET status = 'executing', updated_at = ?"
+                " WHERE id = ? AND status = 'approved'",
+                [now, action_id],
+            )
+            if cur.rowcount != 1:
+                return None
+            self.audit.append("claimed", action_id=action_id, actor="outbox", detail={})
+        return self.get(action_id)
+
+    def transition(
+        self,
+        action_id: int,
+        target: ActionStatus,
+        *,
+        actor: str,
+        event: str,
+        result: JSONObject | None = None,
+        expect: Iterable[ActionStatus] | None = None,
+    ) -> Action:
+        """Move an action to ``target`` if the state machine allows it (audited).
+
+        Raises:
+            NotFound: no such action.
+            InvalidTransition: the move is not allowed from the current status.
+        """
+        with self.db.atomic():
+            current = self.get(action_id)
+            allowed = set(expect) if expect is not None else None
+            if not can_transition(current.status, target) or (
+                allowed is not None and current.status not in allowed
+            ):
+                raise InvalidTransition(action_id, current.status, target)
+            now = utcnow()
+            finished = target in (
+                ActionStatus.EXECUTED,
+                ActionStatus.FAILED,
+                ActionStatus.UNKNOWN,
+            )
+            cur = self.db.execute(
+                "UPDATE actions SET status = ?, updated_at = ?,"
+                " executed_at = CASE WHEN ? THEN ? ELSE executed_at END,"
+                " result = COALESCE(?, result) WHERE id = ? AND status = ?",
+                [
+                    target.value,
+                    now,
+                    finished,
+                    now,
+                    canonical_json(result) if result is not None else None,
+                    action_id,
+                    current.status.value,
+                ],
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransition(action_id, current.status, target)
+            self.audit.append(event, action_id=action_id, actor=actor, detail=result or {})
+        return self.get(action_id)
+
+    def reconcile(self) -> list[int]:
+        """Mark actions left ``executing`` by a crash as ``unknown`` (never re-sent).
+
+        Returns:
+            The ids marked unknown.
+        """
+        ids = [
+            int(r[0])
+            for r in self.db.execute(
+                "SELECT id FROM actions WHERE status = 'executing'"
+            ).fetchall()
+        ]
+        for action_id in ids:
+            self.transition(
+                action_id,
+                ActionStatus.UNKNOWN,
+                actor="outbox",
+                event="reconciled_unknown",
+                result={
+                    "reason": "SoloDesk stopped while this was being sent; it may or may not "
+                    "have been delivered. Check the recipient's copy or your Sent folder."
+                },
+            )
+        return ids
+
+
+def payload_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A unified diff of two payloads as indented JSON (for the audit log)."""
+    a = json.dumps(old, indent=1, sort_keys=True, ensure_ascii=False).splitlines()
+    b = json.dumps(new, indent=1, sort_keys=True, ensure_ascii=False).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "approved-before", "edited", lineterm=""))
+
+
+@dataclass(frozen=True, slots=True)
+class MailRecord:
+    """An imported email (RFC 5322 headers decoded to text)."""
+
+    id: int
+    message_id: str
+    from_addr: str
+    reply_to: str
+    to_addrs: str
+    cc_addrs: str
+    subject: str
+    date: str | None
+    in_reply_to: str
+    refs: str
+    body_text: str
+    source: str
+    imported_at: str
+    triage_status: str
+    triage_note: str
+
+
+class MailRepo:
+    """Imported mail."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def has_message_id(self, message_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM mail WHERE message_id = ?", [message_id]
+        ).fetchone()
+        return row is not None
+
+    def insert(self, record: Mapping[str, Any]) -> int | None:
+        """Insert one mail row; returns its id, or None if its Message-ID is already stored."""
+        columns = [
+            "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
+            "in_reply_to", "refs", "body_text", "raw", "source",
+        ]
+        with self.db.atomic():
+            cur = self.db.execute(
+                f"INSERT OR IGNORE INTO mail ({', '.join(columns)}, imported_at)"
+                f" VALUES ({', '.join('?' for _ in columns)}, ?)",
+                [record[c] for c in columns] + [utcnow()],
+            )
+            if cur.rowcount != 1:
+                return None
+            return int(cast(int, cur.lastrowid))
+
+    def get(self, mail_id: int) -> MailRecord:
+        """Raises NotFound if there is no such mail."""
+        rows = list(
+            self.db.query(
+                "SELECT id, message_id, from_addr, reply_to, to_addrs, cc_addrs, subject, date,"
+                " in_reply_to, refs, body_text, source, imported_at, triage_status, triage_note"
+                " FROM mail WHERE id = ?",
+                [mail_id],
+            )
+        )
+        if not rows:
+            raise NotFound(f"no mail with id {mail_id}")
+        return MailRecord(**rows[0])
+
+    def untriaged(self, *, limit: int | None = None) -> list[MailRecord]:
+        """Mail not yet triaged, oldest first."""
+        sql = "SELECT id FROM mail WHERE triage_status = 'new' ORDER BY id"
+        params: list[Any] = []
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self.get(int(r[0])) for r in self.db.execute(sql, params).fetchall()]
+
+    def set_triage(self, mail_id: int, status: str, note: str = "") -> None:
+        """Record the triage outcome: ``proposed``, ``no_reply`` or ``failed``."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE mail SET triage_status = ?, triage_note = ? WHERE id = ?",
+                [status, note, mail_id],
+            )
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM mail").fetchone()[0])
+
+
+class ChatRepo:
+    """Conversations with the manager agent and their messages."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def new_conversation(self, title: str) -> int:
+        with self.db.atomic():
+            cur = self.db.execute(
+                "INSERT INTO conversations (title, created_at) VALUES (?, ?)", [title, utcnow()]
+            )
+            return int(cast(int, cur.lastrowid))
+
+    def latest_conversation(self) -> int | None:
+        row = self.db.execute("SELECT max(id) FROM conversations").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def add_message(self, conversation_id: int, role: str, content: str) -> int:
+        with self.db.atomic():
+            cur = self.db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                [conversation_id, role, content, utcnow()],
+            )
+            return int(cast(int, cur.lastrowid))
+
+    def messages(self, conversation_id: int) -> list[Row]:
+        return list(
+            self.db.query(
+                "SELECT id, role, content, created_at FROM messages"
+                " WHERE conversation_id = ? ORDER BY id",
+                [conversation_id],
+            )
+        )
+
+
+class LLMCallRepo:
+    """Usage and cost of every model call."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, call: LLMCallRecord) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO llm_calls (ts, model, purpose, tokens_in, tokens_out, cost_usd,"
+                " latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    utcnow(),
+                    call.model,
+                    call.purpose,
+                    call.tokens_in,
+                    call.tokens_out,
+                    call.cost_usd,
+                    call.latency_ms,
+                    call.error,
+                ],
+            )
+
+    def all(self) -> list[Row]:
+        return list(self.db.query("SELECT * FROM llm_calls ORDER BY id"))
+
+
+class Store:
+    """All repositories over one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.audit = AuditLog(db)
+        self.actions = ActionRepo(db, self.audit)
+        self.mail = MailRepo(db)
+        self.chat = ChatRepo(db)
+        self.llm_calls = LLMCallRepo(db)
+
+    def close(self) -> None:
+        self.db.close()
