@@ -132,7 +132,8 @@ def format_action(a: Action, *, source: str = "") -> str:
         lines.append("")
         lines += ["  " + line for line in str(p.get("body", "")).splitlines()]
     if a.result:
-        lines.append(f"  result: {a.result.get('status', '')} {a.result.get('detail', '')}".rstrip())
+        status, detail = a.result.get("status", ""), a.result.get("detail", "")
+        lines.append(f"  result: {status} {detail}".rstrip())
     if source:
         lines += ["", "  --- in reply to ---"] + ["  " + s for s in source.splitlines()]
     return "\n".join(lines)
@@ -321,7 +322,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 print(json.dumps([action_json(a) for a in items], indent=2, ensure_ascii=False))
             else:
                 if not items:
-                    print(f"no {args.status} proposals")
+                    print("no proposals" if args.status == "all" else f"no {args.status} proposals")
                 for a in items:
                     flag = " ⚠untrusted" if a.provenance.untrusted else ""
                     print(
@@ -368,6 +369,17 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
     raise CliError("unknown inbox command")
 
 
+def display_available() -> bool:
+    """Whether a GUI can open: always on macOS/Windows; on Linux a display or a Qt platform."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(
+        os.environ.get("QT_QPA_PLATFORM")
+        or os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``solodesk`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -375,13 +387,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[HOME_ENV] = str(Path(args.home).expanduser().resolve())
     try:
         if args.command is None:
+            if not display_available():
+                raise CliError(
+                    "no display to open the window on; use the commands "
+                    "(solodesk --help), e.g. 'solodesk inbox list', or run under a desktop"
+                )
             from solodesk.app import run_gui
 
-            return run_gui()
+            return int(run_gui())
         if args.command == "demo":
             from solodesk.demo import run_demo
 
-            return run_demo(no_gui=args.no_gui, limit=args.limit)
+            no_gui = args.no_gui
+            if not no_gui and not display_available():
+                print("no display found: showing the proposals here instead (--no-gui)")
+                no_gui = True
+            return run_demo(no_gui=no_gui, limit=args.limit)
         return asyncio.run(_run_async(args))
     except CliError as exc:
         print(f"solodesk: {exc}", file=sys.stderr)

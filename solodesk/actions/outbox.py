@@ -17,6 +17,8 @@ from solodesk.core.actions import Action, ActionKind, ActionStatus, payload_sha2
 from solodesk.core.mail import validate_payload
 from solodesk.store.repos import Store
 
+_EVENTS = {"sent": "executed", "failed": "execution_failed", "unknown": "execution_unknown"}
+
 SendFn = Callable[[Action], Awaitable[smtp.SendOutcome]]
 
 
@@ -128,8 +130,6 @@ class Outbox:
             action_id,
             target,
             actor="outbox",
-            event={"sent": "executed", "failed": "execution_failed", "unknown": "execution_unknown"}[
-                outcome.status
-            ],
+            event=_EVENTS[outcome.status],
             result=result,
         )

@@ -66,27 +66,21 @@ def parse_arguments(call: ToolCall) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def feedback_messages(call: ToolCall | None, text: str, errors: list[str]) -> list[Message]:
-    """Messages that send a failed attempt back to the model with what was wrong."""
+    """Messages that send a failed attempt back to the model with what was wrong.
+
+    The failed call is restated as plain assistant text followed by a user message with the
+    errors, which every provider accepts (some chat templates, e.g. llama.cpp's
+    chatml-function-calling, drop ``tool`` role messages).
+    """
     problem = "Your proposal was rejected by validation:\n- " + "\n- ".join(errors)
     problem += "\nCall the tool again with corrected arguments."
     if call is None:
-        return [
-            {"role": "assistant", "content": text or ""},
-            {"role": "user", "content": problem},
-        ]
+        attempt = text or "(no tool call)"
+    else:
+        attempt = f"{call.name}({call.arguments})"
     return [
-        {
-            "role": "assistant",
-            "content": text or None,
-            "tool_calls": [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": call.id, "content": problem},
+        {"role": "assistant", "content": attempt[:4000]},
+        {"role": "user", "content": problem},
     ]
 
 

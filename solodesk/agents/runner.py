@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 from pathlib import Path
+from typing import Any
 
 from solodesk.agents import proposals as P
 from solodesk.core.actions import (
@@ -202,16 +203,31 @@ class Runner:
             try:
                 outcome = await self.triage_one(gateway, mail)
             except LLMError as exc:
-                self.bus.publish(RunFailed("triage", str(exc)))
+                # The mail stays untriaged ("new"), so the next run tries it again.
+                self.bus.publish(RunFailed("triage", f"{mail.subject[:60]}: {exc}"))
                 report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
-                break
+                if not exc.server_refused:
+                    break  # timeout or unreachable: the other mails would fail the same way
+                continue
             report.outcomes.append(outcome)
-        self.bus.publish(Progress("triage", total, total, "triage finished"))
+        done = len(report.outcomes)
+        self.bus.publish(Progress("triage", done, done, f"triage finished ({done} of {total})"))
         return report
 
     async def triage_one(self, gateway: Gateway, mail: MailRecord) -> TriageOutcome:
         """Triage one mail (see :meth:`triage`)."""
+        if mail.automated:
+            self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
+            return TriageOutcome(mail.id, "no_reply", note=mail.automated)
         sender = mail.reply_to or mail.from_addr
+        # A small local model cannot reliably decide whether a human's mail needs an answer
+        # (SmolLM2 dismisses nearly everything), so with it every human mail gets a draft the
+        # founder can edit or reject. Stronger models choose between the two tools.
+        local = self.config.get("llm.model") == LOCAL_MODEL_NAME
+        tools = [P.PROPOSE_REPLY] if local else [P.PROPOSE_REPLY, P.NO_REPLY_NEEDED]
+        tool_choice: str | dict[str, Any] = (
+            {"type": "function", "function": {"name": P.PROPOSE_REPLY.name}} if local else "auto"
+        )
         messages: list[Message] = [
             {"role": "system", "content": prompt("support", **self._prompt_values())},
             {
@@ -235,10 +251,7 @@ class Runner:
         last_text = ""
         for _attempt in range(self._retries() + 1):
             completion = await gateway.complete(
-                messages,
-                tools=[P.PROPOSE_REPLY, P.NO_REPLY_NEEDED],
-                tool_choice="auto",
-                purpose="triage",
+                messages, tools=tools, tool_choice=tool_choice, purpose="triage"
             )
             call = completion.tool_calls[0] if completion.tool_calls else None
             last_call, last_text = call, completion.text
@@ -356,9 +369,21 @@ class Runner:
             self.bus.publish(ChatDelta(cid, piece))
 
         try:
-            completion = await gateway.stream(
-                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
-            )
+            try:
+                completion = await gateway.stream(
+                    messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
+                )
+            except LLMError as exc:
+                if not exc.server_refused:
+                    raise
+                # Some servers (llama.cpp's chatml-function-calling) cannot stream a tool call
+                # chosen automatically: ask again without streaming.
+                log.info("streaming refused (%s); retrying without streaming", exc)
+                completion = await gateway.complete(
+                    messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat"
+                )
+                if completion.text:
+                    on_delta(completion.text)
         except LLMError as exc:
             self.bus.publish(RunFailed("chat", str(exc)))
             raise
@@ -416,9 +441,7 @@ class Runner:
                     idempotency_key=payload["message_id"],
                     validation=attempts,
                 )
-                self.bus.publish(
-                    ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
-                )
+                self._announce(action)
                 return action
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
             if attempt == self._retries():
@@ -441,6 +464,11 @@ class Runner:
             ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
         )
         return action
+
+    def _announce(self, action: Action) -> None:
+        self.bus.publish(
+            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
+        )
 
     # -- founder's decisions -------------------------------------------------------------------
     async def approve(self, action_id: int, *, expected_sha256: str | None = None) -> Action:

@@ -105,6 +105,32 @@ def _header(msg: EmailMessage, name: str) -> str:
     return str(value).strip() if value is not None else ""
 
 
+_NOREPLY = re.compile(
+    r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?|notifications?)([+-].*)?@",
+    re.IGNORECASE,
+)
+
+
+def automated_reason(msg: EmailMessage, sender: str) -> str:
+    """Why a message is automated and needs no reply, or ``""``.
+
+    Follows RFC 3834 (``Auto-Submitted`` other than ``no``: never auto-reply), RFC 2369/2919
+    (``List-Id``, ``List-Unsubscribe``: mailing lists), the ``Precedence: bulk|list|junk``
+    convention, and no-reply sender addresses.
+    """
+    auto = _header(msg, "Auto-Submitted").lower()
+    if auto and auto.split(";")[0].strip() != "no":
+        return f"automated message (Auto-Submitted: {auto}, RFC 3834)"
+    precedence = _header(msg, "Precedence").lower()
+    if precedence in ("bulk", "list", "junk"):
+        return f"bulk mail (Precedence: {precedence})"
+    if _header(msg, "List-Id") or _header(msg, "List-Unsubscribe"):
+        return "mailing list or newsletter (List-Id/List-Unsubscribe, RFC 2369)"
+    if _NOREPLY.match(sender):
+        return f"sent from a no-reply address ({sender})"
+    return ""
+
+
 def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """Parse one RFC 5322 message into a mail row.
 
@@ -155,6 +181,7 @@ def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         "refs": " ".join(_header(msg, "References").split()),
         "body_text": body,
         "raw": raw,
+        "automated": automated_reason(msg, pairs[0][1]),
     }
     return row, None
 

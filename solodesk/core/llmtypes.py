@@ -70,4 +70,14 @@ class Completion:
 
 
 class LLMError(Exception):
-    """A model call failed (timeout, connection, provider error). The message says what to do."""
+    """A model call failed (timeout, connection, provider error). The message says what to do.
+
+    Attributes:
+        server_refused: The server answered with an error (HTTP 4xx/5xx other than auth),
+            as opposed to a timeout or connection failure; a caller may retry differently
+            (e.g. without streaming).
+    """
+
+    def __init__(self, message: str, *, server_refused: bool = False) -> None:
+        super().__init__(message)
+        self.server_refused = server_refused

@@ -44,7 +44,12 @@ def check_address(value: str) -> str | None:
         return "empty address"
     if "\r" in value or "\n" in value:
         return f"address {value!r} contains a line break"
-    name, addr = parseaddr(value.strip(), strict=True)
+    # Parse as smtp.send does (getaddresses), so what is checked is exactly what is sent to:
+    # an entry hiding a second mailbox ("a@x.com <b@y.com>", "a@x.com, b@y.com") is refused.
+    pairs = getaddresses([value.strip()])
+    if len(pairs) != 1:
+        return f"{value!r} is not one email address (give each recipient as its own entry)"
+    name, addr = pairs[0]
     if not addr or not _ADDR_SPEC.match(addr):
         return f"{value!r} is not a valid email address (RFC 5322 addr-spec like name@example.com)"
     return None

@@ -97,6 +97,14 @@ def _explain(exc: BaseException, target: ModelTarget) -> str:
     return f"the model call to {where} failed: {name}: {text}"
 
 
+def _server_refused(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return any(
+        word in name
+        for word in ("BadRequest", "InternalServer", "UnprocessableEntity", "APIError")
+    ) and "Authentication" not in name
+
+
 class Gateway:
     """Chat completions through litellm, streamed or with tool calls.
 
@@ -200,7 +208,7 @@ class Gateway:
         except Exception as exc:
             reason = _explain(exc, self.target)
             self._record(purpose, started, None, reason, litellm)
-            raise LLMError(reason) from None
+            raise LLMError(reason, server_refused=_server_refused(exc)) from None
         self._record(purpose, started, response, None, litellm)
         return _to_completion(response)
 
@@ -265,7 +273,7 @@ class Gateway:
         except Exception as exc:
             reason = _explain(exc, self.target)
             self._record(purpose, started, None, reason, litellm)
-            raise LLMError(reason) from None
+            raise LLMError(reason, server_refused=_server_refused(exc)) from None
         built = None
         if chunks:
             try:

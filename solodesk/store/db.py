@@ -106,6 +106,12 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_mail_automated(db: Database) -> None:
+    # Why a mail is automated (RFC 3834 Auto-Submitted, RFC 2369 List-*, Precedence), or ''.
+    db.execute("ALTER TABLE mail ADD COLUMN automated TEXT NOT NULL DEFAULT ''")
+
+
 def connect(path: Path | str) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -5,6 +5,7 @@ Every status change of an action and its audit entry are written in one transact
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -151,7 +152,7 @@ class ActionRepo:
             params += [limit, offset]
         return [_row_to_action(r) for r in self.db.query(sql, params)]
 
-    def ids(self, *, statuses: Sequence[ActionStatus] | None = None) -> list[int]:
+    def ids(self, *, statuses: Sequence[ActionStatus] | None = None) -> builtins.list[int]:
         """Ids of actions, newest first (cheap: for list models over many rows)."""
         sql = "SELECT id FROM actions"
         params: list[Any] = []
@@ -168,7 +169,7 @@ class ActionRepo:
         ).fetchone()
         return int(row[0])
 
-    def for_mail(self, mail_id: int) -> list[Action]:
+    def for_mail(self, mail_id: int) -> builtins.list[Action]:
         """Actions derived from one imported mail."""
         return [
             a
@@ -233,9 +234,9 @@ class ActionRepo:
         summary: str,
         provenance: Provenance,
         status: ActionStatus,
-        errors: list[str],
+        errors: builtins.list[str],
         idempotency_key: str | None,
-        attempts: list[str],
+        attempts: builtins.list[str],
     ) -> Action:
         now = utcnow()
         sha = payload_sha256(payload)
@@ -436,7 +437,7 @@ class ActionRepo:
             self.audit.append(event, action_id=action_id, actor=actor, detail=result or {})
         return self.get(action_id)
 
-    def reconcile(self) -> list[int]:
+    def reconcile(self) -> builtins.list[int]:
         """Mark actions left ``executing`` by a crash as ``unknown`` (never re-sent).
 
         Returns:
@@ -488,6 +489,7 @@ class MailRecord:
     imported_at: str
     triage_status: str
     triage_note: str
+    automated: str = ""
 
 
 class MailRepo:
@@ -508,6 +510,8 @@ class MailRepo:
             "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
             "in_reply_to", "refs", "body_text", "raw", "source",
         ]
+        if "automated" in record:
+            columns.append("automated")
         with self.db.atomic():
             cur = self.db.execute(
                 f"INSERT OR IGNORE INTO mail ({', '.join(columns)}, imported_at)"
@@ -523,7 +527,8 @@ class MailRepo:
         rows = list(
             self.db.query(
                 "SELECT id, message_id, from_addr, reply_to, to_addrs, cc_addrs, subject, date,"
-                " in_reply_to, refs, body_text, source, imported_at, triage_status, triage_note"
+                " in_reply_to, refs, body_text, source, imported_at, triage_status, triage_note,"
+                " automated"
                 " FROM mail WHERE id = ?",
                 [mail_id],
             )

