@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from solodesk.store.repos import MailRepo
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+BATCH = 200
 
 
 class ImportSourceError(Exception):
@@ -186,6 +187,17 @@ def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return row, None
 
 
+def _quick_message_id(raw: bytes) -> str:
+    """The Message-ID from the header block only (compat32 parser: fast, no decoding)."""
+    try:
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        value = headers.get("Message-ID")
+    except Exception:
+        return ""
+    text = str(value).strip() if value is not None else ""
+    return text.split()[0] if text.startswith("<") else text
+
+
 def import_mail(path: Path, repo: MailRepo) -> ImportReport:
     """Import every message under ``path`` into ``repo``.
 
@@ -193,15 +205,32 @@ def import_mail(path: Path, repo: MailRepo) -> ImportReport:
         ImportSourceError: ``path`` is not a mail source (nothing is imported).
     """
     report = ImportReport()
+    batch: list[tuple[str, dict[str, Any]]] = []
+
+    def flush() -> None:
+        # One transaction per batch: a crash loses at most the batch, never half a message.
+        with repo.db.atomic():
+            for where, row in batch:
+                row["source"] = where
+                mail_id = repo.insert(row)
+                if mail_id is None:
+                    report.duplicates += 1
+                else:
+                    report.imported.append(mail_id)
+        batch.clear()
+
     for where, raw in _iter_sources(path):
+        known = _quick_message_id(raw)
+        if known and repo.has_message_id(known):
+            report.duplicates += 1  # skipped without the (slow) full parse
+            continue
         row, reason = parse_message(raw)
         if row is None:
             report.malformed.append(Malformed(where=where, reason=reason or "unknown"))
             continue
-        row["source"] = where
-        mail_id = repo.insert(row)
-        if mail_id is None:
-            report.duplicates += 1
-        else:
-            report.imported.append(mail_id)
+        batch.append((where, row))
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
     return report
