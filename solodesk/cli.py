@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,48 @@ def _parser() -> argparse.ArgumentParser:
     ie.add_argument("id", type=int)
     ie.add_argument("field", help="to, cc, subject or body (to/cc: comma-separated)")
     ie.add_argument("value", help="new value ('-' reads it from stdin)")
-    ia = inbox.add_parser("approve", help="approve and execute a proposal")
+    ia = inbox.add_parser(
+        "approve",
+        help="approve a proposal; it is sent after the undo window (Ctrl-C cancels)",
+    )
     ia.add_argument("id", type=int)
+    ia.add_argument("--now", action="store_true", help="skip the undo window")
+    ic = inbox.add_parser("cancel", help="undo an approval still in its undo window")
+    ic.add_argument("id", type=int)
     ir = inbox.add_parser("reject", help="reject a proposal")
     ir.add_argument("id", type=int)
     ir.add_argument("--reason", default="")
+    outbox = sub.add_parser("outbox", help="approved actions waiting to be executed")
+    outbox_sub = outbox.add_subparsers(dest="action", required=True)
+    outbox_sub.add_parser("run", help="execute every approved action that is due, then exit")
+
+    pol = sub.add_parser("policy", help="rules that approve, ask or block kinds of actions")
+    pol_sub = pol.add_subparsers(dest="action", required=True)
+    pol_sub.add_parser("list", help="rules in evaluation order")
+    pa = pol_sub.add_parser(
+        "add",
+        help="add a rule",
+        description="Example: solodesk policy add --kind reply_email "
+        "--when 'recipient_domains in example.com' --when 'risk <= low' --then auto_approve",
+    )
+    pa.add_argument("--kind", default="*", help="action kind, or * for all (default)")
+    pa.add_argument(
+        "--when", action="append", default=[], metavar="'FIELD OP VALUE'",
+        help="a condition (repeat for AND); fields: agent, risk, untrusted, recipient_domains, "
+        "recipients, recipient_count, recipients_known, amount_cents",
+    )
+    pa.add_argument("--then", required=True, choices=["auto_approve", "ask", "block"])
+    pa.add_argument("--position", type=int, default=None, help="evaluation order (lower first)")
+    pa.add_argument("--note", default="")
+    pr = pol_sub.add_parser("remove", help="remove a rule")
+    pr.add_argument("id", type=int)
+
+    aud = sub.add_parser("audit", help="the hash-chained audit trail")
+    aud_sub = aud.add_subparsers(dest="action", required=True)
+    ae = aud_sub.add_parser("export", help="write the audit trail as CSV or JSON Lines")
+    ae.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    ae.add_argument("--output", "-o", type=Path, default=None, help="file (default: stdout)")
+    aud_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     return p
 
 
@@ -105,6 +143,10 @@ def action_json(a: Action) -> dict[str, Any]:
         "executed_at": a.executed_at,
         "result": a.result,
         "errors": a.errors,
+        "risk": a.risk,
+        "risk_reasons": a.risk_reasons,
+        "send_at": a.send_at,
+        "decided_by": a.decided_by,
     }
 
 
@@ -114,8 +156,15 @@ def format_action(a: Action, *, source: str = "") -> str:
         f"#{a.id}  {a.kind.value}  [{a.status.value}]  by {a.agent}  {a.created_at}",
         f"  {a.summary}",
     ]
+    why = f" ({'; '.join(a.risk_reasons)})" if a.risk_reasons else ""
+    lines.append(f"  risk: {a.risk}{why}")
     if a.provenance.untrusted:
-        lines.append(f"  derived from untrusted content ({a.provenance.source} {a.provenance.ref})")
+        src = f"{a.provenance.source} {a.provenance.ref}"
+        lines.append(f"  ⚠ derived from untrusted content ({src})")
+    if a.send_at and a.status is ActionStatus.SCHEDULED:
+        lines.append(f"  scheduled to send at {a.send_at} (solodesk inbox cancel {a.id})")
+    if a.decided_by:
+        lines.append(f"  decided by: {a.decided_by}")
     p = a.payload
     if a.status is ActionStatus.INVALID:
         lines.append("  validation errors:")
@@ -131,12 +180,30 @@ def format_action(a: Action, *, source: str = "") -> str:
             lines.append(f"  In-Reply-To: {p['in_reply_to']}")
         lines.append("")
         lines += ["  " + line for line in str(p.get("body", "")).splitlines()]
+        lines += _warnings(p)
     if a.result:
         status, detail = a.result.get("status", ""), a.result.get("detail", "")
         lines.append(f"  result: {status} {detail}".rstrip())
     if source:
         lines += ["", "  --- in reply to ---"] + ["  " + s for s in source.splitlines()]
     return "\n".join(lines)
+
+
+def _warnings(payload: dict[str, Any]) -> list[str]:
+    from solodesk.core.inspect import hidden_characters, links
+
+    out: list[str] = []
+    found = []
+    for name in ("subject", "body"):
+        found += hidden_characters(name, str(payload.get(name, "")))
+    for addr in list(payload.get("to", [])) + list(payload.get("cc", [])):
+        found += hidden_characters("recipient", str(addr))
+    for h in found:
+        out.append(f"  ⚠ hidden character {h.codepoint} {h.name} in {h.field} at {h.index}")
+    for link in links(str(payload.get("body", ""))):
+        mark = "  ⚠ DISGUISED" if link.disguised else ""
+        out.append(f"  link: {link.text!r} → {link.target}{mark}")
+    return out
 
 
 def _progress_printer(event: Progress) -> None:
@@ -186,6 +253,17 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return await _chat(sv, args.message, new=args.new)
     if cmd == "inbox":
         return await _inbox(sv, args)
+    if cmd == "outbox":
+        sv.outbox.reconcile()
+        done = await sv.runner.run_due()
+        for a in done:
+            print(f"#{a.id} {a.status.value}: {(a.result or {}).get('detail', '')}")
+        print(f"executed {len(done)} due action(s)")
+        return 0 if all(a.status is ActionStatus.EXECUTED for a in done) else 1
+    if cmd == "policy":
+        return _policy(sv, args)
+    if cmd == "audit":
+        return _audit(sv, args)
     raise CliError(f"unknown command {cmd}")
 
 
@@ -301,6 +379,93 @@ def _source_text(sv: Any, a: Action) -> str:
     return f"From: {m.from_addr}\nSubject: {m.subject}\nDate: {m.date}\n\n{m.body_text}"
 
 
+async def _wait_undo_window(sv: Any, a: Action) -> None:
+    """Count down to ``a.send_at`` on stderr; Ctrl-C cancels the approval (nothing is sent)."""
+    from solodesk.core.actions import parse_utc
+
+    assert a.send_at is not None
+    due = parse_utc(a.send_at).timestamp()
+    try:
+        while (remaining := due - time.time()) > 0:
+            print(
+                f"\rsending #{a.id} in {remaining:4.1f} s — Ctrl-C cancels ",
+                end="", file=sys.stderr, flush=True,
+            )
+            await asyncio.sleep(min(0.2, remaining))
+        print("\rsending…" + " " * 40, file=sys.stderr, flush=True)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        sv.store.actions.cancel(a.id)
+        print(f"\ncancelled: #{a.id} is pending again; nothing was sent", file=sys.stderr)
+        raise
+
+
+def _policy(sv: Any, args: argparse.Namespace) -> int:
+    from solodesk.core.policy import Outcome, RuleError, parse_condition
+    from solodesk.store.repos import NotFound
+
+    if args.action == "list":
+        rules = sv.store.policy.rules()
+        if not rules:
+            print("no rules: every proposal asks for your approval")
+        for r in rules:
+            print(r.describe() + (f"   # {r.note}" if r.note else ""))
+        return 0
+    if args.action == "add":
+        try:
+            conditions = [parse_condition(c) for c in args.when]
+            rule = sv.store.policy.add(
+                kind=args.kind,
+                conditions=conditions,
+                outcome=Outcome(args.then),
+                note=args.note,
+                position=args.position,
+            )
+        except RuleError as exc:
+            raise CliError(str(exc)) from None
+        print(f"added {rule.describe()}")
+        return 0
+    try:
+        rule = sv.store.policy.remove(args.id)
+    except NotFound as exc:
+        raise CliError(str(exc)) from None
+    print(f"removed {rule.describe()}")
+    return 0
+
+
+AUDIT_COLUMNS = ["id", "ts", "event", "action_id", "actor", "detail", "prev_sha256", "sha256"]
+
+
+def _audit(sv: Any, args: argparse.Namespace) -> int:
+    import csv
+
+    if args.action == "verify":
+        problems = sv.store.audit.verify()
+        count = len(sv.store.audit.entries())
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            raise CliError(f"audit chain BROKEN: {len(problems)} problem(s) in {count} entries")
+        print(f"audit chain intact: {count} entries")
+        return 0
+    out = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        entries = sv.store.audit.entries()
+        if args.format == "csv":
+            writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
+            writer.writeheader()
+            for e in entries:
+                writer.writerow({k: e[k] for k in AUDIT_COLUMNS})
+        else:
+            for e in entries:
+                out.write(json.dumps({k: e[k] for k in AUDIT_COLUMNS}, ensure_ascii=False) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"wrote {len(entries)} entries to {args.output}", file=sys.stderr)
+    return 0
+
+
 async def _inbox(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.actions.outbox import NotClaimed
     from solodesk.core.actions import InvalidTransition
@@ -326,8 +491,8 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 for a in items:
                     flag = " ⚠untrusted" if a.provenance.untrusted else ""
                     print(
-                        f"#{a.id:<5} {a.status.value:<9} {a.kind.value:<11} {a.agent:<8} "
-                        f"{a.summary}{flag}"
+                        f"#{a.id:<5} {a.status.value:<9} {a.risk:<6} {a.kind.value:<11} "
+                        f"{a.agent:<8} {a.summary}{flag}"
                     )
             return 0
         if args.action == "show":
@@ -357,9 +522,19 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             return 0
         if args.action == "approve":
             sv.outbox.reconcile()
-            a = await sv.runner.approve(args.id)
+            delay = 0.0 if args.now else sv.runner.gates.undo_seconds()
+            a = actions.get(args.id)
+            if a.status is not ActionStatus.SCHEDULED:
+                a = await sv.runner.approve(args.id, delay_s=delay)
+            if a.status is ActionStatus.SCHEDULED:
+                await _wait_undo_window(sv, a)
+                a = await sv.runner.execute_approved(args.id)
             print(format_action(a))
             return 0 if a.status is ActionStatus.EXECUTED else 1
+        if args.action == "cancel":
+            a = await sv.runner.cancel(args.id)
+            print(f"#{a.id} approval cancelled: back to pending, nothing sent")
+            return 0
         if args.action == "reject":
             a = await sv.runner.reject(args.id, reason=args.reason)
             print(f"#{a.id} rejected")

@@ -22,7 +22,7 @@ _EVENTS = {"sent": "executed", "failed": "execution_failed", "unknown": "executi
 SendFn = Callable[[Action], Awaitable[smtp.SendOutcome]]
 
 
-class NotClaimed(Exception):
+class NotClaimed(LookupError):
     """The action was not ``approved`` when the outbox tried to claim it (already handled)."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from solodesk.agents import proposals as P
+from solodesk.agents.gates import Gates
 from solodesk.core.actions import (
     Action,
     ActionKind,
@@ -49,6 +50,7 @@ from solodesk.store.secrets import SecretStore
 log = logging.getLogger(__name__)
 
 ExecuteFn = Callable[[int], Awaitable[Action]]
+"""Executes one approved action; raises a LookupError if it is not claimable."""
 
 SUPPORT_AGENT = "support"
 MANAGER_AGENT = "manager"
@@ -109,6 +111,7 @@ class Runner:
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, str, str] | None = None
+        self.gates = Gates(store, config)
 
     # -- model ---------------------------------------------------------------------------------
     def model_label(self) -> str:
@@ -277,7 +280,7 @@ class Runner:
                     draft, errors = validate_draft(args)
                     if draft is not None:
                         action = self._propose_reply(mail, draft.model_dump(), provenance, attempts)
-                        if action.status is ActionStatus.PENDING:
+                        if action.status is not ActionStatus.INVALID:
                             return TriageOutcome(mail.id, "proposed", action.id)
                         errors = action.errors
             else:
@@ -321,20 +324,40 @@ class Runner:
                 agent=SUPPORT_AGENT, summary="", provenance=provenance,
                 status=ActionStatus.INVALID, created_at="", updated_at="", errors=errors,
             )
+        action = self._store_proposal(
+            ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance, attempts
+        )
+        self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
+        return action
+
+    def _store_proposal(
+        self,
+        kind: ActionKind,
+        payload: JSONObject,
+        agent: str,
+        provenance: Provenance,
+        attempts: list[str],
+    ) -> Action:
+        """Store a valid proposal with its risk, announce it, then pass it through the gates."""
+        risk = self.gates.assess(kind, payload, provenance)
         action = self.store.actions.propose(
-            kind=ActionKind.REPLY_EMAIL,
+            kind=kind,
             payload=payload,
-            agent=SUPPORT_AGENT,
+            agent=agent,
             summary=P.summarize_mail(payload["to"], payload["subject"]),
             provenance=provenance,
             idempotency_key=payload["message_id"],
             validation=attempts,
+            risk=risk.level.label,
+            risk_reasons=risk.reasons,
         )
-        self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
-        self.bus.publish(
-            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
-        )
-        return action
+        self._announce(action)
+        decided, decision = self.gates.apply(action)
+        if decided.status is not action.status:
+            self.bus.publish(
+                ActionResolved(decided.id, decided.status.value, "; ".join(decision.explanation))
+            )
+        return decided
 
     # -- chat ----------------------------------------------------------------------------------
     async def chat(
@@ -432,17 +455,9 @@ class Runner:
                     **draft.model_dump(),
                     "message_id": new_message_id(self._message_id_domain()),
                 }
-                action = self.store.actions.propose(
-                    kind=ActionKind.SEND_EMAIL,
-                    payload=payload,
-                    agent=MANAGER_AGENT,
-                    summary=P.summarize_mail(payload["to"], payload["subject"]),
-                    provenance=provenance,
-                    idempotency_key=payload["message_id"],
-                    validation=attempts,
+                return self._store_proposal(
+                    ActionKind.SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts
                 )
-                self._announce(action)
-                return action
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
             if attempt == self._retries():
                 break
@@ -471,18 +486,59 @@ class Runner:
         )
 
     # -- founder's decisions -------------------------------------------------------------------
-    async def approve(self, action_id: int, *, expected_sha256: str | None = None) -> Action:
-        """Approve an action and execute it through the outbox (at most once).
+    async def approve(
+        self,
+        action_id: int,
+        *,
+        expected_sha256: str | None = None,
+        delay_s: float = 0.0,
+    ) -> Action:
+        """Approve an action. With ``delay_s > 0`` it waits that long in ``scheduled`` (the undo
+        window) and the outbox sends it when due (:meth:`run_due`); otherwise it is executed
+        now, at most once.
 
         Raises:
             NotFound, StaleApproval, InvalidTransition: from the store; nothing was executed.
         """
-        action = self.store.actions.approve(action_id, expected_sha256=expected_sha256)
-        self.bus.publish(ActionResolved(action.id, action.status.value))
+        action = self.store.actions.approve(
+            action_id, expected_sha256=expected_sha256, delay_s=delay_s
+        )
+        self.bus.publish(ActionResolved(action.id, action.status.value, action.send_at or ""))
+        if action.status is ActionStatus.SCHEDULED:
+            return action
+        return await self.execute_approved(action_id)
+
+    async def execute_approved(self, action_id: int) -> Action:
+        """Execute one due action through the outbox and announce the result.
+
+        Raises:
+            LookupError: it is not claimable (not approved, not yet due, or already taken).
+        """
         final = await self.execute(action_id)
         detail = str((final.result or {}).get("detail", ""))
         self.bus.publish(ActionResolved(final.id, final.status.value, detail))
         return final
+
+    async def run_due(self) -> list[Action]:
+        """Execute every action whose approval is due (approved, or scheduled past its undo
+        window). Actions claimed elsewhere meanwhile are skipped."""
+        done: list[Action] = []
+        for action_id in self.store.actions.due():
+            try:
+                done.append(await self.execute_approved(action_id))
+            except LookupError:  # the outbox's NotClaimed: another task got it first
+                continue
+        return done
+
+    async def cancel(self, action_id: int) -> Action:
+        """Undo an approval during its undo window (back to pending; nothing sent).
+
+        Raises:
+            InvalidTransition: too late: it is already being sent or was sent.
+        """
+        action = self.store.actions.cancel(action_id)
+        self.bus.publish(ActionResolved(action.id, action.status.value, "approval cancelled"))
+        return action
 
     async def reject(self, action_id: int, *, reason: str = "") -> Action:
         """Reject (or dismiss) an action."""
@@ -501,6 +557,9 @@ class Runner:
         errors = validate_payload(current.kind, payload)
         if errors:
             raise ValueError("; ".join(errors))
-        action = self.store.actions.edit(action_id, payload)
+        risk = self.gates.assess(current.kind, payload, current.provenance)
+        action = self.store.actions.edit(
+            action_id, payload, risk=risk.level.label, risk_reasons=risk.reasons
+        )
         self.bus.publish(ActionResolved(action.id, action.status.value, "edited"))
         return action

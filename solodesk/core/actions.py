@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 JSONObject = dict[str, Any]
@@ -29,12 +29,14 @@ class ActionStatus(enum.StrEnum):
     """Where a proposed action stands.
 
     ``invalid`` is a proposal that failed validation (kept so the founder can see it, never
-    executable). ``unknown`` is a send interrupted mid-flight: it may or may not have reached the
-    server, and it is never retried automatically.
+    executable). ``scheduled`` is approved and waiting out the undo window (``send_at``); it can
+    still be cancelled back to ``pending``. ``unknown`` is a send interrupted mid-flight: it may
+    or may not have reached the server, and it is never retried automatically.
     """
 
     INVALID = "invalid"
     PENDING = "pending"
+    SCHEDULED = "scheduled"
     APPROVED = "approved"
     EXECUTING = "executing"
     EXECUTED = "executed"
@@ -46,13 +48,21 @@ class ActionStatus(enum.StrEnum):
 #: Allowed transitions of the action state machine.
 TRANSITIONS: Mapping[ActionStatus, frozenset[ActionStatus]] = {
     ActionStatus.INVALID: frozenset({ActionStatus.REJECTED}),
-    ActionStatus.PENDING: frozenset({ActionStatus.APPROVED, ActionStatus.REJECTED}),
+    ActionStatus.PENDING: frozenset(
+        {ActionStatus.APPROVED, ActionStatus.SCHEDULED, ActionStatus.REJECTED}
+    ),
+    # The undo window: cancel back to pending, or claim for execution once due.
+    ActionStatus.SCHEDULED: frozenset(
+        {ActionStatus.PENDING, ActionStatus.EXECUTING, ActionStatus.REJECTED}
+    ),
     ActionStatus.APPROVED: frozenset({ActionStatus.EXECUTING, ActionStatus.REJECTED}),
     ActionStatus.EXECUTING: frozenset(
         {ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.UNKNOWN}
     ),
     # A definite failure (nothing was sent) may be approved again by the founder.
-    ActionStatus.FAILED: frozenset({ActionStatus.APPROVED, ActionStatus.REJECTED}),
+    ActionStatus.FAILED: frozenset(
+        {ActionStatus.APPROVED, ActionStatus.SCHEDULED, ActionStatus.REJECTED}
+    ),
     # Only the founder resolves an unknown send: confirm it arrived, or dismiss it.
     ActionStatus.UNKNOWN: frozenset({ActionStatus.EXECUTED, ActionStatus.REJECTED}),
     ActionStatus.EXECUTED: frozenset(),
@@ -61,6 +71,9 @@ TRANSITIONS: Mapping[ActionStatus, frozenset[ActionStatus]] = {
 
 #: Statuses in which the payload may still be edited.
 EDITABLE = frozenset({ActionStatus.PENDING, ActionStatus.FAILED})
+
+#: Statuses an approval can start from.
+APPROVABLE = frozenset({ActionStatus.PENDING, ActionStatus.FAILED})
 
 
 class InvalidTransition(Exception):
@@ -90,9 +103,15 @@ def payload_sha256(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
-def utcnow() -> str:
-    """The current time as an ISO 8601 UTC timestamp with seconds precision (``...Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def utcnow(offset_s: float = 0.0) -> str:
+    """The current time (plus ``offset_s`` seconds) as an ISO 8601 UTC timestamp with
+    microseconds (``2026-11-21T22:41:37.000000Z``); such strings sort chronologically."""
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(stamp: str) -> datetime:
+    """Parse a timestamp made by :func:`utcnow`."""
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +162,10 @@ class Action:
         result: Execution result or failure reason (JSON).
         errors: Validation errors for ``invalid`` proposals.
         idempotency_key: Key fixed at proposal time (the Message-ID for mail).
+        risk: ``low``, ``medium`` or ``high`` (see ``core.risk``).
+        risk_reasons: Why the risk is what it is.
+        send_at: For ``scheduled`` actions, when the undo window ends (UTC ISO 8601).
+        decided_by: Who approved or rejected it: ``founder`` or ``policy rule #N``.
     """
 
     id: int
@@ -161,3 +184,7 @@ class Action:
     result: JSONObject | None = None
     errors: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
+    risk: str = "low"
+    risk_reasons: list[str] = field(default_factory=list)
+    send_at: str | None = None
+    decided_by: str | None = None

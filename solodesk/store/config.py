@@ -40,6 +40,9 @@ SETTINGS: dict[str, Setting] = {
     "smtp.username": Setting("", "SMTP login (password: 'solodesk secrets set smtp.password')"),
     "smtp.from": Setting("", "From address of outgoing mail, e.g. 'Ada <ada@example.com>'"),
     "smtp.timeout": Setting("30", "Seconds before an SMTP conversation is abandoned"),
+    "outbox.undo_seconds": Setting(
+        "10", "Seconds an approved mail waits (and can be cancelled) before it is sent"
+    ),
     "company.name": Setting("my company", "Company name used in agent prompts"),
     "founder.name": Setting("the founder", "Founder's name used to sign replies"),
 }

@@ -18,9 +18,25 @@ BUSY_TIMEOUT_MS = 10_000
 migrations = Migrations("solodesk")
 
 
+def _script(db: Database, sql: str) -> None:
+    """Run several statements inside the migration's transaction.
+
+    (``executescript`` would COMMIT first and break the migration's atomicity.)
+    """
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
+
+
 @migrations()
 def m001_initial(db: Database) -> None:
-    db.executescript(
+    _script(
+        db,
         """
         CREATE TABLE mail (
             id INTEGER PRIMARY KEY,
@@ -110,6 +126,29 @@ def m001_initial(db: Database) -> None:
 def m002_mail_automated(db: Database) -> None:
     # Why a mail is automated (RFC 3834 Auto-Submitted, RFC 2369 List-*, Precedence), or ''.
     db.execute("ALTER TABLE mail ADD COLUMN automated TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m003_risk_schedule_policy(db: Database) -> None:
+    _script(
+        db,
+        """
+        ALTER TABLE actions ADD COLUMN risk TEXT NOT NULL DEFAULT 'low';
+        ALTER TABLE actions ADD COLUMN risk_reasons TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE actions ADD COLUMN send_at TEXT;
+        ALTER TABLE actions ADD COLUMN decided_by TEXT;
+        CREATE INDEX actions_send_at ON actions(status, send_at);
+        CREATE TABLE policy_rules (
+            id INTEGER PRIMARY KEY,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            conditions TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        """
+    )
 
 
 def connect(path: Path | str) -> Database:

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlite_utils import Database
 
 from solodesk.core.actions import (
+    APPROVABLE,
     EDITABLE,
     Action,
     ActionKind,
@@ -29,6 +30,13 @@ from solodesk.core.actions import (
 )
 from solodesk.core.audit import GENESIS, chain_fields, entry_sha256, verify_chain
 from solodesk.core.llmtypes import LLMCallRecord
+from solodesk.core.policy import (
+    Condition,
+    Outcome,
+    PolicyRule,
+    RuleError,
+    conditions_from_json,
+)
 
 Row = dict[str, Any]
 
@@ -41,7 +49,7 @@ class StaleApproval(Exception):
     """The payload changed since the founder looked at it; nothing was approved."""
 
 
-def _row_to_action(row: Mapping[str, Any]) -> Action:
+def _row_to_action(row: Row) -> Action:
     return Action(
         id=int(row["id"]),
         kind=ActionKind(row["kind"]),
@@ -59,6 +67,10 @@ def _row_to_action(row: Mapping[str, Any]) -> Action:
         result=json.loads(row["result"]) if row["result"] else None,
         errors=list(json.loads(row["errors"] or "[]")),
         idempotency_key=row["idempotency_key"],
+        risk=row.get("risk") or "low",
+        risk_reasons=list(json.loads(row.get("risk_reasons") or "[]")),
+        send_at=row.get("send_at"),
+        decided_by=row.get("decided_by"),
     )
 
 
@@ -188,9 +200,15 @@ class ActionRepo:
         provenance: Provenance,
         idempotency_key: str | None,
         validation: Sequence[str] = (),
+        risk: str = "low",
+        risk_reasons: Sequence[str] = (),
+        cost: Mapping[str, Any] | None = None,
     ) -> Action:
-        """Store a valid proposal as ``pending`` and audit it."""
+        """Store a valid proposal as ``pending`` and audit it (with its risk and model cost)."""
         return self._insert(
+            risk=risk,
+            risk_reasons=list(risk_reasons),
+            cost=cost,
             kind=kind,
             payload=payload,
             agent=agent,
@@ -211,9 +229,13 @@ class ActionRepo:
         summary: str,
         provenance: Provenance,
         errors: Sequence[str],
+        cost: Mapping[str, Any] | None = None,
     ) -> Action:
         """Store a proposal that failed validation as ``invalid`` (visible, never executable)."""
         return self._insert(
+            risk="high",
+            risk_reasons=["failed validation"],
+            cost=cost,
             kind=kind,
             payload=payload,
             agent=agent,
@@ -237,14 +259,17 @@ class ActionRepo:
         errors: builtins.list[str],
         idempotency_key: str | None,
         attempts: builtins.list[str],
+        risk: str,
+        risk_reasons: builtins.list[str],
+        cost: Mapping[str, Any] | None,
     ) -> Action:
         now = utcnow()
         sha = payload_sha256(payload)
         with self.db.atomic():
             cur = self.db.execute(
                 "INSERT INTO actions (kind, payload, payload_sha256, agent, summary, provenance,"
-                " status, created_at, updated_at, errors, idempotency_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at, updated_at, errors, idempotency_key, risk, risk_reasons)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     kind.value,
                     canonical_json(payload),
@@ -257,6 +282,8 @@ class ActionRepo:
                     now,
                     json.dumps(errors),
                     idempotency_key,
+                    risk,
+                    json.dumps(risk_reasons),
                 ],
             )
             action_id = int(cast(int, cur.lastrowid))
@@ -269,16 +296,30 @@ class ActionRepo:
                     "payload_sha256": sha,
                     "provenance": provenance.to_json(),
                     "validation_errors": attempts,
+                    "risk": risk,
+                    "risk_reasons": risk_reasons,
+                    "cost": dict(cost or {}),
                 },
             )
         return self.get(action_id)
 
-    def edit(self, action_id: int, payload: JSONObject, *, actor: str = "founder") -> Action:
+    def edit(
+        self,
+        action_id: int,
+        payload: JSONObject,
+        *,
+        actor: str = "founder",
+        risk: str | None = None,
+        risk_reasons: Sequence[str] = (),
+    ) -> Action:
         """Replace the payload of an editable action (new payload, new hash; audited with diff).
+
+        The action returns to ``pending``: an edited payload always needs a new approval.
 
         Raises:
             NotFound: no such action.
             InvalidTransition: the action is no longer editable.
+            StaleApproval: it changed while being edited.
         """
         with self.db.atomic():
             current = self.get(action_id)
@@ -288,13 +329,18 @@ class ActionRepo:
             now = utcnow()
             cur = self.db.execute(
                 "UPDATE actions SET payload = ?, payload_sha256 = ?, status = ?, updated_at = ?,"
-                " approved_sha256 = NULL, approved_at = NULL"
+                " approved_sha256 = NULL, approved_at = NULL, send_at = NULL,"
+                " risk = COALESCE(?, risk), risk_reasons = CASE WHEN ? IS NULL THEN risk_reasons"
+                " ELSE ? END"
                 " WHERE id = ? AND payload_sha256 = ? AND status = ?",
                 [
                     canonical_json(payload),
                     new_sha,
                     ActionStatus.PENDING.value,
                     now,
+                    risk,
+                    risk,
+                    json.dumps(list(risk_reasons)),
                     action_id,
                     current.payload_sha256,
                     current.status.value,
@@ -310,12 +356,19 @@ class ActionRepo:
                     "old_sha256": current.payload_sha256,
                     "new_sha256": new_sha,
                     "diff": payload_diff(current.payload, payload),
+                    "risk": risk or current.risk,
                 },
             )
         return self.get(action_id)
 
     def approve(
-        self, action_id: int, *, expected_sha256: str | None = None, actor: str = "founder"
+        self,
+        action_id: int,
+        *,
+        expected_sha256: str | None = None,
+        actor: str = "founder",
+        delay_s: float = 0.0,
+        rule_id: int | None = None,
     ) -> Action:
         """Approve the current payload, recording its sha256.
 
@@ -324,36 +377,87 @@ class ActionRepo:
         Args:
             expected_sha256: The hash of the payload the founder saw; if the stored payload
                 differs, nothing is approved.
+            delay_s: The undo window in seconds: with ``delay_s > 0`` the action becomes
+                ``scheduled`` until ``send_at``; otherwise ``approved`` (due at once).
+            rule_id: The policy rule that approved it, if any (recorded in the audit log).
 
         Raises:
             NotFound: no such action.
             StaleApproval: the payload is not the one the founder saw.
             InvalidTransition: the action cannot be approved in its status (e.g. already sent).
         """
+        target = ActionStatus.SCHEDULED if delay_s > 0 else ActionStatus.APPROVED
         with self.db.atomic():
             current = self.get(action_id)
             if expected_sha256 is not None and current.payload_sha256 != expected_sha256:
                 raise StaleApproval(
                     f"action {action_id} changed since you viewed it; review it again"
                 )
-            if not can_transition(current.status, ActionStatus.APPROVED):
+            if current.status not in APPROVABLE:
                 raise InvalidTransition(action_id, current.status, ActionStatus.APPROVED)
             now = utcnow()
+            send_at = utcnow(delay_s) if delay_s > 0 else None
             cur = self.db.execute(
-                "UPDATE actions SET status = 'approved', approved_sha256 = payload_sha256,"
-                " approved_at = ?, updated_at = ? WHERE id = ? AND status = ?"
-                " AND payload_sha256 = ?",
-                [now, now, action_id, current.status.value, current.payload_sha256],
+                "UPDATE actions SET status = ?, approved_sha256 = payload_sha256,"
+                " approved_at = ?, updated_at = ?, send_at = ?, decided_by = ?"
+                " WHERE id = ? AND status = ? AND payload_sha256 = ?",
+                [
+                    target.value,
+                    now,
+                    now,
+                    send_at,
+                    actor,
+                    action_id,
+                    current.status.value,
+                    current.payload_sha256,
+                ],
             )
             if cur.rowcount != 1:
                 raise InvalidTransition(action_id, current.status, ActionStatus.APPROVED)
-            self.audit.append(
-                "approved",
-                action_id=action_id,
-                actor=actor,
-                detail={"approved_sha256": current.payload_sha256},
-            )
+            detail: dict[str, Any] = {"approved_sha256": current.payload_sha256}
+            if send_at:
+                detail["send_at"] = send_at
+            if rule_id is not None:
+                detail["rule_id"] = rule_id
+            self.audit.append("approved", action_id=action_id, actor=actor, detail=detail)
         return self.get(action_id)
+
+    def cancel(self, action_id: int, *, actor: str = "founder") -> Action:
+        """Undo an approval still in its undo window (``scheduled -> pending``).
+
+        Raises:
+            NotFound: no such action.
+            InvalidTransition: it is no longer scheduled (already sending or sent).
+        """
+        with self.db.atomic():
+            cur = self.db.execute(
+                "UPDATE actions SET status = 'pending', approved_sha256 = NULL,"
+                " approved_at = NULL, send_at = NULL, decided_by = NULL, updated_at = ?"
+                " WHERE id = ? AND status = 'scheduled'",
+                [utcnow(), action_id],
+            )
+            if cur.rowcount != 1:
+                current = self.get(action_id)
+                raise InvalidTransition(action_id, current.status, ActionStatus.PENDING)
+            self.audit.append("approval_cancelled", action_id=action_id, actor=actor, detail={})
+        return self.get(action_id)
+
+    def due(self, *, now: str | None = None) -> builtins.list[int]:
+        """Ids of actions ready to execute: ``approved``, or ``scheduled`` past ``send_at``."""
+        stamp = now or utcnow()
+        rows = self.db.execute(
+            "SELECT id FROM actions WHERE status = 'approved'"
+            " OR (status = 'scheduled' AND send_at <= ?) ORDER BY id",
+            [stamp],
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def next_send_at(self) -> str | None:
+        """The earliest ``send_at`` of a scheduled action, or None."""
+        row = self.db.execute(
+            "SELECT min(send_at) FROM actions WHERE status = 'scheduled'"
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
 
     def reject(self, action_id: int, *, reason: str = "", actor: str = "founder") -> Action:
         """Reject (or dismiss) an action.
@@ -371,18 +475,20 @@ class ActionRepo:
         )
 
     def claim(self, action_id: int) -> Action | None:
-        """Claim an approved action for execution (``approved -> executing``).
+        """Claim an action for execution: ``approved``, or ``scheduled`` whose undo window has
+        ended, becomes ``executing`` in one conditional update.
 
         Returns:
-            The claimed action, or None if it was not ``approved`` (someone else claimed it,
-            it was already executed, or it was never approved).
+            The claimed action, or None if it was not claimable (someone else claimed it,
+            it was already executed, cancelled, never approved, or is not yet due).
         """
         with self.db.atomic():
             now = utcnow()
             cur = self.db.execute(
                 "UPDATE actions SET status = 'executing', updated_at = ?"
-                " WHERE id = ? AND status = 'approved'",
-                [now, action_id],
+                " WHERE id = ? AND (status = 'approved'"
+                " OR (status = 'scheduled' AND send_at <= ?))",
+                [now, action_id, now],
             )
             if cur.rowcount != 1:
                 return None
@@ -621,6 +727,89 @@ class LLMCallRepo:
         return list(self.db.query("SELECT * FROM llm_calls ORDER BY id"))
 
 
+class PolicyRepo:
+    """The founder's policy rules. Every change is an audited event.
+
+    Only front ends (CLI, settings page) hold this repository's write methods; no agent tool
+    exposes them.
+    """
+
+    def __init__(self, db: Database, audit: AuditLog) -> None:
+        self.db = db
+        self.audit = audit
+
+    def rules(self) -> builtins.list[PolicyRule]:
+        """All rules in evaluation order."""
+        return [
+            PolicyRule(
+                id=int(r["id"]),
+                position=int(r["position"]),
+                kind=r["kind"],
+                conditions=conditions_from_json(r["conditions"]),
+                outcome=Outcome(r["outcome"]),
+                note=r["note"],
+            )
+            for r in self.db.query("SELECT * FROM policy_rules ORDER BY position, id")
+        ]
+
+    def add(
+        self,
+        *,
+        kind: str,
+        conditions: Sequence[Condition],
+        outcome: Outcome,
+        note: str = "",
+        position: int | None = None,
+        actor: str = "founder",
+    ) -> PolicyRule:
+        """Add a rule (at the end unless ``position`` is given).
+
+        Raises:
+            RuleError: ``kind`` is not an action kind or ``*``.
+        """
+        if kind != "*" and kind not in {k.value for k in ActionKind}:
+            kinds = ", ".join(k.value for k in ActionKind)
+            raise RuleError(f"kind must be * or one of {kinds}, not {kind!r}")
+        with self.db.atomic():
+            if position is None:
+                row = self.db.execute("SELECT max(position) FROM policy_rules").fetchone()
+                position = (int(row[0]) + 10) if row and row[0] is not None else 10
+            cur = self.db.execute(
+                "INSERT INTO policy_rules (position, kind, conditions, outcome, note, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    position,
+                    kind,
+                    json.dumps([c.to_json() for c in conditions]),
+                    outcome.value,
+                    note,
+                    utcnow(),
+                ],
+            )
+            rule_id = int(cast(int, cur.lastrowid))
+            rule = next(r for r in self.rules() if r.id == rule_id)
+            self.audit.append(
+                "policy_rule_added", action_id=None, actor=actor, detail=rule.to_json()
+            )
+        return rule
+
+    def remove(self, rule_id: int, *, actor: str = "founder") -> PolicyRule:
+        """Remove a rule.
+
+        Raises:
+            NotFound: no such rule.
+        """
+        with self.db.atomic():
+            rule = next((r for r in self.rules() if r.id == rule_id), None)
+            if rule is None:
+                raise NotFound(f"no policy rule with id {rule_id}")
+            self.db.execute("DELETE FROM policy_rules WHERE id = ?", [rule_id])
+            self.audit.append(
+                "policy_rule_removed", action_id=None, actor=actor, detail=rule.to_json()
+            )
+        return rule
+
+
 class Store:
     """All repositories over one database."""
 
@@ -631,6 +820,7 @@ class Store:
         self.mail = MailRepo(db)
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
+        self.policy = PolicyRepo(db, self.audit)
 
     def close(self) -> None:
         self.db.close()
