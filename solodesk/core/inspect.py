@@ -86,17 +86,19 @@ class Link:
 
 def links(text: str) -> list[Link]:
     """Every link in ``text``: Markdown ``[text](url)``, HTML ``<a href>`` and bare URLs."""
-    out: list[Link] = []
-    seen: set[str] = set()
+    found: list[tuple[int, Link]] = []
+    spans: list[tuple[int, int]] = []
     for m in _MD_LINK.finditer(text):
-        out.append(Link(m.group(1), m.group(2)))
-        seen.add(m.group(2))
+        found.append((m.start(), Link(m.group(1), m.group(2))))
+        spans.append(m.span())
     for m in _HTML_LINK.finditer(text):
-        out.append(Link(re.sub(r"<[^>]+>", "", m.group(2)), m.group(1)))
-        seen.add(m.group(1))
+        found.append((m.start(), Link(re.sub(r"<[^>]+>", "", m.group(2)), m.group(1))))
+        spans.append(m.span())
+    seen = {link.target for _pos, link in found}
     for m in _URL.finditer(text):
         url = m.group(0).rstrip(".,;:!?")
-        if url not in seen:
-            out.append(Link(url, url))
+        inside = any(a <= m.start() < b for a, b in spans)
+        if not inside and url not in seen:
+            found.append((m.start(), Link(url, url)))
             seen.add(url)
-    return out
+    return [link for _pos, link in sorted(found, key=lambda item: item[0])]

@@ -527,12 +527,15 @@ class ActionRepo:
             cur = self.db.execute(
                 "UPDATE actions SET status = ?, updated_at = ?,"
                 " executed_at = CASE WHEN ? THEN ? ELSE executed_at END,"
+                " decided_by = CASE WHEN ? THEN ? ELSE decided_by END,"
                 " result = COALESCE(?, result) WHERE id = ? AND status = ?",
                 [
                     target.value,
                     now,
                     finished,
                     now,
+                    target is ActionStatus.REJECTED,
+                    actor,
                     canonical_json(result) if result is not None else None,
                     action_id,
                     current.status.value,
