@@ -110,8 +110,10 @@ class Runner:
         self._local: LocalModelServer | None = None
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
-        self._gateway_key: tuple[str, str, str] | None = None
+        self._gateway_key: tuple[str, ...] | None = None
         self.gates = Gates(store, config)
+        self._calls: list[LLMCallRecord] = []
+        self._cost_mark = 0
 
     # -- model ---------------------------------------------------------------------------------
     def model_label(self) -> str:
@@ -121,6 +123,18 @@ class Runner:
 
     def _record_call(self, record: LLMCallRecord) -> None:
         self.store.llm_calls.record(record)
+        self._calls.append(record)
+
+    def _cost_since(self, mark: int) -> dict[str, Any]:
+        """Model usage since ``mark`` (an index into this run's calls), for the audit log."""
+        calls = self._calls[mark:]
+        costs = [c.cost_usd for c in calls if c.cost_usd is not None]
+        return {
+            "model_calls": len(calls),
+            "tokens_in": sum(c.tokens_in or 0 for c in calls),
+            "tokens_out": sum(c.tokens_out or 0 for c in calls),
+            "cost_usd": round(sum(costs), 6) if costs else None,
+        }
 
     async def gateway(self) -> Gateway:
         """The gateway for the configured model, starting the local model server if needed.
@@ -132,7 +146,9 @@ class Runner:
             model = self.config.get("llm.model")
             api_base = self.config.get("llm.api_base")
             path = self.config.get("llm.local_model_path")
-            key = (model, api_base, path)
+            # Everything the target is built from, so a changed setting or key applies at once.
+            api_key = None if model == LOCAL_MODEL_NAME else self.secrets.get("llm.api_key")
+            key = (model, api_base, path, self.config.get("llm.timeout"), api_key or "")
             if self._gateway is not None and self._gateway_key == key and (
                 model != LOCAL_MODEL_NAME or (self._local is not None and self._local.running)
             ):
@@ -155,7 +171,6 @@ class Runner:
                     timeout=timeout,
                 )
             else:
-                api_key = self.secrets.get("llm.api_key")
                 target = ModelTarget(
                     model=model, api_base=api_base or None, api_key=api_key, timeout=timeout
                 )
@@ -219,6 +234,7 @@ class Runner:
 
     async def triage_one(self, gateway: Gateway, mail: MailRecord) -> TriageOutcome:
         """Triage one mail (see :meth:`triage`)."""
+        self._cost_mark = len(self._calls)
         if mail.automated:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
@@ -288,6 +304,7 @@ class Runner:
             attempts.extend(f"attempt {_attempt + 1}: {e}" for e in errors)
             messages = messages + P.feedback_messages(call, completion.text, errors)
         action = self.store.actions.record_invalid(
+            cost=self._cost_since(self._cost_mark),
             kind=ActionKind.REPLY_EMAIL,
             payload=P.raw_attempt(last_call, last_text),
             agent=SUPPORT_AGENT,
@@ -348,6 +365,7 @@ class Runner:
             provenance=provenance,
             idempotency_key=payload["message_id"],
             validation=attempts,
+            cost=self._cost_since(self._cost_mark),
             risk=risk.level.label,
             risk_reasons=risk.reasons,
         )
@@ -440,6 +458,7 @@ class Runner:
     ) -> Action:
         provenance = Provenance(source="chat", ref=conversation_id, untrusted=False)
         attempts: list[str] = []
+        self._cost_mark = max(0, len(self._calls) - 1)  # the chat turn's own call counts
         current_call: ToolCall | None = call
         text = completion.text
         convo = list(messages)
@@ -468,6 +487,7 @@ class Runner:
             current_call = retry.tool_calls[0] if retry.tool_calls else None
             text = retry.text
         action = self.store.actions.record_invalid(
+            cost=self._cost_since(self._cost_mark),
             kind=ActionKind.SEND_EMAIL,
             payload=P.raw_attempt(current_call, text),
             agent=MANAGER_AGENT,
