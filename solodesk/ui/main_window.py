@@ -1,0 +1,474 @@
+"""The main window: the inbox beside the chat, mail import and triage, settings, status bar.
+
+Runner events arrive through :class:`~solodesk.ui.bridge.EventBridge`. Long work runs without
+blocking the loop: mail is parsed in a worker thread (on its own database connection) and the
+runner's coroutines run as asyncio tasks on the Qt thread. Errors are shown in the status bar
+and logged; they never close the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QSizePolicy,
+    QSplitter,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from solodesk.agents.runner import TriageReport
+from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
+from solodesk.core.actions import Action, ActionStatus
+from solodesk.core.events import MailImported, Progress, RunFailed
+from solodesk.core.llmtypes import LLMError
+from solodesk.services import Services
+from solodesk.store.db import connect
+from solodesk.store.repos import Store
+from solodesk.store.secrets import BackendInfo
+from solodesk.ui.bridge import EventBridge
+from solodesk.ui.chat_panel import ChatPanel
+from solodesk.ui.inbox_view import InboxView
+from solodesk.ui.settings_dialog import SettingsDialog
+
+log = logging.getLogger(__name__)
+
+ERROR_STYLE = "QLabel { color: #b3261e; }"
+
+#: How often the outbox looks for approvals whose undo window has ended (milliseconds).
+OUTBOX_INTERVAL_MS = 1000
+WARNING_STYLE = "QLabel { color: #b3261e; font-weight: bold; }"
+
+
+def keyring_text(info: BackendInfo) -> str:
+    """The status bar's keyring state, e.g. ``keyring: secure (SecretService)``."""
+    if not info.secure:
+        return "keyring: NOT secure — secrets kept in memory only"
+    parts = info.name.split(".")
+    short = parts[parts.index("backends") + 1] if "backends" in parts[:-1] else parts[-1]
+    return f"keyring: secure ({short})"
+
+
+def _import_on_own_connection(database: Path, path: Path) -> ImportReport:
+    """Parse and store mail in a worker thread, on a connection of that thread."""
+    store = Store(connect(database))
+    try:
+        return import_mail(path, store.mail)
+    finally:
+        store.close()
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides text that does not fit (the full text is the tooltip)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        self._full = text
+        super().setText(text)
+        self._elide()
+
+    def fullText(self) -> str:  # noqa: N802
+        """The text before eliding."""
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(0, self.contentsRect().width())
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        if shown != super().text():
+            super().setText(shown)
+
+
+class MainWindow(QMainWindow):
+    """SoloDesk's window.
+
+    Args:
+        services: The composed back end.
+        bridge: The event bridge (one is created if None); it is started here, after every
+            slot is connected, so events buffered during start-up are delivered.
+
+    Signals:
+        closed(): The window was closed (the application then shuts down).
+    """
+
+    closed = Signal()
+
+    def __init__(self, services: Services, *, bridge: EventBridge | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.setWindowTitle("SoloDesk")
+        self.setObjectName("mainWindow")
+        self.bridge = bridge if bridge is not None else EventBridge(services.bus)
+        self.bridge.setParent(self)
+        self._triage_task_running = False
+        self._importing = False
+        self._running_due = False
+
+        self.inbox = InboxView(services.store, services.runner)
+        self.chat = ChatPanel(services.runner, services.store)
+        self.chat.load_latest()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.inbox)
+        self.splitter.addWidget(self.chat)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+        self._make_actions()
+        self._make_status_bar()
+
+        b = self.bridge
+        b.actionProposed.connect(self.inbox.on_action_event)
+        b.actionResolved.connect(self.inbox.on_action_event)
+        b.chatDelta.connect(self.chat.on_delta)
+        b.chatFinished.connect(self.chat.on_finished)
+        b.progress.connect(self.on_progress)
+        b.runFailed.connect(self.on_run_failed)
+        b.mailImported.connect(self.on_mail_imported)
+        self.inbox.message.connect(self.show_message)
+        self.inbox.problem.connect(self._mark_error)
+        self.chat.message.connect(self.show_message)
+        b.start()
+
+        # The outbox: sends approvals whose undo window has ended (also those approved by a
+        # policy rule during triage or chat, and any left from the last session).
+        self.outbox_timer = QTimer(self)
+        self.outbox_timer.setInterval(OUTBOX_INTERVAL_MS)
+        self.outbox_timer.timeout.connect(self._on_outbox_tick)
+        self.outbox_timer.start()
+
+        self.resize(1280, 800)
+        self.splitter.setSizes([800, 480])
+        self.inbox.focus_list()
+
+    # -- actions -------------------------------------------------------------------------------
+    def _make_actions(self) -> None:
+        self.import_file_action = QAction("Import mail &file…", self)
+        self.import_file_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.import_file_action.setToolTip("Import an mbox or .eml file (Ctrl+O)")
+        self.import_file_action.triggered.connect(lambda: self.choose_import(folder=False))
+        self.import_folder_action = QAction("Import mail f&older…", self)
+        self.import_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.import_folder_action.setToolTip(
+            "Import a Maildir or a folder of .eml files (Ctrl+Shift+O)"
+        )
+        self.import_folder_action.triggered.connect(lambda: self.choose_import(folder=True))
+        self.triage_action = QAction("&Triage mail", self)
+        self.triage_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.triage_action.setToolTip(
+            "Let the support agent draft replies to imported mail (Ctrl+T)"
+        )
+        self.triage_action.triggered.connect(self._on_triage)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setToolTip("Model, outgoing mail and names (Ctrl+,)")
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.triggered.connect(self.open_settings)
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.close)
+        self.refresh_action = QAction("&Refresh inbox", self)
+        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action.triggered.connect(self.inbox.refresh)
+
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.import_file_action)
+        file_menu.addAction(self.import_folder_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        mail_menu = self.menuBar().addMenu("&Mail")
+        mail_menu.addAction(self.triage_action)
+        mail_menu.addAction(self.refresh_action)
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolBar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        import_menu = QMenu(self)
+        import_menu.addAction(self.import_file_action)
+        import_menu.addAction(self.import_folder_action)
+        self.import_button = QToolButton()
+        self.import_button.setText("Import mail…")
+        self.import_button.setToolTip("Import mail from an mbox/.eml file or a folder")
+        self.import_button.setMenu(import_menu)
+        self.import_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.import_button.clicked.connect(lambda: self.choose_import(folder=False))
+        toolbar.addWidget(self.import_button)
+        toolbar.addAction(self.triage_action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addAction(self.settings_action)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.message_label = ElidedLabel()
+        self.message_label.setObjectName("statusMessage")
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.hide()
+        self.model_label = QLabel()
+        self.keyring_label = QLabel()
+        bar.addWidget(self.message_label, 1)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.model_label)
+        bar.addPermanentWidget(self.keyring_label)
+        self.update_status_labels()
+        self.show_message("Ready")
+
+    def update_status_labels(self) -> None:
+        """Show the configured model and the keyring state."""
+        try:
+            label = self.services.runner.model_label()
+        except Exception as exc:  # a broken settings value must not stop the window
+            label = f"invalid ({type(exc).__name__})"
+        self.model_label.setText(f"model: {label}")
+        info = self.services.secrets.info
+        self.keyring_label.setText(keyring_text(info))
+        self.keyring_label.setToolTip(f"keyring backend: {info.name}")
+        self.keyring_label.setStyleSheet("" if info.secure else WARNING_STYLE)
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        """Show a one-line message (errors in red) in the status bar and log it."""
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        self.message_label.setText(first)
+        self.message_label.setToolTip(text)
+        self.message_label.setStyleSheet(ERROR_STYLE if error else "")
+        (log.warning if error else log.info)("status: %s", text)
+
+    def _mark_error(self, text: str) -> None:
+        if self.message_label.fullText() == text.strip().splitlines()[0]:
+            self.message_label.setStyleSheet(ERROR_STYLE)
+        else:
+            self.show_message(text, error=True)
+
+    # -- events --------------------------------------------------------------------------------
+    def on_progress(self, event: Progress) -> None:
+        """Show long work in the status bar's progress bar."""
+        bar = self.progress_bar
+        if event.total <= 0:
+            bar.setRange(0, 0)  # busy indicator
+        elif event.done >= event.total:
+            bar.setRange(0, event.total)
+            bar.setValue(event.total)
+            if not self._triage_task_running:
+                bar.hide()
+        else:
+            bar.setRange(0, event.total)
+            bar.setValue(event.done)
+            bar.setFormat(f"{event.task} %v/%m")
+        if event.total <= 0 or event.done < event.total:
+            bar.show()
+        if event.message:
+            self.show_message(event.message)
+
+    def on_run_failed(self, event: RunFailed) -> None:
+        """Show a failure of the runner's work."""
+        self.show_message(f"{event.task} failed: {event.message}", error=True)
+
+    def on_mail_imported(self, event: MailImported) -> None:
+        text = (
+            f"Imported {event.imported} mail, skipped {event.duplicates} already imported, "
+            f"{event.malformed} malformed"
+        )
+        if event.imported:
+            text += " — press Triage mail (Ctrl+T) to draft replies"
+        self.show_message(text, error=bool(event.malformed and not event.imported))
+
+    # -- import --------------------------------------------------------------------------------
+    def choose_import(self, *, folder: bool) -> QFileDialog:
+        """Open a (window-modal, non-blocking) file dialog; the import starts when accepted."""
+        dialog = QFileDialog(self, "Import mail folder" if folder else "Import mail file")
+        dialog.setObjectName("importDialog")
+        if folder:
+            dialog.setFileMode(QFileDialog.FileMode.Directory)
+            dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        else:
+            dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+            dialog.setNameFilters(["Mail files (*.mbox *.eml *.mbx mbox)", "All files (*)"])
+        dialog.fileSelected.connect(self._on_import_selected)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    @asyncSlot(str)
+    async def _on_import_selected(self, path: str) -> None:
+        await self.import_mail(Path(path))
+
+    async def import_mail(self, path: Path) -> ImportReport | None:
+        """Import an mbox, Maildir, .eml file or folder in a worker thread.
+
+        Returns:
+            The report, or None if the path is not a mail source or the import failed.
+        """
+        if self._importing:
+            self.show_message("An import is already running")
+            return None
+        self._importing = True
+        self._set_busy(True, f"Importing {path.name}…")
+        loop = asyncio.get_running_loop()
+        try:
+            report = await loop.run_in_executor(
+                None, _import_on_own_connection, self.services.paths.database, path
+            )
+        except ImportSourceError as exc:
+            self.show_message(str(exc), error=True)
+            return None
+        except Exception as exc:
+            log.exception("mail import failed")
+            self.show_message(f"Import failed: {type(exc).__name__}: {exc}", error=True)
+            return None
+        finally:
+            self._importing = False
+            self._set_busy(False)
+        for bad in report.malformed:
+            log.warning("malformed mail %s: %s", bad.where, bad.reason)
+        self.services.bus.publish(
+            MailImported(len(report.imported), report.duplicates, len(report.malformed))
+        )
+        return report
+
+    # -- triage --------------------------------------------------------------------------------
+    @asyncSlot()
+    async def _on_triage(self) -> None:
+        await self.triage_mail()
+
+    async def triage_mail(self, *, limit: int | None = None) -> TriageReport | None:
+        """Run the support agent over untriaged mail (proposals appear in the inbox).
+
+        Returns:
+            The report, or None if nothing ran.
+        """
+        if self._triage_task_running:
+            self.show_message("Triage is already running")
+            return None
+        if not self.services.store.mail.untriaged(limit=1):
+            self.show_message("No untriaged mail: import some first (Import mail…)")
+            return None
+        self._triage_task_running = True
+        self.triage_action.setEnabled(False)
+        self._set_busy(True, f"Triage with {self.services.runner.model_label()}…")
+        try:
+            report = await self.services.runner.triage(limit=limit)
+        except LLMError as exc:
+            self.show_message(f"Triage failed: {exc}", error=True)
+            return None
+        except Exception as exc:
+            log.exception("triage failed")
+            self.show_message(f"Triage failed: {type(exc).__name__}: {exc}", error=True)
+            return None
+        finally:
+            self._triage_task_running = False
+            self.triage_action.setEnabled(True)
+            self._set_busy(False)
+            self.inbox.refresh()
+        failed = report.count("failed")
+        text = (
+            f"Triaged {len(report.outcomes)} mail: {report.count('proposed')} replies proposed, "
+            f"{report.count('no_reply')} need no reply, {report.count('invalid')} invalid"
+            + (f", {failed} failed" if failed else "")
+        )
+        self.show_message(text, error=bool(failed))
+        return report
+
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        if busy:
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.show()
+            if text:
+                self.show_message(text)
+        elif not (self._importing or self._triage_task_running):
+            self.progress_bar.hide()
+
+    # -- outbox --------------------------------------------------------------------------------
+    @asyncSlot()
+    async def _on_outbox_tick(self) -> None:
+        await self.run_due()
+
+    async def run_due(self) -> list[Action]:
+        """Execute approvals that are due (their undo window is over), each at most once.
+
+        Returns:
+            The executed actions in their final status.
+        """
+        if self._running_due:
+            return []
+        try:
+            if not self.services.store.actions.due():
+                return []
+        except Exception:
+            log.exception("checking the outbox failed")
+            return []
+        self._running_due = True
+        try:
+            done = await self.services.runner.run_due()
+        except Exception as exc:
+            log.exception("the outbox failed")
+            self.show_message(f"Sending failed: {type(exc).__name__}: {exc}", error=True)
+            return []
+        finally:
+            self._running_due = False
+        for action in done:
+            detail = str((action.result or {}).get("detail", "")).strip()
+            sent = action.status is ActionStatus.EXECUTED
+            verb = "sent" if sent else action.status.value
+            self.show_message(
+                f"#{action.id} {verb}" + (f": {detail}" if detail else ""), error=not sent
+            )
+        if done:
+            self.inbox.refresh()
+        return done
+
+    # -- settings ------------------------------------------------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        """Open the settings dialog (window-modal, non-blocking)."""
+        dialog = SettingsDialog(self.services.config, self.services.secrets, self)
+        dialog.accepted.connect(lambda: self._settings_saved(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _settings_saved(self, dialog: SettingsDialog) -> None:
+        self.update_status_labels()
+        if dialog.notes:
+            self.show_message("; ".join(dialog.notes), error=True)
+        else:
+            self.show_message("Settings saved")
+
+    # -- closing -------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop a reply being written and detach from the bus (before the loop stops)."""
+        self.outbox_timer.stop()
+        self.chat.stop()
+        self.bridge.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.shutdown()
+        event.accept()
+        self.closed.emit()

@@ -1,0 +1,239 @@
+"""MainWindow: the real window offscreen (screenshot), import, triage, settings, status bar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mailbox
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from solodesk.core.actions import ActionStatus
+from solodesk.core.events import Progress, RunFailed
+from solodesk.core.llmtypes import ToolCall
+from solodesk.services import Services
+from solodesk.ui.main_window import MainWindow, keyring_text
+from solodesk.ui.settings_dialog import SettingsDialog
+from tests.gui.conftest import Drive
+from tests.gui.support import FakeGateway, FakeMail, insert_mail, propose_reply, propose_send
+
+pytestmark = pytest.mark.gui
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@pytest.fixture
+def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoop) -> MainWindow:
+    win = MainWindow(gui_services)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_main_window_screenshot(qtbot: QtBot, gui_services: Services, aloop: object) -> None:
+    store = gui_services.store
+    first = insert_mail(store, n=1)
+    second = insert_mail(store, n=2, subject="Where is my order #1042?")
+    propose_reply(store, first, n=1)
+    propose_send(store, n=2)
+    propose_reply(
+        store,
+        second,
+        n=3,
+        subject="Re: Where is my order #1042?",
+        body="Hi Marta,\n\nyour order shipped yesterday; tracking: 1Z999.\n\nAda\n",
+        in_reply_to="<question-2@customer.example>",
+        references=["<question-2@customer.example>"],
+    )
+    chat_id = store.chat.new_conversation("invoice")
+    store.chat.add_message(chat_id, "user", "Email Bob that the invoice is attached")
+    store.chat.add_message(
+        chat_id, "assistant", "Done: proposed email **#2** is waiting in your inbox."
+    )
+
+    win = MainWindow(gui_services)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    assert win.windowTitle() == "SoloDesk"
+    assert win.inbox.select_action(3)
+    qtbot.wait(100)  # let layouts settle and paint
+    image = win.grab()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / "main_window.png"
+    assert image.save(str(path))
+    assert path.exists() and path.stat().st_size > 20_000
+    assert image.width() >= 1000 and image.height() >= 600
+    assert win.model_label.text() == "model: openai/gui-test"
+    assert win.keyring_label.text() == "keyring: NOT secure — secrets kept in memory only"
+    assert "litellm" not in sys.modules  # the window needs no model library
+
+
+def test_keyring_text() -> None:
+    from solodesk.store.secrets import BackendInfo
+
+    info = BackendInfo("keyring.backends.SecretService.Keyring", secure=True)
+    assert keyring_text(info) == "keyring: secure (SecretService)"
+    insecure = BackendInfo("keyring.backends.fail.Keyring", secure=False)
+    assert keyring_text(insecure) == "keyring: NOT secure — secrets kept in memory only"
+
+
+def _write_mbox(path: Path, count: int) -> Path:
+    box = mailbox.mbox(str(path))
+    for i in range(count):
+        box.add(
+            f"From: Customer {i} <c{i}@customer.example>\n"
+            f"To: support@inkwell.example\n"
+            f"Subject: Question {i}\n"
+            f"Message-ID: <import-{i}@customer.example>\n"
+            f"Date: Mon, 16 Nov 2026 08:12:33 +0100\n\n"
+            f"Hello, question number {i}?\n"
+        )
+    box.flush()
+    box.close()
+    return path
+
+
+def test_import_mail_in_a_worker_thread(
+    window: MainWindow, gui_services: Services, tmp_path: Path, drive: Drive[object]
+) -> None:
+    mbox = _write_mbox(tmp_path / "in.mbox", 3)
+    report = drive(window.import_mail(mbox))
+    assert report is not None and len(report.imported) == 3
+    assert gui_services.store.mail.count() == 3
+    assert window.message_label.fullText().startswith("Imported 3 mail, skipped 0")
+    again = drive(window.import_mail(mbox))
+    assert again is not None and again.duplicates == 3
+    assert drive(window.import_mail(tmp_path / "missing.mbox")) is None
+    assert "does not exist" in window.message_label.fullText()
+    assert window.progress_bar.isHidden()
+
+
+def test_triage_proposes_replies_and_shows_progress(
+    qtbot: QtBot,
+    window: MainWindow,
+    gui_services: Services,
+    gateway: FakeGateway,
+    drive: Drive[object],
+) -> None:
+    assert drive(window.triage_mail()) is None
+    assert window.message_label.fullText().startswith("No untriaged mail")
+    insert_mail(gui_services.store)
+    args = {"to": [], "subject": "", "body": "Hi Marta,\n\nrefunded.\n\nAda"}
+    gateway.tool_calls = [ToolCall("call-1", "propose_reply", json.dumps(args))]
+    progress: list[Progress] = []
+    window.bridge.progress.connect(progress.append)
+    report = drive(window.triage_mail())
+    assert report is not None and report.count("proposed") == 1
+    assert window.message_label.fullText().startswith("Triaged 1 mail: 1 replies proposed")
+    assert [p.task for p in progress] == ["triage", "triage"]
+    assert window.progress_bar.isHidden()
+    qtbot.waitUntil(lambda: window.inbox.model.rowCount() == 1, timeout=1000)
+    action = window.inbox.editor.action
+    assert action is not None and action.status is ActionStatus.PENDING
+    assert window.inbox.editor.subject_edit.text() == "Re: Refund for my annual plan?"
+
+
+def test_run_failures_and_progress_show_in_the_status_bar(window: MainWindow) -> None:
+    bus = window.services.bus
+    bus.publish(Progress("model", 0, 0, "starting the local model…"))
+    assert window.progress_bar.isVisible() and window.progress_bar.maximum() == 0
+    assert window.message_label.fullText() == "starting the local model…"
+    bus.publish(RunFailed("triage", "the model server did not start: see local-model.log"))
+    assert window.message_label.fullText().startswith("triage failed: the model server")
+    assert "b3261e" in window.message_label.styleSheet()
+
+
+def test_settings_dialog_saves_settings_and_secrets(
+    qtbot: QtBot, window: MainWindow, gui_services: Services
+) -> None:
+    dialog = window.open_settings()
+    assert isinstance(dialog, SettingsDialog) and dialog.isVisible()
+    assert dialog.secret_state["smtp.password"].text() == "not set"
+    assert not dialog.keyring_warning.isHidden()  # the test keyring is not secure
+    assert "NOT secure" in dialog.keyring_label.text()
+    dialog.fields["llm.model"].setText("ollama_chat/llama3.2")
+    dialog.fields["smtp.host"].setText("smtp.inkwell.example")
+    dialog.port.setValue(465)
+    dialog.security.setCurrentText("ssl")
+    dialog.fields["company.name"].setText("Inkwell Notes Ltd")
+    dialog.secret_fields["smtp.password"].setText("s3cret")
+    with qtbot.waitSignal(dialog.accepted, timeout=1000):
+        dialog.accept()
+    cfg = gui_services.config
+    assert cfg.get("llm.model") == "ollama_chat/llama3.2"
+    assert (cfg.get("smtp.host"), cfg.get("smtp.port"), cfg.get("smtp.security")) == (
+        "smtp.inkwell.example",
+        "465",
+        "ssl",
+    )
+    assert cfg.get("company.name") == "Inkwell Notes Ltd"
+    assert gui_services.secrets.get("smtp.password") == "s3cret"
+    assert gui_services.secrets.get("llm.api_key") is None  # empty field: left alone
+    assert "s3cret" not in cfg.path.read_text()
+    assert window.model_label.text() == "model: ollama_chat/llama3.2"
+    assert "memory for this session" in window.message_label.fullText()
+
+    again = window.open_settings()
+    assert again.secret_state["smtp.password"].text() == "set"
+    assert again.secret_fields["smtp.password"].text() == ""  # never displayed
+    again.reject()
+
+
+def test_closing_the_window_emits_closed(qtbot: QtBot, window: MainWindow) -> None:
+    with qtbot.waitSignal(window.closed, timeout=1000):
+        window.quit_action.trigger()
+    assert not window.isVisible()
+    assert QApplication.instance() is not None
+
+
+def test_undo_window_cancel_and_the_outbox_sends_when_due(
+    qtbot: QtBot,
+    window: MainWindow,
+    gui_services: Services,
+    mailer: FakeMail,
+    drive: Drive[object],
+) -> None:
+    store = gui_services.store
+    gui_services.config.set("outbox.undo_seconds", "30")
+    action = propose_send(store)
+    view = window.inbox
+    view.refresh()
+    assert not view.undo_button.isEnabled()
+
+    scheduled = drive(view.approve_selected())
+    assert scheduled is not None and scheduled.status is ActionStatus.SCHEDULED
+    assert "Undo send" in window.message_label.fullText()
+    assert "sending soon" in view.count_label.text()
+    assert view.undo_button.isEnabled()
+    assert drive(window.run_due()) == []  # not due yet
+    assert mailer.sent == []
+
+    # Ctrl+Z in the inbox cancels it: pending again, selected, nothing sent
+    view.table.setFocus()
+    window.activateWindow()
+    qtbot.waitUntil(view.table.hasFocus)
+    qtbot.keyClick(view.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: store.actions.get(action.id).status is ActionStatus.PENDING)
+    assert view.selected_action_id() == action.id
+    assert "pending again" in window.message_label.fullText()
+
+    again = drive(view.approve_selected())
+    assert again is not None and again.status is ActionStatus.SCHEDULED
+    with store.db.conn:  # the undo window has passed
+        store.db.conn.execute(
+            "UPDATE actions SET send_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
+            [action.id],
+        )
+    done = drive(window.run_due())
+    assert [a.status for a in done] == [ActionStatus.EXECUTED]  # type: ignore[union-attr]
+    assert len(mailer.sent) == 1
+    assert window.message_label.fullText().startswith(f"#{action.id} sent")
+    assert drive(view.undo_send()) is None  # too late: nothing to undo
+    assert len(mailer.sent) == 1
