@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -89,12 +89,18 @@ async def _cancel_pending() -> None:
                 log.warning("task ended with %s during shutdown", type(r).__name__)
 
 
-async def run_window(services: Services, *, on_window: Callable[[MainWindow], None]) -> int:
+async def run_window(
+    services: Services,
+    *,
+    on_window: Callable[[MainWindow], None],
+    on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
+) -> int:
     """Show the main window and run until it is closed, then shut down cleanly.
 
     Args:
         services: The back end; closed (``aclose``) before returning.
         on_window: Called with the window once it exists (the app uses it for error display).
+        on_start: Work started once the window is shown (the demo triages its sample mail).
 
     Returns:
         The exit status (0).
@@ -123,6 +129,9 @@ async def run_window(services: Services, *, on_window: Callable[[MainWindow], No
             )
         elif startup_error:
             window.show_message(startup_error, error=True)
+        if on_start is not None:
+            starting = asyncio.ensure_future(on_start(window))
+            starting.add_done_callback(lambda t: t.cancelled() or t.exception())
         await closed.wait()
     finally:
         if window is not None:
@@ -132,11 +141,16 @@ async def run_window(services: Services, *, on_window: Callable[[MainWindow], No
     return 0
 
 
-def run_gui(services: Services | None = None) -> int:
+def run_gui(
+    services: Services | None = None,
+    *,
+    on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
+) -> int:
     """Run the desktop app until its window closes.
 
     Args:
         services: Prebuilt services (e.g. the demo's); built from the default paths if None.
+        on_start: Work to start once the window is shown.
 
     Returns:
         The exit status: 0, or 1 if the services could not be built.
@@ -175,7 +189,9 @@ def run_gui(services: Services | None = None) -> int:
     tick.timeout.connect(lambda: None)
     try:
         with loop:
-            main_task = loop.create_task(run_window(services, on_window=current.append))
+            main_task = loop.create_task(
+                run_window(services, on_window=current.append, on_start=on_start)
+            )
             try:
                 return int(loop.run_until_complete(main_task))
             except RuntimeError:

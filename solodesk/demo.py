@@ -89,11 +89,11 @@ def run_demo(*, no_gui: bool, limit: int | None = None) -> int:
         code = cli.main(["mail", "import", str(resource("sample_mail", "demo.mbox"))])
         if code:
             return code
-        triage = ["mail", "triage"] + (["--limit", str(limit)] if limit else [])
-        code = cli.main(triage)
-        if code:
-            print("triage did not finish; see the error above", file=sys.stderr)
         if no_gui:
+            triage = ["mail", "triage"] + (["--limit", str(limit)] if limit else [])
+            code = cli.main(triage)
+            if code:
+                print("triage did not finish; see the error above", file=sys.stderr)
             print()
             cli.main(["inbox", "list", "--status", "all"])
             print(
@@ -101,10 +101,16 @@ def run_demo(*, no_gui: bool, limit: int | None = None) -> int:
                 f"Open the inbox: solodesk --home {home}"
             )
             return code
-        print(f"opening the inbox; approved demo mail is saved in {home / 'sent'}")
+        print(
+            "opening the inbox; the support agent triages the sample mail there "
+            f"(approved demo mail is saved in {home / 'sent'})"
+        )
         from solodesk.app import run_gui
+        from solodesk.services import build_services
 
-        return int(run_gui())
+        return int(
+            run_gui(build_services(), on_start=lambda window: window.triage_mail(limit=limit))
+        )
     finally:
         if sink is not None:
             sink.stop()
