@@ -120,7 +120,9 @@ def test_kill_9_between_approval_and_execution(tmp_path: Path) -> None:
             assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             check.close()
 
-        # What the app does at start: reconcile rows left mid-flight, then send what is due.
+        # What the app does at start: reconcile rows left mid-flight, then send what is due
+        # (after the last undo window has run out: the app starts again a little later).
+        time.sleep(1.2)
         reconciled = sv.outbox.reconcile()
         loop = asyncio.new_event_loop()
         try:
