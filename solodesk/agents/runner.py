@@ -45,7 +45,7 @@ from solodesk.llm.gateway import Gateway, ModelTarget
 from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
 from solodesk.store.config import Config
 from solodesk.store.repos import MailRecord, Store
-from solodesk.store.secrets import SecretStore
+from solodesk.store.secrets import SecretError, SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,10 @@ class Runner:
             api_base = self.config.get("llm.api_base")
             path = self.config.get("llm.local_model_path")
             # Everything the target is built from, so a changed setting or key applies at once.
-            api_key = None if model == LOCAL_MODEL_NAME else self.secrets.get("llm.api_key")
+            try:
+                api_key = None if model == LOCAL_MODEL_NAME else self.secrets.get("llm.api_key")
+            except SecretError as exc:
+                raise LLMError(str(exc)) from None
             key = (model, api_base, path, self.config.get("llm.timeout"), api_key or "")
             if self._gateway is not None and self._gateway_key == key and (
                 model != LOCAL_MODEL_NAME or (self._local is not None and self._local.running)
@@ -234,7 +237,8 @@ class Runner:
 
     async def triage_one(self, gateway: Gateway, mail: MailRecord) -> TriageOutcome:
         """Triage one mail (see :meth:`triage`)."""
-        self._cost_mark = len(self._calls)
+        self._calls.clear()  # usage is tracked per mail: the list never grows unbounded
+        self._cost_mark = 0
         if mail.automated:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
@@ -404,6 +408,7 @@ class Runner:
         messages += [{"role": m["role"], "content": m["content"]} for m in history[-20:]]
         messages.append({"role": "user", "content": text})
         gateway = await self.gateway()
+        self._calls.clear()
         cid = conversation_id
 
         def on_delta(piece: str) -> None:
@@ -458,7 +463,7 @@ class Runner:
     ) -> Action:
         provenance = Provenance(source="chat", ref=conversation_id, untrusted=False)
         attempts: list[str] = []
-        self._cost_mark = max(0, len(self._calls) - 1)  # the chat turn's own call counts
+        self._cost_mark = 0  # the chat turn's own call counts (the list was cleared in chat())
         current_call: ToolCall | None = call
         text = completion.text
         convo = list(messages)

@@ -1,0 +1,1 @@
+"""Test helpers: real servers on loopback (OpenAI-compatible HTTP, SMTP, Secret Service)."""

@@ -1,0 +1,85 @@
+"""Small helpers shared by integration tests: sample mail, proposals, the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from solodesk.connectors.mailimport import import_mail
+from solodesk.core.actions import Action, ActionKind, Provenance
+from solodesk.core.mail import new_message_id
+from solodesk.core.resources import resource
+from solodesk.store.repos import Store
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_MBOX = resource("sample_mail", "demo.mbox")
+MARTA_ID = "<20261116081233.4821.marta@example.com>"
+
+
+def import_sample(store: Store) -> list[int]:
+    """Import the sample mailbox; returns the six mail ids in file order."""
+    report = import_mail(SAMPLE_MBOX, store.mail)
+    assert len(report.imported) == 6, report
+    return report.imported
+
+
+def propose_email(store: Store, *, reply: bool = True, **changes: Any) -> Action:
+    """Store a valid pending proposal directly (as a triage or chat turn would)."""
+    payload: dict[str, Any] = {
+        "to": ["Marta Kowalski <marta.kowalski@example.com>"],
+        "cc": ["Bookkeeping <books@inkwell.example>"],
+        "subject": "Re: Refund for my annual Pro plan?",
+        "body": "Hi Marta,\n\nthanks for letting me know. I will look into it.\n\nAda\n",
+        "message_id": new_message_id("solodesk.example"),
+    }
+    if reply:
+        payload.update(
+            in_reply_to=MARTA_ID, references=["<older@example.com>", MARTA_ID], source_mail_id=1
+        )
+    payload.update(changes)
+    kind = ActionKind.REPLY_EMAIL if reply else ActionKind.SEND_EMAIL
+    return store.actions.propose(
+        kind=kind,
+        payload=payload,
+        agent="support" if reply else "manager",
+        summary=f"{payload['subject']} → {payload['to'][0]}",
+        provenance=Provenance("mail", 1, untrusted=True) if reply else Provenance("chat", 1),
+        idempotency_key=payload["message_id"],
+    )
+
+
+def run_cli(
+    home: Path,
+    *args: str,
+    input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m solodesk --home HOME ARGS...`` in a subprocess.
+
+    The keyring defaults to keyring's ``fail`` backend so a developer's real keyring is never
+    touched; ``env`` overrides (a value of None removes the variable).
+    """
+    full_env: dict[str, str | None] = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONIOENCODING": "utf-8",
+    }
+    full_env.pop("SOLODESK_HOME", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "solodesk", "--home", str(home), *args],
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in full_env.items() if v is not None},
+        cwd=REPO,
+        timeout=timeout,
+        check=False,
+    )
