@@ -385,14 +385,19 @@ async def _wait_undo_window(sv: Any, a: Action) -> None:
 
     assert a.send_at is not None
     due = parse_utc(a.send_at).timestamp()
+    live = sys.stderr.isatty()
+    if not live:
+        print(f"sending #{a.id} in {due - time.time():.0f} s (Ctrl-C cancels)", file=sys.stderr)
     try:
         while (remaining := due - time.time()) > 0:
-            print(
-                f"\rsending #{a.id} in {remaining:4.1f} s — Ctrl-C cancels ",
-                end="", file=sys.stderr, flush=True,
-            )
+            if live:
+                print(
+                    f"\rsending #{a.id} in {remaining:4.1f} s — Ctrl-C cancels ",
+                    end="", file=sys.stderr, flush=True,
+                )
             await asyncio.sleep(min(0.2, remaining))
-        print("\rsending…" + " " * 40, file=sys.stderr, flush=True)
+        if live:
+            print("\rsending…" + " " * 40, file=sys.stderr, flush=True)
     except (asyncio.CancelledError, KeyboardInterrupt):
         sv.store.actions.cancel(a.id)
         print(f"\ncancelled: #{a.id} is pending again; nothing was sent", file=sys.stderr)
@@ -585,6 +590,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("solodesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. "| head"): stop quietly, like other command-line tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:  # last resort: one line, details in the log
         from solodesk.store.config import ConfigError
 

@@ -194,10 +194,17 @@ class Runner:
             "founder": self.config.get("founder.name"),
         }
 
-    def _message_id_domain(self) -> str:
-        pairs = getaddresses([self.config.get("smtp.from")])
-        addr = pairs[0][1] if pairs else ""
-        return addr.rsplit("@", 1)[1] if "@" in addr else "solodesk.invalid"
+    def _message_id_domain(self, mail: MailRecord | None = None) -> str:
+        """The right-hand side of new Message-IDs: the domain of ``smtp.from``, else of the
+        address the answered mail was sent to, else ``solodesk.invalid`` (RFC 2606)."""
+        candidates = [self.config.get("smtp.from")]
+        if mail is not None:
+            candidates.append(mail.to_addrs)
+        for value in candidates:
+            for _name, addr in getaddresses([value]):
+                if "@" in addr:
+                    return addr.rsplit("@", 1)[1].lower()
+        return "solodesk.invalid"
 
     def _retries(self) -> int:
         return max(0, min(5, self.config.get_int("llm.validation_retries")))
@@ -333,7 +340,7 @@ class Runner:
             "cc": draft.get("cc", []),
             "subject": draft["subject"],
             "body": draft["body"],
-            "message_id": new_message_id(self._message_id_domain()),
+            "message_id": new_message_id(self._message_id_domain(mail)),
             "in_reply_to": mail.message_id,
             "references": refs,
             "source_mail_id": mail.id,
