@@ -2,9 +2,11 @@
 
 asyncio runs on the Qt thread through qasync's :class:`~qasync.QEventLoop`. The window is shown
 before anything slow happens (litellm is imported lazily by the gateway, off the start-up path).
-When the window closes, pending tasks are cancelled and awaited, then
+When the window closes, a send in progress may finish within a grace period, the remaining
+tasks (triage, chat) are cancelled and awaited, then
 :meth:`Services.aclose <solodesk.services.Services.aclose>` stops the local model server and
-closes the database.
+closes the database. Errors in tasks and slots are logged and shown in the status bar; the
+application keeps running.
 """
 
 from __future__ import annotations
@@ -76,17 +78,46 @@ def _excepthook(window: Callable[[], MainWindow | None]) -> Callable[..., None]:
     return hook
 
 
-async def _cancel_pending() -> None:
-    """Cancel every task but the current one and wait until they have finished."""
+#: How long shutdown waits for cancelled tasks that are not the window's (seconds).
+CANCEL_WAIT_S = 3.0
+
+
+async def _cancel_pending(*, timeout: float = CANCEL_WAIT_S) -> None:
+    """Cancel every task but the current one and wait until they have finished; tasks started
+    meanwhile (e.g. by a queued Qt event) are cancelled too, until none is left or ``timeout``
+    seconds have passed."""
     current = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    for t in tasks:
-        t.cancel()
-    if tasks:
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for r in results:
-            if isinstance(r, Exception):
-                log.warning("task ended with %s during shutdown", type(r).__name__)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        if not tasks:
+            return
+        left = deadline - loop.time()
+        if left <= 0:
+            names = ", ".join(t.get_name() for t in tasks)
+            log.warning("%d task(s) did not stop at shutdown: %s", len(tasks), names)
+            return
+        for t in tasks:
+            t.cancel()
+        done, _pending = await asyncio.wait(tasks, timeout=left)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("task ended with %r during shutdown", t.exception())
+
+
+def _log_start_failure(window: MainWindow) -> Callable[[asyncio.Task[object]], None]:
+    """A done-callback for the start-up work: its error is logged and shown, not lost."""
+
+    def done(task: asyncio.Task[object]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("start-up work failed", exc_info=exc)
+            window.show_message(f"Start-up work failed: {type(exc).__name__}: {exc}", error=True)
+
+    return done
 
 
 async def run_window(
@@ -131,11 +162,17 @@ async def run_window(
             window.show_message(startup_error, error=True)
         if on_start is not None:
             starting = asyncio.ensure_future(on_start(window))
-            starting.add_done_callback(lambda t: t.cancelled() or t.exception())
+            starting.add_done_callback(_log_start_failure(window))
         await closed.wait()
     finally:
         if window is not None:
+            # A send in progress finishes (or, after the grace period, is left "unknown" by
+            # the outbox); triage and chat are cancelled. Nothing is left pending.
             window.shutdown()
+            try:
+                await window.finish_work()
+            except Exception:
+                log.exception("finishing the window's work failed")
         await _cancel_pending()
         await services.aclose()
     return 0

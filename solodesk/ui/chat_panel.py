@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from solodesk.agents.runner import Runner
 from solodesk.core.events import ChatDelta, ChatFinished
 from solodesk.core.llmtypes import LLMError
 from solodesk.store.repos import Store
+from solodesk.ui.tasks import TaskTracker, async_slot
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class ChatPanel(QWidget):
     Args:
         runner: Runs the manager agent.
         store: Used to show the latest conversation at start.
+        tasks: Owns the chat task (one is created if None); at shutdown it is cancelled.
 
     Signals:
         message(str): A one-line outcome or error for the status bar.
@@ -61,8 +62,16 @@ class ChatPanel(QWidget):
 
     message = Signal(str)
 
-    def __init__(self, runner: Runner, store: Store, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        store: Store,
+        parent: QWidget | None = None,
+        *,
+        tasks: TaskTracker | None = None,
+    ) -> None:
         super().__init__(parent)
+        self.tasks = tasks if tasks is not None else TaskTracker(self)
         self.runner = runner
         self.store = store
         self.conversation_id: int | None = None
@@ -314,6 +323,6 @@ class ChatPanel(QWidget):
             return
         super().keyPressEvent(event)
 
-    @asyncSlot()
+    @async_slot("Chat")
     async def _on_send(self) -> None:
         await self.send()

@@ -1,16 +1,22 @@
 """The inbox as a Qt table model over the store.
 
-:class:`InboxModel` holds only the ids of the actions in the current filter (one cheap query) and
-reads each row's :class:`~solodesk.core.actions.Action` when the view asks for it, keeping a
-small LRU cache, so a view over 100,000 proposals reads only the rows it shows (napari's
-``_qt/containers/_base_item_model.py`` is the same adapter idea).
+:class:`InboxModel` holds only the ids of the actions in the current filter (one query on the
+``actions`` table) and reads each row's :class:`~solodesk.core.actions.Action` when the view asks
+for it, keeping a small LRU cache, so a view over 100,000 proposals reads only the rows it shows
+(napari's ``_qt/containers/_base_item_model.py`` is the same adapter idea).
+
+Filters (status, agent, kind, risk) and grouping are one ``SELECT id`` with a ``WHERE`` and an
+``ORDER BY group key, id DESC``: the status part uses the ``actions_status`` index; the rest is a
+scan of the matching rows (tens of milliseconds at 100,000 rows). Scheduled rows show a live
+countdown refreshed by :meth:`InboxModel.tick` with ``dataChanged`` on their status cells only.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
+import math
 from collections import OrderedDict
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,19 +26,44 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QIcon
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus
+from solodesk.core.inspect import hidden_characters
 from solodesk.store.repos import NotFound, Store
 
 log = logging.getLogger(__name__)
 
 Index = QModelIndex | QPersistentModelIndex
 
-#: Filter values besides a status: ``pending`` (the default) and ``all``.
+#: Status filter values besides a single status: ``open`` (the default: what needs the founder
+#: or is about to happen — pending proposals, approvals still in their undo window, and sends
+#: that failed or were interrupted) and ``all``.
 FILTER_PENDING = ActionStatus.PENDING.value
+FILTER_OPEN = "open"
 FILTER_ALL = "all"
+OPEN_STATUSES = (
+    ActionStatus.PENDING,
+    ActionStatus.SCHEDULED,
+    ActionStatus.FAILED,
+    ActionStatus.UNKNOWN,
+)
+
+RISK_LEVELS = ("low", "medium", "high")
+
+#: Group-by keys and the SQL that orders rows so each group is contiguous (most urgent first).
+GROUP_ORDER: dict[str, str] = {
+    "": "",
+    "agent": "agent, ",
+    "kind": "kind, ",
+    "risk": "CASE risk WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, ",
+    "status": (
+        "CASE status WHEN 'unknown' THEN 0 WHEN 'failed' THEN 1 WHEN 'pending' THEN 2"
+        " WHEN 'invalid' THEN 3 WHEN 'scheduled' THEN 4 WHEN 'approved' THEN 5"
+        " WHEN 'executing' THEN 6 WHEN 'executed' THEN 7 ELSE 8 END, "
+    ),
+}
 
 #: Actions kept in the row cache.
 CACHE_SIZE = 256
@@ -43,12 +74,13 @@ MAX_FINE_GRAINED_RUNS = 64
 #: Role returning the row's action id (int).
 ActionIdRole = Qt.ItemDataRole.UserRole + 1
 
-COLUMNS = ("Age", "Agent", "Kind", "Summary", "Status")
-COL_AGE, COL_AGENT, COL_KIND, COL_SUMMARY, COL_STATUS = range(len(COLUMNS))
+COLUMNS = ("Age", "Agent", "Kind", "Risk", "Summary", "Status")
+COL_AGE, COL_AGENT, COL_KIND, COL_RISK, COL_SUMMARY, COL_STATUS = range(len(COLUMNS))
 
 KIND_LABELS = {ActionKind.REPLY_EMAIL: "Reply", ActionKind.SEND_EMAIL: "Email"}
 
 _ATTENTION = "#b3261e"
+RISK_COLORS = {"low": "#1b6e35", "medium": "#8a5300", "high": _ATTENTION}
 
 
 def parse_utc(timestamp: str) -> datetime | None:
@@ -77,6 +109,31 @@ def format_age(timestamp: str, *, now: datetime | None = None) -> str:
     return then.strftime("%Y-%m-%d")
 
 
+def reveal(text: str) -> str:
+    """``text`` with every invisible or bidirectional-control character replaced by a visible
+    ``⟦U+202E⟧`` marker, so it cannot reorder or hide what the founder reads."""
+    found = hidden_characters("", text)
+    if not found:
+        return text
+    out = list(text)
+    for h in found:
+        out[h.index] = f"⟦{h.codepoint}⟧"
+    return "".join(out)
+
+
+def countdown_text(send_at: str | None, *, now: datetime | None = None) -> str:
+    """``sending in 7 s`` (``sending in 1:05`` from a minute on), or ``sending…`` when due."""
+    when = parse_utc(send_at or "")
+    if when is None:
+        return "scheduled"
+    left = math.ceil((when - (now or datetime.now(UTC))).total_seconds())
+    if left <= 0:
+        return "sending…"
+    if left < 60:
+        return f"sending in {left} s"
+    return f"sending in {left // 60}:{left % 60:02d}"
+
+
 def untrusted_tooltip(action: Action) -> str:
     """What the status flag explains for a proposal derived from untrusted content."""
     ref = f" #{action.provenance.ref}" if action.provenance.ref is not None else ""
@@ -86,12 +143,96 @@ def untrusted_tooltip(action: Action) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """Which proposals the inbox lists and how it orders them.
+
+    Attributes:
+        status: ``open`` (pending, scheduled, failed, unknown), ``all`` or one
+            :class:`ActionStatus` value.
+        agent: Only this agent's proposals (None: every agent).
+        kind: Only this :class:`ActionKind` value (None: every kind).
+        risk: Only this level, ``low``/``medium``/``high`` (None: every level).
+        group_by: ``""`` (newest first), ``agent``, ``kind``, ``risk`` or ``status``: rows are
+            sorted by that key (most urgent first for risk and status), then newest first.
+    """
+
+    status: str = FILTER_OPEN
+    agent: str | None = None
+    kind: str | None = None
+    risk: str | None = None
+    group_by: str = ""
+
+    def checked(self) -> InboxFilter:
+        """This filter, validated.
+
+        Raises:
+            ValueError: a value is not a status, kind, risk level or group key.
+        """
+        if self.status not in (FILTER_ALL, FILTER_OPEN):
+            try:
+                ActionStatus(self.status)
+            except ValueError:
+                valid = ", ".join(s.value for s in ActionStatus)
+                raise ValueError(
+                    f"unknown inbox filter {self.status!r}; use open, all, {valid}"
+                ) from None
+        if self.kind is not None and self.kind not in {k.value for k in ActionKind}:
+            raise ValueError(f"unknown action kind {self.kind!r}")
+        if self.risk is not None and self.risk not in RISK_LEVELS:
+            raise ValueError(f"risk must be low, medium or high, not {self.risk!r}")
+        if self.group_by not in GROUP_ORDER:
+            raise ValueError(f"cannot group by {self.group_by!r}; use {', '.join(GROUP_ORDER)}")
+        return self
+
+    def statuses(self) -> tuple[ActionStatus, ...] | None:
+        """The statuses listed (None: every status)."""
+        if self.status == FILTER_ALL:
+            return None
+        if self.status == FILTER_OPEN:
+            return OPEN_STATUSES
+        return (ActionStatus(self.status),)
+
+    def where(
+        self, *, status: ActionStatus | None = None, risk: str | None = None
+    ) -> tuple[str, list[Any]]:
+        """The SQL ``WHERE`` clause (possibly empty) and its parameters; ``status`` and
+        ``risk`` narrow the filter further (e.g. the pending low-risk rows in view)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        statuses = self.statuses()
+        if statuses is not None:
+            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params += [s.value for s in statuses]
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        for column, value in (("agent", self.agent), ("kind", self.kind), ("risk", self.risk)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if risk is not None:
+            clauses.append("risk = ?")
+            params.append(risk)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def describe(self) -> str:
+        """A short text of the narrowing filters, e.g. ``agent support, risk high``."""
+        parts = [
+            f"{f.name} {getattr(self, f.name)}"
+            for f in fields(self)
+            if f.name in ("agent", "kind", "risk") and getattr(self, f.name) is not None
+        ]
+        return ", ".join(parts)
+
+
 class InboxModel(QAbstractTableModel):
-    """Proposed actions in the current filter, newest first.
+    """Proposed actions in the current filter, newest first (or grouped).
 
     Args:
         store: The database.
-        status_filter: ``"pending"`` (default), ``"all"`` or an :class:`ActionStatus` value.
+        status_filter: ``"open"`` (default: pending, scheduled, failed and unknown), ``"all"``
+            or an :class:`ActionStatus` value.
         cache_size: How many :class:`Action` rows are kept in memory.
     """
 
@@ -99,68 +240,97 @@ class InboxModel(QAbstractTableModel):
         self,
         store: Store,
         *,
-        status_filter: str = FILTER_PENDING,
+        status_filter: str = FILTER_OPEN,
         cache_size: int = CACHE_SIZE,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
-        self._filter = self._check_filter(status_filter)
+        self._filter = InboxFilter(status=status_filter).checked()
         self._ids: list[int] = []
+        self._rows: dict[int, int] | None = None  # id -> row, built on demand
         self._cache: OrderedDict[int, Action | None] = OrderedDict()
         self._cache_size = max(1, cache_size)
         self.fetches = 0  # rows read from the store (for tests and benchmarks)
+        self.queries = 0  # id queries run (for tests)
         self._warning_icon: QIcon | None = None
+        self._bold: QFont | None = None
         self._ids = self._query_ids()
 
     # -- filter --------------------------------------------------------------------------------
-    @staticmethod
-    def _check_filter(value: str) -> str:
-        if value == FILTER_ALL:
-            return value
-        try:
-            return ActionStatus(value).value
-        except ValueError:
-            valid = ", ".join(s.value for s in ActionStatus)
-            raise ValueError(f"unknown inbox filter {value!r}; use all, {valid}") from None
+    @property
+    def filters(self) -> InboxFilter:
+        """The current filter and grouping."""
+        return self._filter
 
     @property
     def status_filter(self) -> str:
-        """The current filter: ``all`` or a status value."""
-        return self._filter
+        """The current status filter: ``open``, ``all`` or a status value."""
+        return self._filter.status
 
     def set_filter(self, value: str) -> None:
-        """Show ``all`` actions or those in one status (resets the model).
+        """Show ``open``, ``all`` or one status (keeps the other filters; resets the model).
 
         Raises:
-            ValueError: ``value`` is neither ``all`` nor a status.
+            ValueError: ``value`` is neither ``open``, ``all`` nor a status.
         """
-        value = self._check_filter(value)
-        if value == self._filter:
+        self.set_filters(status=value)
+
+    def set_filters(self, **changes: Any) -> None:
+        """Change any of :class:`InboxFilter`'s fields (``status``, ``agent``, ``kind``,
+        ``risk``, ``group_by``; None clears agent/kind/risk) and re-query (resets the model).
+
+        Raises:
+            ValueError: a value is not valid (see :meth:`InboxFilter.checked`).
+        """
+        new = replace(self._filter, **changes).checked()
+        if new == self._filter:
             return
         self.beginResetModel()
-        self._filter = value
-        self._ids = self._query_ids()
+        self._filter = new
+        self._set_ids(self._query_ids())
         self._cache.clear()
         self.endResetModel()
 
     def _query_ids(self) -> list[int]:
-        statuses = None if self._filter == FILTER_ALL else [ActionStatus(self._filter)]
-        return self.store.actions.ids(statuses=statuses)
+        where, params = self._filter.where()
+        sql = f"SELECT id FROM actions{where} ORDER BY {GROUP_ORDER[self._filter.group_by]}id DESC"
+        self.queries += 1
+        return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
+
+    def matching_ids(
+        self, *, status: ActionStatus | None = None, risk: str | None = None
+    ) -> list[int]:
+        """Ids in the current filter that also have ``status`` and ``risk``, in row order
+        (read from the store now, so rows changed since the last refresh are judged as they
+        are)."""
+        where, params = self._filter.where(status=status, risk=risk)
+        sql = f"SELECT id FROM actions{where} ORDER BY {GROUP_ORDER[self._filter.group_by]}id DESC"
+        return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
+
+    def agents(self) -> list[str]:
+        """Every agent that has proposed something (for the agent filter)."""
+        rows = self.store.db.execute("SELECT DISTINCT agent FROM actions").fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def _set_ids(self, ids: list[int]) -> None:
+        self._ids = ids
+        self._rows = None
 
     # -- refresh -------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-query the ids of the filter and re-read visible rows.
 
         Rows that left the filter are removed and new ones inserted with fine-grained signals,
-        so the view keeps its selection; many scattered changes reset the model instead.
+        so the view keeps its selection; many scattered changes (or rows that moved between
+        groups) reset the model instead.
         """
         new_ids = self._query_ids()
         self._cache.clear()
         if new_ids != self._ids:
             if not self._apply_diff(new_ids):
                 self.beginResetModel()
-                self._ids = new_ids
+                self._set_ids(new_ids)
                 self.endResetModel()
                 return
         if self._ids:
@@ -169,10 +339,11 @@ class InboxModel(QAbstractTableModel):
             )
 
     def _apply_diff(self, new_ids: list[int]) -> bool:
-        """Turn ``self._ids`` into ``new_ids`` (both newest first) with remove/insert signals.
+        """Turn ``self._ids`` into ``new_ids`` with remove/insert signals.
 
         Returns:
-            False (nothing changed) if there are too many runs for fine-grained signals.
+            False (nothing changed) if there are too many runs for fine-grained signals, or if
+            rows kept in both lists changed their order (e.g. moved to another group).
         """
         keep = set(new_ids)
         old_set = set(self._ids)
@@ -181,6 +352,9 @@ class InboxModel(QAbstractTableModel):
         inserted = _runs([i for i, a in enumerate(new_ids) if a not in old_set])
         if len(removed) + len(inserted) > MAX_FINE_GRAINED_RUNS:
             return False
+        if [a for a in self._ids if a in keep] != [a for a in new_ids if a in old_set]:
+            return False
+        self._rows = None
         for first, last in reversed(removed):
             self.beginRemoveRows(QModelIndex(), first, last)
             del self._ids[first : last + 1]
@@ -189,7 +363,8 @@ class InboxModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), first, last)
             self._ids[first:first] = new_ids[first : last + 1]
             self.endInsertRows()
-        if self._ids != new_ids:  # pragma: no cover - ids are unique and ordered
+        self._rows = None
+        if self._ids != new_ids:  # pragma: no cover - checked above
             log.warning("inbox diff did not converge; resetting")
             return False
         return True
@@ -201,21 +376,44 @@ class InboxModel(QAbstractTableModel):
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
+    def tick(self) -> int:
+        """Update the countdown of scheduled rows the view has shown (those in the cache):
+        ``dataChanged`` on their status cells only, no re-query and no reset.
+
+        Returns:
+            How many rows were updated.
+        """
+        updated = 0
+        for action_id, action in list(self._cache.items()):
+            if action is None or action.status is not ActionStatus.SCHEDULED:
+                continue
+            row = self.row_of(action_id)
+            if row is None:
+                continue
+            index = self.index(row, COL_STATUS)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+            updated += 1
+        return updated
+
     # -- lookup --------------------------------------------------------------------------------
     @property
     def cached(self) -> int:
         """Number of actions held in the row cache."""
         return len(self._cache)
 
+    def ids(self) -> list[int]:
+        """The ids in row order (a copy)."""
+        return list(self._ids)
+
     def action_id(self, row: int) -> int | None:
         """The id shown in ``row``, or None outside the model."""
         return self._ids[row] if 0 <= row < len(self._ids) else None
 
     def row_of(self, action_id: int) -> int | None:
-        """The row showing ``action_id``, or None (ids are kept newest first)."""
-        ids = self._ids
-        i = bisect.bisect_left(ids, -action_id, key=lambda x: -x)
-        return i if i < len(ids) and ids[i] == action_id else None
+        """The row showing ``action_id``, or None."""
+        if self._rows is None:
+            self._rows = {a: i for i, a in enumerate(self._ids)}
+        return self._rows.get(action_id)
 
     def action(self, row: int) -> Action | None:
         """The action in ``row`` (from the cache, else read from the store)."""
@@ -255,8 +453,13 @@ class InboxModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             if role == Qt.ItemDataRole.DisplayRole:
                 return COLUMNS[section]
+            if role == Qt.ItemDataRole.ToolTipRole and section == COL_RISK:
+                return (
+                    "Risk: low, medium or high, with the reasons in the tooltip; a warning "
+                    "sign marks proposals derived from untrusted email"
+                )
             if role == Qt.ItemDataRole.ToolTipRole and section == COL_STATUS:
-                return "Status; a warning sign marks proposals derived from untrusted email"
+                return "Status; approvals in their undo window count down to sending"
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -269,6 +472,7 @@ class InboxModel(QAbstractTableModel):
             Qt.ItemDataRole.ToolTipRole,
             Qt.ItemDataRole.DecorationRole,
             Qt.ItemDataRole.ForegroundRole,
+            Qt.ItemDataRole.FontRole,
         ):
             return None
         action = self.action(index.row())
@@ -280,16 +484,26 @@ class InboxModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(action, col)
         if role == Qt.ItemDataRole.DecorationRole:
-            if col == COL_STATUS and action.provenance.untrusted:
+            if col == COL_RISK and action.provenance.untrusted:
                 return self._warning()
             return None
+        if role == Qt.ItemDataRole.FontRole:
+            if (col == COL_RISK and action.risk == "high") or (
+                col == COL_STATUS and action.status is ActionStatus.SCHEDULED
+            ):
+                return self._bold_font()
+            return None
         # ForegroundRole
+        if col == COL_RISK:
+            return QBrush(QColor(RISK_COLORS.get(action.risk, _ATTENTION)))
         if col == COL_STATUS and action.status in (
             ActionStatus.INVALID,
             ActionStatus.FAILED,
             ActionStatus.UNKNOWN,
         ):
             return QBrush(QColor(_ATTENTION))
+        if col == COL_STATUS and action.status is ActionStatus.SCHEDULED:
+            return QBrush(QColor(RISK_COLORS["medium"]))
         return None
 
     # -- cells ---------------------------------------------------------------------------------
@@ -298,11 +512,15 @@ class InboxModel(QAbstractTableModel):
         if col == COL_AGE:
             return format_age(action.created_at)
         if col == COL_AGENT:
-            return action.agent
+            return reveal(action.agent)
         if col == COL_KIND:
             return KIND_LABELS.get(action.kind, action.kind.value)
+        if col == COL_RISK:
+            return action.risk
         if col == COL_SUMMARY:
-            return action.summary
+            return reveal(action.summary)
+        if action.status is ActionStatus.SCHEDULED:
+            return countdown_text(action.send_at)
         return action.status.value
 
     @staticmethod
@@ -310,14 +528,19 @@ class InboxModel(QAbstractTableModel):
         if col == COL_AGE:
             return f"proposed {action.created_at} (UTC)"
         if col == COL_SUMMARY:
-            return action.summary
-        if col == COL_STATUS:
-            parts = [action.status.value]
-            if action.risk:
-                reasons = "; ".join(action.risk_reasons)
-                parts.append(f"risk: {action.risk}" + (f" — {reasons}" if reasons else ""))
+            return reveal(action.summary)
+        if col == COL_RISK:
+            parts = [f"risk: {action.risk}"]
+            parts += [f"• {r}" for r in action.risk_reasons]
             if action.provenance.untrusted:
                 parts.append(untrusted_tooltip(action))
+            return "\n".join(parts)
+        if col == COL_STATUS:
+            parts = [action.status.value]
+            if action.status is ActionStatus.SCHEDULED:
+                parts.append(f"approved; {countdown_text(action.send_at)} unless you undo it")
+            if action.decided_by and action.decided_by != "founder":
+                parts.append(f"decided by {action.decided_by}")
             if action.errors:
                 parts.append("; ".join(action.errors)[:500])
             return "\n".join(parts)
@@ -330,6 +553,12 @@ class InboxModel(QAbstractTableModel):
                 style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning) if style else QIcon()
             )
         return self._warning_icon
+
+    def _bold_font(self) -> QFont:
+        if self._bold is None:
+            self._bold = QFont()
+            self._bold.setBold(True)
+        return self._bold
 
 
 def _runs(positions: list[int]) -> list[tuple[int, int]]:

@@ -1,35 +1,38 @@
 """The inbox: the list of proposals, the editor of the selected one and its source email.
 
-The founder approves, edits or rejects proposals here. Approval records the sha256 of exactly
-what the editor shows: pending edits are saved first (a new payload and hash), then the runner
-approves with ``expected_sha256`` so a payload changed behind the founder's back is refused.
+The founder approves, edits or rejects proposals here, one at a time or several at once, and
+entirely from the keyboard (see :mod:`solodesk.ui.shortcuts`). Approval records the sha256 of
+exactly what the editor shows: pending edits are saved first (a new payload and hash), then the
+runner approves with ``expected_sha256`` so a payload changed behind the founder's back is
+refused. Bulk approvals use the hash of each row as it was when the founder confirmed.
 
-Slots are thin ``@asyncSlot`` wrappers around plain async methods (:meth:`InboxView.
-approve_selected`, :meth:`InboxView.reject_selected`, :meth:`InboxView.save_selected`) that tests
-await directly.
+Slots are thin wrappers (:func:`~solodesk.ui.tasks.async_slot`) around plain async methods
+(:meth:`InboxView.approve_selected`, :meth:`InboxView.approve_many`,
+:meth:`InboxView.reject_selected`, :meth:`InboxView.save_selected`, :meth:`InboxView.undo_send`)
+that tests await directly. Dialogs are opened with ``open()`` and awaited, never ``exec()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
+    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -37,394 +40,104 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from qasync import asyncSlot
 
 from solodesk.actions.outbox import NotClaimed
 from solodesk.agents.runner import Runner
 from solodesk.core.actions import (
+    APPROVABLE,
     EDITABLE,
     Action,
+    ActionKind,
     ActionStatus,
     InvalidTransition,
-    JSONObject,
     can_transition,
     payload_sha256,
 )
 from solodesk.core.events import ActionProposed, ActionResolved
-from solodesk.core.inspect import hidden_characters, links
 from solodesk.store.repos import MailRecord, NotFound, StaleApproval, Store
+from solodesk.ui import shortcuts as keys
 from solodesk.ui.inbox_model import (
     COL_AGE,
     COL_AGENT,
     COL_KIND,
+    COL_RISK,
     COL_STATUS,
     COL_SUMMARY,
     FILTER_ALL,
+    FILTER_OPEN,
     FILTER_PENDING,
+    KIND_LABELS,
+    RISK_LEVELS,
     InboxModel,
     parse_utc,
-    untrusted_tooltip,
 )
+from solodesk.ui.proposal_editor import ProposalEditor, SourceMailPane, local_time
+from solodesk.ui.tasks import TaskTracker, async_slot, await_dialog
 
 log = logging.getLogger(__name__)
 
 #: Errors a founder's decision can meet that are reported, not raised.
 DECISION_ERRORS = (NotFound, StaleApproval, InvalidTransition, NotClaimed, ValueError)
 
-# Key sequences (portable text form; QKeySequence objects need a QGuiApplication).
-APPROVE_KEYS = "Ctrl+Return"
-REJECT_KEYS = ("Ctrl+Delete", "Ctrl+Backspace")
-SAVE_KEYS = "Ctrl+S"
-UNDO_KEYS = "Ctrl+Z"
-NEXT_KEYS = "J"
-PREVIOUS_KEYS = "K"
-
 HINT = "Import mail, then Triage mail — or ask the agent in the chat"
-
-UNTRUSTED_STYLE = (
-    "QLabel { background: #fff4e5; color: #7a4100; border: 1px solid #f0b35a;"
-    " border-radius: 4px; padding: 4px 6px; }"
-)
 ERROR_STYLE = "QLabel { color: #b3261e; }"
-RISK_STYLES = {
-    "low": "",
-    "medium": "QLabel { color: #7a4100; }",
-    "high": "QLabel { color: #b3261e; font-weight: bold; }",
-}
+UNKNOWN_STYLE = (
+    "QFrame#unknownBox { background: #fdecea; border: 1px solid #b3261e; border-radius: 4px; }"
+)
+
+#: How often the undo-window countdowns are redrawn (milliseconds).
+COUNTDOWN_MS = 1000
+
+#: How many rows are searched for the next pending proposal after a decision.
+NEXT_PENDING_SCAN = 500
+
+GROUPS = (
+    ("No grouping", ""),
+    ("Agent", "agent"),
+    ("Kind", "kind"),
+    ("Risk", "risk"),
+    ("Status", "status"),
+)
 
 
-def payload_warnings(payload: JSONObject) -> list[str]:
-    """Hidden characters in recipients, subject and body, and the links in the body (disguised
-    ones marked), as one-line warnings for the founder (see ``core.inspect``)."""
-    found = []
-    for name in ("subject", "body"):
-        found += hidden_characters(name, str(payload.get(name, "")))
-    for addr in list(payload.get("to", []) or []) + list(payload.get("cc", []) or []):
-        found += hidden_characters("recipient", str(addr))
-    out = [f"⚠ hidden character {h.codepoint} {h.name} in {h.field}" for h in found]
-    for link in links(str(payload.get("body", ""))):
-        if link.disguised:
-            out.append(f"⚠ DISGUISED link: shows {link.text!r} but opens {link.target}")
-        else:
-            out.append(f"link: {link.target}")
-    return out
+class AgentCombo(QComboBox):
+    """The agent filter; its list is re-read from the store each time it opens."""
 
+    ALL = "All agents"
 
-def local_time(timestamp: str | None) -> str:
-    """A store UTC timestamp as local wall-clock time (``HH:MM:SS``)."""
-    when = parse_utc(timestamp or "")
-    return when.astimezone().strftime("%H:%M:%S") if when else "?"
-
-
-def _addresses(text: str) -> list[str]:
-    """Split a comma-separated address field (display names with commas must be quoted)."""
-    out: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch in ",;" and not quoted:
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    out.append("".join(current))
-    return [a.strip() for a in out if a.strip()]
-
-
-def _keys_text(keys: str) -> str:
-    return QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText)
-
-
-class ProposalEditor(QWidget):
-    """Shows one proposal: editable To/Cc/Subject/Body and read-only details.
-
-    ``invalid`` proposals show their validation errors and the model's raw output instead.
-    """
-
-    changed = Signal()  # the founder edited a field
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, agents: Callable[[], list[str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._action: Action | None = None
-        self._loading = False
+        self._agents = agents
+        self.reload()
 
-        self.title = QLabel("No proposal selected")
-        font = self.title.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        self.title.setFont(font)
-        self.title.setWordWrap(True)
-
-        self.to_edit = QLineEdit()
-        self.cc_edit = QLineEdit()
-        self.subject_edit = QLineEdit()
-        self.to_edit.setPlaceholderText("name@example.com, other@example.com")
-        self.cc_edit.setPlaceholderText("(none)")
-        self.body_edit = QPlainTextEdit()
-        self.body_edit.setTabChangesFocus(True)
-        self.body_edit.setMinimumHeight(120)
-
-        self.message_id_label = self._detail_label()
-        self.in_reply_to_label = self._detail_label()
-        self.status_label = self._detail_label()
-        self.agent_label = self._detail_label()
-        self.errors_label = QLabel()
-        self.errors_label.setWordWrap(True)
-        self.errors_label.setStyleSheet(ERROR_STYLE)
-        self.errors_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.errors_label.hide()
-        self.risk_label = self._detail_label()
-        self.risk_label.setWordWrap(True)
-        self.checks_label = QLabel()
-        self.checks_label.setWordWrap(True)
-        self.checks_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.checks_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.checks_label.hide()
-        self.dirty_label = QLabel("unsaved edits")
-        self.dirty_label.setStyleSheet("QLabel { color: #7a4100; }")
-        self.dirty_label.hide()
-
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("&To:", self.to_edit)
-        form.addRow("&Cc:", self.cc_edit)
-        form.addRow("S&ubject:", self.subject_edit)
-
-        details = QFormLayout()
-        details.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        details.addRow("Status:", self.status_label)
-        details.addRow("Risk:", self.risk_label)
-        details.addRow("Agent:", self.agent_label)
-        details.addRow("Message-ID:", self.message_id_label)
-        details.addRow("In-Reply-To:", self.in_reply_to_label)
-        self._details = details
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        head = QHBoxLayout()
-        head.addWidget(self.title, 1)
-        head.addWidget(self.dirty_label)
-        layout.addLayout(head)
-        layout.addLayout(form)
-        layout.addWidget(self.body_edit, 1)
-        layout.addWidget(self.errors_label)
-        layout.addWidget(self.checks_label)
-        layout.addLayout(details)
-
-        for line in (self.to_edit, self.cc_edit, self.subject_edit):
-            line.textEdited.connect(self._on_edited)
-        self.body_edit.textChanged.connect(self._on_edited)
-        self.show_action(None)
-
-    @staticmethod
-    def _detail_label() -> QLabel:
-        label = QLabel()
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        return label
-
-    # -- state ---------------------------------------------------------------------------------
-    @property
-    def action(self) -> Action | None:
-        """The proposal as loaded (before the founder's unsaved edits)."""
-        return self._action
-
-    def show_action(self, action: Action | None) -> None:
-        """Load ``action`` into the fields (None clears the editor)."""
-        self._loading = True
+    def reload(self) -> None:
+        """Re-read the agents, keeping the current choice."""
+        current = self.currentData()
+        names = self._agents()
+        if current is not None and current not in names:
+            names.append(current)
+        self.blockSignals(True)
         try:
-            self._action = action
-            p: JSONObject = action.payload if action is not None else {}
-            invalid = action is not None and action.status is ActionStatus.INVALID
-            if action is None:
-                self.title.setText("No proposal selected")
-            else:
-                self.title.setText(f"#{action.id}  {action.summary}")
-            if invalid:
-                self.to_edit.setText("")
-                self.cc_edit.setText("")
-                self.subject_edit.setText("")
-                raw = p.get("arguments") or p.get("text") or ""
-                self.body_edit.setPlainText(f"Model output (not sendable):\n{raw}")
-            else:
-                self.to_edit.setText(", ".join(p.get("to", []) or []))
-                self.cc_edit.setText(", ".join(p.get("cc", []) or []))
-                self.subject_edit.setText(str(p.get("subject", "")))
-                self.body_edit.setPlainText(str(p.get("body", "")))
-            for w in (self.to_edit, self.cc_edit, self.subject_edit):
-                w.setCursorPosition(0)
-            editable = action is not None and action.status in EDITABLE
-            for w in (self.to_edit, self.cc_edit, self.subject_edit):
-                w.setReadOnly(not editable)
-            self.body_edit.setReadOnly(not editable)
-            self.setEnabled(action is not None)
-
-            for label, key in (
-                (self.message_id_label, "message_id"),
-                (self.in_reply_to_label, "in_reply_to"),
-            ):
-                label.setText(str(p.get(key, "")) or "—")
-                label.setToolTip(str(p.get(key, "")))
-            self._details.setRowVisible(self.in_reply_to_label, bool(p.get("in_reply_to")))
-            self.agent_label.setText(action.agent if action else "—")
-            self.status_label.setText(self._status_text(action))
-            errors = list(action.errors) if action is not None else []
-            self.errors_label.setText(
-                "Validation errors:\n" + "\n".join(f"• {e}" for e in errors) if errors else ""
-            )
-            self.errors_label.setVisible(bool(errors))
-            risk = action.risk if action is not None else ""
-            reasons = "; ".join(action.risk_reasons) if action is not None else ""
-            self.risk_label.setText((risk + (f" — {reasons}" if reasons else "")) or "—")
-            self.risk_label.setToolTip(reasons)
-            self.risk_label.setStyleSheet(RISK_STYLES.get(risk, ""))
-            self._update_checks()
-            self.dirty_label.hide()
+            self.clear()
+            self.addItem(self.ALL, None)
+            for name in names:
+                self.addItem(name, name)
+            self.setCurrentIndex(max(0, self.findData(current)) if current is not None else 0)
         finally:
-            self._loading = False
+            self.blockSignals(False)
 
-    @staticmethod
-    def _status_text(action: Action | None) -> str:
-        if action is None:
-            return "—"
-        text = action.status.value
-        if action.status is ActionStatus.SCHEDULED:
-            text += f" — sends at {local_time(action.send_at)} unless you undo it"
-        if action.decided_by and action.decided_by != "founder":
-            text += f" (by {action.decided_by})"
-        result = action.result or {}
-        detail = result.get("detail") or result.get("reason")
-        if detail:
-            text += f" — {detail}"
-        return text
-
-    def edited_payload(self) -> JSONObject:
-        """The payload as shown: the loaded payload with To/Cc/Subject/Body from the fields.
-
-        Raises:
-            ValueError: no proposal is loaded, or it is ``invalid`` (not editable).
-        """
-        action = self._action
-        if action is None:
-            raise ValueError("no proposal selected")
-        if action.status is ActionStatus.INVALID:
-            return dict(action.payload)
-        payload = dict(action.payload)
-        payload["to"] = _addresses(self.to_edit.text())
-        payload["cc"] = _addresses(self.cc_edit.text())
-        payload["subject"] = self.subject_edit.text()
-        payload["body"] = self.body_edit.toPlainText()
-        return payload
-
-    def is_dirty(self) -> bool:
-        """True if the fields differ from the loaded payload."""
-        action = self._action
-        if action is None or action.status is ActionStatus.INVALID:
-            return False
-        return self.edited_payload() != action.payload
-
-    def shown_sha256(self) -> str | None:
-        """The sha256 of the payload as shown (what an approval must match)."""
-        if self._action is None:
-            return None
-        return payload_sha256(self.edited_payload())
-
-    def _update_checks(self) -> None:
-        action = self._action
-        if action is None or action.status is ActionStatus.INVALID:
-            warnings: list[str] = []
-        else:
-            warnings = payload_warnings(self.edited_payload())
-        self.checks_label.setText("\n".join(warnings))
-        self.checks_label.setVisible(bool(warnings))
-        alarming = any(w.startswith("⚠") for w in warnings)
-        self.checks_label.setStyleSheet(ERROR_STYLE if alarming else "")
-
-    def _on_edited(self, *_args: Any) -> None:
-        if self._loading:
-            return
-        self.dirty_label.setVisible(self.is_dirty())
-        self._update_checks()
-        self.changed.emit()
-
-
-class SourceMailPane(QFrame):
-    """The email a proposal answers, with a visible untrusted-content marker."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.heading = QLabel("Source")
-        font = self.heading.font()
-        font.setBold(True)
-        self.heading.setFont(font)
-        self.untrusted_label = QLabel(
-            "⚠ Derived from untrusted email. The agent read content you did not write: check "
-            "recipients, links and promises before approving."
-        )
-        self.untrusted_label.setWordWrap(True)
-        self.untrusted_label.setStyleSheet(UNTRUSTED_STYLE)
-        self.untrusted_label.setObjectName("untrustedMarker")
-        self.headers_label = QLabel()
-        self.headers_label.setWordWrap(True)
-        self.headers_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.headers_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.body_view = QPlainTextEdit()
-        self.body_view.setReadOnly(True)
-        self.body_view.setTabChangesFocus(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.heading)
-        layout.addWidget(self.untrusted_label)
-        layout.addWidget(self.headers_label)
-        layout.addWidget(self.body_view, 1)
-        layout.addStretch(0)  # keeps the heading at the top when there is no body
-        self.setMinimumWidth(220)
-        self.mail: MailRecord | None = None
-        self.show_source(None, None)
-
-    def show_source(self, action: Action | None, mail: MailRecord | None) -> None:
-        """Show the source of ``action``: its mail, or where it came from if not a mail."""
-        self.mail = mail
-        untrusted = action is not None and action.provenance.untrusted
-        self.untrusted_label.setVisible(untrusted)
-        if untrusted and action is not None:
-            self.untrusted_label.setToolTip(untrusted_tooltip(action))
-        if mail is not None:
-            self.heading.setText("In reply to")
-            lines = [f"From: {mail.from_addr}"]
-            if mail.reply_to:
-                lines.append(f"Reply-To: {mail.reply_to}")
-            lines.append(f"Subject: {mail.subject}")
-            if mail.date:
-                lines.append(f"Date: {mail.date}")
-            self.headers_label.setText("\n".join(lines))
-            self.headers_label.show()
-            self.body_view.setPlainText(mail.body_text)
-            self.body_view.show()
-            return
-        self.headers_label.hide()
-        self.body_view.clear()
-        self.body_view.hide()
-        if action is None:
-            self.heading.setText("Source")
-            self.headers_label.setText("The email a selected proposal answers is shown here.")
-            self.headers_label.show()
-        elif action.provenance.source == "chat":
-            self.heading.setText("From your chat with the manager agent")
-        elif action.provenance.source == "mail":
-            self.heading.setText(f"Source email #{action.provenance.ref} is no longer stored")
-        else:
-            self.heading.setText(f"Source: {action.provenance.source or 'unknown'}")
+    def showPopup(self) -> None:  # noqa: N802
+        self.reload()
+        super().showPopup()
 
 
 class InboxView(QWidget):
-    """Pending proposals, the selected one's editor and its source email.
+    """Proposals in the current filter, the selected one's editor and its source email.
 
     Args:
         store: The database (read through :class:`InboxModel`).
-        runner: Executes the founder's decisions (approve, reject, edit).
+        runner: Executes the founder's decisions (approve, reject, edit, cancel).
+        tasks: Owns the tasks the view starts (one is created if None).
 
     Signals:
         message(str): A one-line outcome or error for the status bar.
@@ -438,21 +151,55 @@ class InboxView(QWidget):
     #: decision on it is accepted.
     min_review_seconds = 0.5
 
-    def __init__(self, store: Store, runner: Runner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        parent: QWidget | None = None,
+        *,
+        tasks: TaskTracker | None = None,
+    ) -> None:
         super().__init__(parent)
         self.store = store
         self.runner = runner
+        self.tasks = tasks if tasks is not None else TaskTracker(self)
         self.model = InboxModel(store, parent=self)
         self._in_flight: set[int] = set()
         self._auto_selected: tuple[int, float] | None = None
-        self.last_scheduled: int | None = None  # the approval Undo cancels
+        self._undo_stack: list[int] = []  # founder's approvals, newest last
         self._last_row = 0
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(50)
         self._refresh_timer.timeout.connect(self.refresh)
+        self.countdown_timer = QTimer(self)
+        self.countdown_timer.setInterval(COUNTDOWN_MS)
+        self.countdown_timer.timeout.connect(self._on_tick)
 
-        # header
+        self._make_header()
+        self._make_filter_bar()
+        self._make_table()
+
+        # editor and source
+        self.editor = ProposalEditor()
+        self.source = SourceMailPane()
+        self.editor.changed.connect(self._update_buttons)
+        selection = self.table.selectionModel()
+        selection.selectionChanged.connect(self._on_selection_changed)
+        selection.currentRowChanged.connect(self._on_selection_changed)
+
+        self._make_buttons()
+        self._make_unknown_box()
+        self._make_shortcuts()
+        self._make_layout()
+
+        self._update_count()
+        self._select_row(0)
+        self._update_buttons()
+        self.countdown_timer.start()
+
+    # -- construction --------------------------------------------------------------------------
+    def _make_header(self) -> None:
         self.count_label = QLabel()
         font = self.count_label.font()
         font.setBold(True)
@@ -461,22 +208,65 @@ class InboxView(QWidget):
         self.hint_label = QLabel(HINT)
         self.hint_label.setStyleSheet("QLabel { color: #6b6b6b; }")
         self.hint_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.approve_low_button = QPushButton(
+            f"Approve low-risk…  ({keys.native(keys.APPROVE_LOW_RISK_KEYS)})"
+        )
+        self.approve_low_button.setObjectName("approveLowRiskButton")
+        self.approve_low_button.setToolTip(
+            "Approve every pending low-risk proposal in the list (as filtered), after one "
+            f"confirmation showing how many ({keys.native(keys.APPROVE_LOW_RISK_KEYS)})"
+        )
+        self.approve_low_button.setAutoDefault(False)
+        self.approve_low_button.clicked.connect(self._on_approve_low_risk)
+
+    def _make_filter_bar(self) -> None:
         self.filter_combo = QComboBox()
+        self.filter_combo.addItem("Open", FILTER_OPEN)
+        self.filter_combo.setItemData(
+            0,
+            "Pending proposals, approvals in their undo window, and sends that failed or were "
+            "interrupted",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         self.filter_combo.addItem("Pending", FILTER_PENDING)
         self.filter_combo.addItem("All", FILTER_ALL)
         for status in ActionStatus:
             if status is not ActionStatus.PENDING:
                 self.filter_combo.addItem(status.value.capitalize(), status.value)
-        self.filter_combo.setToolTip("Which proposals to list")
-        self.filter_combo.currentIndexChanged.connect(self._on_filter_changed)
-        filter_label = QLabel("&Show:")
-        filter_label.setBuddy(self.filter_combo)
+        self.filter_combo.setToolTip("Which proposals to list, by status")
+        self.agent_combo = AgentCombo(self.model.agents)
+        self.agent_combo.setToolTip("Only one agent's proposals")
+        self.kind_combo = QComboBox()
+        self.kind_combo.addItem("All kinds", None)
+        for kind in ActionKind:
+            self.kind_combo.addItem(KIND_LABELS.get(kind, kind.value), kind.value)
+        self.kind_combo.setToolTip("Only one kind of action")
+        self.risk_combo = QComboBox()
+        self.risk_combo.addItem("Any risk", None)
+        for level in RISK_LEVELS:
+            self.risk_combo.addItem(level.capitalize(), level)
+        self.risk_combo.setToolTip("Only one risk level")
+        self.group_combo = QComboBox()
+        for text, key in GROUPS:
+            self.group_combo.addItem(text, key)
+        self.group_combo.setToolTip("Sort the list so each group is together (then newest first)")
+        self._filter_combos = (
+            self.filter_combo,
+            self.agent_combo,
+            self.kind_combo,
+            self.risk_combo,
+            self.group_combo,
+        )
+        for combo in self._filter_combos:
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.currentIndexChanged.connect(self._on_filters_changed)
 
-        # table
+    def _make_table(self) -> None:
         self.table = QTableView()
+        self.table.setObjectName("inboxTable")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
@@ -494,66 +284,138 @@ class InboxView(QWidget):
             COL_AGE: fm.horizontalAdvance("2024-05-01") + 16,
             COL_AGENT: fm.horizontalAdvance("manager") + 24,
             COL_KIND: fm.horizontalAdvance("Reply") + 24,
-            COL_STATUS: fm.horizontalAdvance("executing") + 44,
+            COL_RISK: fm.horizontalAdvance("medium") + 48,
+            COL_STATUS: fm.horizontalAdvance("sending in 10:00") + 30,
         }
         for col, width in widths.items():
             header.resizeSection(col, width)
-        self.table.setToolTip("J / K or Down / Up: next / previous proposal")
-
-        # editor and source
-        self.editor = ProposalEditor()
-        self.source = SourceMailPane()
-        self.editor.changed.connect(self._update_buttons)
-        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
-
-        self.approve_button = QPushButton(f"&Approve  ({_keys_text(APPROVE_KEYS)})")
-        self.approve_button.setToolTip(
-            "Save any edits, approve exactly what is shown and send it "
-            f"({_keys_text(APPROVE_KEYS)})"
+        self.table.setToolTip(
+            f"{keys.native('J')} / {keys.native('K')} or Down / Up: next / previous · "
+            "Shift+Down / Shift+Up: select several · "
+            f"{keys.native('E')}: edit · {keys.native(keys.HELP_KEYS[0])}: all shortcuts"
         )
-        self.reject_button = QPushButton(f"&Reject…  ({_keys_text(REJECT_KEYS[0])})")
-        self.reject_button.setToolTip(
-            "Reject this proposal, with an optional reason "
-            f"({_keys_text(REJECT_KEYS[0])} or {_keys_text(REJECT_KEYS[1])} in the list)"
-        )
-        self.save_button = QPushButton(f"&Save edit  ({_keys_text(SAVE_KEYS)})")
+
+    def _make_buttons(self) -> None:
+        self.approve_button = QPushButton()
+        self.reject_button = QPushButton()
+        self.save_button = QPushButton(f"&Save edit  ({keys.native(keys.SAVE_KEYS)})")
         self.save_button.setToolTip(
-            f"Save your changes without approving ({_keys_text(SAVE_KEYS)})"
+            f"Save your changes without approving ({keys.native(keys.SAVE_KEYS)})"
         )
-        self.undo_button = QPushButton(f"&Undo send  ({_keys_text(UNDO_KEYS)})")
+        self.undo_button = QPushButton(f"&Undo send  ({keys.native(keys.UNDO_KEYS)})")
         self.undo_button.setToolTip(
-            "Cancel an approval while it waits out the undo window; it becomes pending again "
-            f"and nothing is sent ({_keys_text(UNDO_KEYS)})"
+            "Cancel the latest approval still in its undo window; it becomes pending again "
+            f"and nothing is sent ({keys.native(keys.UNDO_KEYS)})"
         )
-        self.undo_button.clicked.connect(self._on_undo)
-        self.approve_button.setDefault(False)
-        self.approve_button.setAutoDefault(False)
+        for button in (self.approve_button, self.reject_button, self.save_button):
+            button.setAutoDefault(False)
+        self.undo_button.setAutoDefault(False)
         self.approve_button.clicked.connect(self._on_approve)
         self.reject_button.clicked.connect(self._on_reject)
         self.save_button.clicked.connect(self._on_save)
+        self.undo_button.clicked.connect(self._on_undo)
+        self._label_decision_buttons(1)
 
-        # shortcuts (anywhere in the inbox for the decisions; J/K only in the list)
+    def _label_decision_buttons(self, selected: int) -> None:
+        approve = keys.native(keys.APPROVE_KEYS)
+        reject = keys.native(keys.REJECT_KEYS[0])
+        if selected > 1:
+            self.approve_button.setText(f"&Approve {selected} selected…  ({approve})")
+            self.approve_button.setToolTip(
+                f"Approve the {selected} selected proposals exactly as stored, after one "
+                f"confirmation ({approve})"
+            )
+            self.reject_button.setText(f"&Reject {selected} selected…  ({reject})")
+            self.reject_button.setToolTip(
+                f"Reject the {selected} selected proposals with one reason ({reject})"
+            )
+            return
+        self.approve_button.setText(f"&Approve  ({approve})")
+        self.approve_button.setToolTip(
+            f"Save any edits, approve exactly what is shown and send it ({approve})"
+        )
+        self.reject_button.setText(f"&Reject…  ({reject})")
+        self.reject_button.setToolTip(
+            "Reject this proposal, with an optional reason "
+            f"({reject} or {keys.native(keys.REJECT_KEYS[1])})"
+        )
+
+    def _make_unknown_box(self) -> None:
+        self.unknown_box = QFrame()
+        self.unknown_box.setObjectName("unknownBox")
+        self.unknown_box.setStyleSheet(UNKNOWN_STYLE)
+        self.unknown_label = QLabel()
+        self.unknown_label.setObjectName("unknownLabel")
+        self.unknown_label.setWordWrap(True)
+        self.unknown_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.unknown_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.delivered_button = QPushButton("It was &delivered")
+        self.delivered_button.setObjectName("deliveredButton")
+        self.delivered_button.setToolTip(
+            "You checked (the recipient's copy or your Sent folder): record it as sent"
+        )
+        self.dismiss_button = QPushButton("Dis&miss")
+        self.dismiss_button.setObjectName("dismissButton")
+        self.dismiss_button.setToolTip(
+            "Close it without sending (recorded as rejected); to send the message anyway, ask "
+            "the agent for a new draft"
+        )
+        for button in (self.delivered_button, self.dismiss_button):
+            button.setAutoDefault(False)
+        self.delivered_button.clicked.connect(self._on_delivered)
+        self.dismiss_button.clicked.connect(self._on_dismiss)
+        row = QHBoxLayout()
+        row.addWidget(self.delivered_button)
+        row.addStretch(1)
+        row.addWidget(self.dismiss_button)
+        layout = QVBoxLayout(self.unknown_box)
+        layout.addWidget(self.unknown_label)
+        layout.addLayout(row)
+        self.unknown_box.hide()
+
+    def _make_shortcuts(self) -> None:
+        # Decisions anywhere in the inbox; J/K and E/F2 only in the list; Esc back to the list.
         self._shortcuts: list[QShortcut] = []
-        self._add_shortcut(APPROVE_KEYS, self._on_approve, self)
-        for keys in REJECT_KEYS:
-            self._add_shortcut(keys, self._on_reject, self)
-        self._add_shortcut(SAVE_KEYS, self._on_save, self)
-        self._add_shortcut(UNDO_KEYS, self._on_undo, self)
-        self._add_shortcut(NEXT_KEYS, self.select_next, self.table, local=True)
-        self._add_shortcut(PREVIOUS_KEYS, self.select_previous, self.table, local=True)
+        self._add_shortcut(keys.APPROVE_KEYS, self._on_approve, self)
+        self._add_shortcut(keys.APPROVE_LOW_RISK_KEYS, self._on_approve_low_risk, self)
+        for k in keys.REJECT_KEYS:
+            self._add_shortcut(k, self._on_reject, self)
+        self._add_shortcut(keys.SAVE_KEYS, self._on_save, self)
+        self._add_shortcut(keys.UNDO_KEYS, self._on_undo, self)
+        self._add_shortcut(keys.NEXT_KEYS[0], self.select_next, self.table, local=True)
+        self._add_shortcut(keys.PREVIOUS_KEYS[0], self.select_previous, self.table, local=True)
+        for k in keys.EDIT_KEYS:
+            self._add_shortcut(k, self.focus_editor, self.table, local=True)
+        self._add_shortcut(keys.BACK_TO_LIST_KEYS, self.focus_list, self)
 
-        # layout
+    def _make_layout(self) -> None:
         head = QHBoxLayout()
         head.addWidget(self.count_label)
-        head.addSpacing(12)
+        head.addSpacing(8)
+        head.addWidget(self.undo_button)
+        head.addSpacing(8)
         head.addWidget(self.hint_label, 1)
-        head.addWidget(filter_label)
-        head.addWidget(self.filter_combo)
+        head.addWidget(self.approve_low_button)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(4)
+        for text, combo in (
+            ("&Show:", self.filter_combo),
+            ("A&gent:", self.agent_combo),
+            ("&Kind:", self.kind_combo),
+            ("R&isk:", self.risk_combo),
+            ("Group &by:", self.group_combo),
+        ):
+            label = QLabel(text)
+            label.setBuddy(combo)
+            bar.addWidget(label)
+            bar.addWidget(combo)
+            bar.addSpacing(8)
+        bar.addStretch(1)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.approve_button)
         buttons.addWidget(self.save_button)
-        buttons.addWidget(self.undo_button)
         buttons.addStretch(1)
         buttons.addWidget(self.reject_button)
 
@@ -561,15 +423,33 @@ class InboxView(QWidget):
         editor_layout = QVBoxLayout(editor_box)
         editor_layout.setContentsMargins(0, 0, 0, 0)
         editor_layout.addWidget(self.editor, 1)
+        editor_layout.addWidget(self.unknown_box)
         editor_layout.addLayout(buttons)
+
+        review_box = QWidget()
+        review_layout = QVBoxLayout(review_box)
+        review_layout.setContentsMargins(0, 0, 0, 0)
+        review_heading = QLabel("Approving will")
+        font = review_heading.font()
+        font.setBold(True)
+        review_heading.setFont(font)
+        review_layout.addWidget(review_heading)
+        review_layout.addWidget(self.editor.review_area, 1)
+        self.side_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.side_splitter.addWidget(review_box)
+        self.side_splitter.addWidget(self.source)
+        self.side_splitter.setStretchFactor(0, 3)
+        self.side_splitter.setStretchFactor(1, 2)
+        self.side_splitter.setChildrenCollapsible(False)
+        self.side_splitter.setSizes([270, 230])
 
         self.detail_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.detail_splitter.addWidget(editor_box)
-        self.detail_splitter.addWidget(self.source)
+        self.detail_splitter.addWidget(self.side_splitter)
         self.detail_splitter.setStretchFactor(0, 3)
         self.detail_splitter.setStretchFactor(1, 2)
         self.detail_splitter.setChildrenCollapsible(False)
-        self.detail_splitter.setSizes([600, 400])
+        self.detail_splitter.setSizes([520, 340])
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
@@ -577,18 +457,15 @@ class InboxView(QWidget):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([300, 500])
+        self.splitter.setSizes([240, 560])
 
         layout = QVBoxLayout(self)
         layout.addLayout(head)
+        layout.addLayout(bar)
         layout.addWidget(self.splitter, 1)
 
-        self._update_count()
-        self._select_row(0)
-        self._update_buttons()
-
-    def _add_shortcut(self, keys: str, slot: Any, widget: QWidget, *, local: bool = False) -> None:
-        shortcut = QShortcut(QKeySequence(keys), widget)
+    def _add_shortcut(self, keys_: str, slot: Any, widget: QWidget, *, local: bool = False) -> None:
+        shortcut = QShortcut(QKeySequence(keys_), widget)
         shortcut.setContext(
             Qt.ShortcutContext.WidgetShortcut
             if local
@@ -598,16 +475,50 @@ class InboxView(QWidget):
         shortcut.activated.connect(slot)
         self._shortcuts.append(shortcut)
 
+    @property
+    def shortcut_keys(self) -> list[str]:
+        """The key sequences bound in the inbox (portable text)."""
+        return [s.key().toString() for s in self._shortcuts]
+
     # -- events from the runner ----------------------------------------------------------------
     def on_action_event(self, event: ActionProposed | ActionResolved) -> None:
         """An action was proposed or changed: refresh soon (bursts are coalesced)."""
         self.model.invalidate(event.action_id)
         self._refresh_timer.start()
 
+    def _on_tick(self) -> None:
+        """Redraw the undo-window countdowns (status cells of scheduled rows only)."""
+        self.model.tick()
+        shown = self.editor.action
+        if shown is not None and shown.status is ActionStatus.SCHEDULED:
+            self.editor.update_status()
+
     # -- selection -----------------------------------------------------------------------------
+    def selected_rows(self) -> list[int]:
+        """Selected rows, in list order."""
+        return sorted(i.row() for i in self.table.selectionModel().selectedRows())
+
+    def selected_ids(self) -> list[int]:
+        """Ids of the selected proposals, in list order."""
+        ids = (self.model.action_id(r) for r in self.selected_rows())
+        return [i for i in ids if i is not None]
+
+    def selection_size(self) -> int:
+        """How many rows are selected (cheap: counts selection ranges)."""
+        selection = self.table.selectionModel().selection()
+        return sum(
+            selection.at(i).bottom() - selection.at(i).top() + 1 for i in range(selection.size())
+        )
+
     def selected_row(self) -> int | None:
-        rows = self.table.selectionModel().selectedRows()
-        return rows[0].row() if rows else None
+        """The row the editor shows: the current row if it is selected, else the first
+        selected one."""
+        sm = self.table.selectionModel()
+        current = sm.currentIndex()
+        if current.isValid() and sm.isRowSelected(current.row(), QModelIndex()):
+            return current.row()
+        rows = self.selected_rows()
+        return rows[0] if rows else None
 
     def selected_action_id(self) -> int | None:
         row = self.selected_row()
@@ -620,6 +531,21 @@ class InboxView(QWidget):
             return False
         self._select_row(row)
         return True
+
+    def select_actions(self, action_ids: Sequence[int]) -> int:
+        """Select the rows of ``action_ids`` (those in the current filter); returns how many."""
+        flags = QItemSelectionModel.SelectionFlag
+        sm = self.table.selectionModel()
+        rows = sorted(r for r in (self.model.row_of(i) for i in action_ids) if r is not None)
+        if not rows:
+            return 0
+        selection = QItemSelection()
+        last = self.model.columnCount() - 1
+        for r in rows:
+            selection.select(self.model.index(r, 0), self.model.index(r, last))
+        sm.setCurrentIndex(self.model.index(rows[0], 0), flags.NoUpdate)
+        sm.select(selection, flags.ClearAndSelect | flags.Rows)
+        return len(rows)
 
     def _select_row(self, row: int) -> None:
         count = self.model.rowCount()
@@ -643,11 +569,14 @@ class InboxView(QWidget):
         row = self.selected_row()
         self._select_row(0 if row is None else row - 1)
 
-    def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+    def _on_selection_changed(self, *_args: Any) -> None:
         previous = self.editor.action
+        new_id = self.selected_action_id()
+        if previous is not None and new_id == previous.id:
+            self._update_buttons()  # e.g. more rows selected around the shown one
+            return
         if previous is not None and self.editor.is_dirty():
-            if previous.id != self.selected_action_id():
-                self.message.emit(f"Unsaved edits to #{previous.id} were discarded")
+            self.message.emit(f"Unsaved edits to #{previous.id} were discarded")
         self._load_selected()
 
     def _load_selected(self) -> None:
@@ -673,22 +602,59 @@ class InboxView(QWidget):
                     mail = None
         self.editor.show_action(action)
         self.source.show_source(action, mail)
+        self._show_unknown(action)
         self._update_buttons()
+
+    def _show_unknown(self, action: Action | None) -> None:
+        """For a send interrupted mid-flight: what is known, and the two ways to close it
+        (there is deliberately no way to send it again from here)."""
+        unknown = action is not None and action.status is ActionStatus.UNKNOWN
+        self.unknown_box.setVisible(unknown)
+        for button in (self.approve_button, self.save_button, self.reject_button):
+            button.setVisible(not unknown)
+        if not unknown or action is None:
+            self.unknown_label.setText("")
+            return
+        result = action.result or {}
+        detail = str(result.get("detail") or result.get("reason") or "no detail was recorded")
+        claimed = [
+            e["ts"]
+            for e in self.store.audit.entries(action_id=action.id)
+            if e["event"] == "claimed"
+        ]
+        lines = [
+            "⚠ This send was interrupted. It may or may not have been delivered, and SoloDesk "
+            "will never send it again on its own.",
+            f"What is known: {detail}",
+            f"Approved: {_when(action.approved_at)} by {action.decided_by or 'founder'}",
+            f"Sending started: {_when(claimed[-1]) if claimed else 'not recorded'}",
+            "Check the recipient's copy or your Sent folder, then record what happened.",
+        ]
+        self.unknown_label.setText("\n".join(lines))
 
     def _update_buttons(self) -> None:
         action = self.editor.action
         busy = action is not None and action.id in self._in_flight
         status = action.status if action is not None else None
-        self.approve_button.setEnabled(
-            status is not None and not busy and can_transition(status, ActionStatus.APPROVED)
-        )
-        self.reject_button.setEnabled(
-            status is not None and not busy and can_transition(status, ActionStatus.REJECTED)
-        )
+        selected = self.selection_size()
+        self._label_decision_buttons(selected)
+        if selected > 1:
+            self.approve_button.setEnabled(True)
+            self.reject_button.setEnabled(True)
+        else:
+            self.approve_button.setEnabled(
+                status is not None and not busy and can_transition(status, ActionStatus.APPROVED)
+            )
+            self.reject_button.setEnabled(
+                status is not None and not busy and can_transition(status, ActionStatus.REJECTED)
+            )
         self.save_button.setEnabled(status in EDITABLE and not busy and self.editor.is_dirty())
         self.undo_button.setEnabled(self._undo_target() is not None)
+        unknown = status is ActionStatus.UNKNOWN
+        self.delivered_button.setEnabled(unknown and not busy)
+        self.dismiss_button.setEnabled(unknown and not busy)
 
-    # -- refresh -------------------------------------------------------------------------------
+    # -- refresh and filters -------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the list and the pending count; keep or move the selection sensibly."""
         self._refresh_timer.stop()
@@ -697,7 +663,12 @@ class InboxView(QWidget):
         self._update_count()
         row = self.selected_row()
         if row is None:
-            self._select_row(self._last_row)
+            # The model was reset (many changes, or rows moved between groups) or the shown
+            # row left the list: show the same proposal again if it is still listed.
+            again = self.model.row_of(shown.id) if shown is not None else None
+            self._select_row(again if again is not None else self._last_row)
+            if again is not None and not self.editor.is_dirty():
+                self._load_selected()
         elif shown is not None and self.model.action_id(row) == shown.id:
             if not self.editor.is_dirty():
                 self._load_selected()
@@ -710,25 +681,70 @@ class InboxView(QWidget):
         scheduled = self.store.actions.count(ActionStatus.SCHEDULED)
         if scheduled:
             text += f"  ·  {scheduled} sending soon"
-        flt = self.model.status_filter
+        flt = self.model.filters
+        narrowed = flt.describe()
+        default = flt.status == FILTER_OPEN and not narrowed
         # cleared, not hidden, so the header's layout does not jump
-        self.hint_label.setText(HINT if pending == 0 and flt == FILTER_PENDING else "")
-        if flt != FILTER_PENDING:
+        self.hint_label.setText(HINT if pending == 0 and default else "")
+        if not default:
             shown = self.model.rowCount()
-            text += f"  ·  {shown} shown ({flt})"
+            what = ", ".join(x for x in (flt.status, narrowed) if x)
+            text += f"  ·  {shown} shown ({what})"
         self.count_label.setText(text)
 
     def set_filter(self, value: str) -> None:
-        """Show ``pending`` (default), ``all`` or one status."""
+        """Show ``open`` (default), ``pending``, ``all`` or one status."""
         i = self.filter_combo.findData(value)
         if i < 0:
             raise ValueError(f"unknown inbox filter {value!r}")
         self.filter_combo.setCurrentIndex(i)
 
-    def _on_filter_changed(self, _index: int) -> None:
-        self.model.set_filter(str(self.filter_combo.currentData()))
+    def set_filters(
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        kind: str | None = None,
+        risk: str | None = None,
+        group_by: str | None = None,
+    ) -> None:
+        """Choose filters through their combos (None leaves a filter as it is; use
+        :meth:`clear_filters` to show everything again)."""
+        if status is not None:
+            self.set_filter(status)
+        for combo, value in (
+            (self.agent_combo, agent),
+            (self.kind_combo, kind),
+            (self.risk_combo, risk),
+            (self.group_combo, group_by),
+        ):
+            if value is None:
+                continue
+            if combo is self.agent_combo:
+                self.agent_combo.reload()
+            i = combo.findData(value)
+            if i < 0:
+                raise ValueError(f"no filter value {value!r}")
+            combo.setCurrentIndex(i)
+
+    def clear_filters(self) -> None:
+        """Back to the default: open proposals, every agent, kind and risk, no grouping."""
+        for combo in self._filter_combos:
+            combo.setCurrentIndex(0)
+
+    def _on_filters_changed(self, _index: int) -> None:
+        shown = self._shown_id()
+        self.model.set_filters(
+            status=str(self.filter_combo.currentData()),
+            agent=self.agent_combo.currentData(),
+            kind=self.kind_combo.currentData(),
+            risk=self.risk_combo.currentData(),
+            group_by=str(self.group_combo.currentData()),
+        )
         self._update_count()
-        self._select_row(0)
+        # Keep showing the same proposal (and any unsaved edits) if it is still listed.
+        row = self.model.row_of(shown) if shown is not None else None
+        self._select_row(row if row is not None else 0)
 
     # -- decisions (plain async: tests await these) --------------------------------------------
     def _refuse(self, action: Action | None) -> str | None:
@@ -752,6 +768,7 @@ class InboxView(QWidget):
         A second call while the proposal is being handled only reports that; a proposal the
         list moved to after a decision cannot be approved until it has been on screen for
         :attr:`min_review_seconds` (so a double key press never approves the next one unseen).
+        After the approval the list moves to the next pending proposal.
 
         Returns:
             The action in its final status, or None if nothing was approved.
@@ -769,20 +786,21 @@ class InboxView(QWidget):
             # Let Qt paint the disabled buttons before the (possibly slow) work starts.
             await asyncio.sleep(0)
             sha = payload_sha256(shown)
-            if sha != action.payload_sha256:
-                current = self.store.actions.get(action.id)
-                if current.payload_sha256 != action.payload_sha256:
-                    raise StaleApproval(
-                        f"#{action.id} changed since you opened it; review it again"
-                    )
-                saved = await self.runner.edit(action.id, shown)
-                sha = saved.payload_sha256
-            delay = self.runner.gates.undo_seconds()
-            if not delay:
-                self.message.emit(f"Sending #{action.id}…")
-            final = await self.runner.approve(action.id, expected_sha256=sha, delay_s=delay)
+            with self.tasks.critical():
+                if sha != action.payload_sha256:
+                    current = self.store.actions.get(action.id)
+                    if current.payload_sha256 != action.payload_sha256:
+                        raise StaleApproval(
+                            f"#{action.id} changed since you opened it; review it again"
+                        )
+                    saved = await self.runner.edit(action.id, shown)
+                    sha = saved.payload_sha256
+                delay = self.runner.gates.undo_seconds()
+                if not delay:
+                    self.message.emit(f"Sending #{action.id}…")
+                final = await self.runner.approve(action.id, expected_sha256=sha, delay_s=delay)
             if final.status is ActionStatus.SCHEDULED:
-                self.last_scheduled = final.id
+                self._undo_stack.append(final.id)
             text = self._outcome_text(final)
         except DECISION_ERRORS as exc:
             text = f"#{action.id} not approved: {exc}"
@@ -791,10 +809,131 @@ class InboxView(QWidget):
             text = f"#{action.id} not approved: {type(exc).__name__}: {exc}"
         finally:
             self._in_flight.discard(action.id)
-        self._after_decision(action.id)
+        self._after_decision([action.id], advance=final is not None)
         ok = final is not None and final.status in (ActionStatus.EXECUTED, ActionStatus.SCHEDULED)
         self._report(text, error=not ok)
         return final
+
+    async def approve_many(self, action_ids: Sequence[int], *, what: str) -> list[Action]:
+        """Approve several proposals exactly as stored, after one confirmation with the count.
+
+        Each goes through :meth:`Runner.approve` with the sha256 it had when the founder
+        confirmed (a proposal changed meanwhile is refused) and the undo window. Proposals that
+        cannot be approved (already decided) are left out of the count. Stops early (the rest
+        stay pending) if the application is shutting down.
+
+        Args:
+            action_ids: The proposals.
+            what: How the confirmation names them (``"selected"``, ``"low-risk"``).
+
+        Returns:
+            The approved actions in their new status (scheduled, or executed/failed).
+        """
+        shown = self.editor.action
+        if shown is not None and shown.id in action_ids and self.editor.is_dirty():
+            self._report(
+                f"#{shown.id} has unsaved edits: save them ({keys.native(keys.SAVE_KEYS)}) or "
+                "approve it on its own first",
+                error=True,
+            )
+            return []
+        snapshot: list[tuple[int, str]] = []
+        for action_id in action_ids:
+            if action_id in self._in_flight:
+                continue
+            try:
+                current = self.store.actions.get(action_id)
+            except NotFound:
+                continue
+            if current.status in APPROVABLE:
+                snapshot.append((current.id, current.payload_sha256))
+        if not snapshot:
+            self.message.emit(f"No {what} proposals to approve")
+            return []
+        count = len(snapshot)
+        delay = self.runner.gates.undo_seconds()
+        when = (
+            f"They are sent after the {delay:g} s undo window ({keys.native(keys.UNDO_KEYS)} "
+            "cancels the latest)."
+            if delay
+            else "They are sent at once."
+        )
+        confirmed = await self.confirm(
+            "Approve proposals",
+            f"Approve {count} {what} proposal{'s' if count != 1 else ''}?",
+            f"Each is approved exactly as stored now. {when}",
+            ok_text=f"Approve {count}",
+        )
+        if not confirmed:
+            self.message.emit("Approval cancelled; nothing was approved")
+            return []
+        ids = [i for i, _sha in snapshot]
+        self._in_flight.update(ids)
+        self._update_buttons()
+        done: list[Action] = []
+        errors: list[str] = []
+        try:
+            for action_id, sha in snapshot:
+                if self.tasks.closing:
+                    errors.append("stopped: SoloDesk is closing")
+                    break
+                try:
+                    with self.tasks.critical():
+                        final = await self.runner.approve(
+                            action_id, expected_sha256=sha, delay_s=delay
+                        )
+                except DECISION_ERRORS as exc:
+                    errors.append(f"#{action_id}: {exc}")
+                    continue
+                except Exception as exc:
+                    log.exception("approving #%s failed", action_id)
+                    errors.append(f"#{action_id}: {type(exc).__name__}: {exc}")
+                    continue
+                done.append(final)
+                if final.status is ActionStatus.SCHEDULED:
+                    self._undo_stack.append(final.id)
+        finally:
+            self._in_flight.difference_update(ids)
+        self._after_decision(ids, advance=True)
+        by_status: dict[str, int] = {}
+        for a in done:
+            by_status[a.status.value] = by_status.get(a.status.value, 0) + 1
+        parts = [f"{n} {status}" for status, n in by_status.items()]
+        text = f"Approved {len(done)} of {count} {what}: " + (", ".join(parts) or "none")
+        if errors:
+            text += f"; {len(errors)} not approved — " + "; ".join(errors[:3])
+        bad = errors or any(a.status not in (ActionStatus.EXECUTED, ActionStatus.SCHEDULED)
+                            for a in done)
+        self._report(text, error=bool(bad))
+        return done
+
+    async def approve_selection(self) -> list[Action]:
+        """Approve every selected proposal (after one confirmation)."""
+        return await self.approve_many(self.selected_ids(), what="selected")
+
+    async def approve_low_risk(self) -> list[Action]:
+        """Approve every pending low-risk proposal in the list as filtered (after one
+        confirmation showing the count)."""
+        ids = self.model.matching_ids(status=ActionStatus.PENDING, risk="low")
+        return await self.approve_many(ids, what="low-risk")
+
+    async def confirm(self, title: str, text: str, detail: str, *, ok_text: str) -> bool:
+        """Ask a yes/no question without a nested event loop; Enter confirms, Esc cancels."""
+        box = QMessageBox(self)
+        box.setObjectName("confirmDialog")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(title)
+        box.setText(text)
+        box.setInformativeText(detail)
+        ok = box.addButton(ok_text, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(ok)
+        try:
+            await await_dialog(box)
+            return box.clickedButton() is ok
+        finally:
+            box.setObjectName("")
+            box.deleteLater()
 
     def _report(self, text: str, *, error: bool) -> None:
         self.message.emit(text)
@@ -809,7 +948,7 @@ class InboxView(QWidget):
         if action.status is ActionStatus.SCHEDULED:
             return (
                 f"#{action.id} approved: sends at {local_time(action.send_at)} — "
-                f"Undo send ({_keys_text(UNDO_KEYS)}) cancels it"
+                f"Undo send ({keys.native(keys.UNDO_KEYS)}) cancels it"
             )
         if action.status is ActionStatus.UNKNOWN:
             return (
@@ -822,7 +961,8 @@ class InboxView(QWidget):
         return text
 
     async def reject_selected(self, reason: str | None = None) -> Action | None:
-        """Reject the selected proposal; asks for a reason when ``reason`` is None.
+        """Reject the shown proposal; asks for a reason when ``reason`` is None. The list then
+        moves to the next pending proposal.
 
         Returns:
             The rejected action, or None if cancelled or not possible.
@@ -837,7 +977,7 @@ class InboxView(QWidget):
         rejected: Action | None = None
         try:
             if reason is None:
-                reason = await self.ask_reason(action)
+                reason = await self.ask_reason(f"Why reject #{action.id}?")
             if reason is None:
                 text = "Reject cancelled"
             else:
@@ -851,29 +991,77 @@ class InboxView(QWidget):
         finally:
             self._in_flight.discard(action.id)
         if rejected is not None:
-            self._after_decision(action.id)
+            self._after_decision([action.id], advance=True)
         else:
             self._update_buttons()
         self._report(text, error=rejected is None and reason is not None)
         return rejected
 
+    async def reject_many(
+        self, action_ids: Sequence[int], reason: str | None = None
+    ) -> list[Action]:
+        """Reject several proposals with one reason (asked once when ``reason`` is None).
+
+        Returns:
+            The rejected actions (empty if cancelled).
+        """
+        ids = [i for i in action_ids if i not in self._in_flight]
+        if not ids:
+            self.message.emit("Nothing to reject")
+            return []
+        if reason is None:
+            reason = await self.ask_reason(f"Why reject these {len(ids)} proposals?")
+        if reason is None:
+            self.message.emit("Reject cancelled")
+            return []
+        self._in_flight.update(ids)
+        rejected: list[Action] = []
+        errors: list[str] = []
+        try:
+            for action_id in ids:
+                try:
+                    rejected.append(await self.runner.reject(action_id, reason=reason))
+                except DECISION_ERRORS as exc:
+                    errors.append(f"#{action_id}: {exc}")
+        finally:
+            self._in_flight.difference_update(ids)
+        self._after_decision(ids, advance=True)
+        text = f"Rejected {len(rejected)} of {len(ids)}" + (f": {reason}" if reason else "")
+        if errors:
+            text += f"; {len(errors)} not rejected — " + "; ".join(errors[:3])
+        self._report(text, error=bool(errors))
+        return rejected
+
     def _undo_target(self) -> int | None:
-        """The scheduled approval Undo applies to: the shown one, else the last approved."""
+        """The scheduled approval Undo applies to: the shown one, else the founder's latest
+        approval in this session still in its undo window, else the latest approval (by
+        anyone, e.g. a policy rule) still in its undo window."""
         shown = self.editor.action
         if shown is not None and shown.status is ActionStatus.SCHEDULED:
             return shown.id
-        if self.last_scheduled is not None:
+        while self._undo_stack:
+            last = self._undo_stack[-1]
             try:
-                last = self.store.actions.get(self.last_scheduled)
+                status = self.store.actions.get(last).status
             except NotFound:
-                last = None
-            if last is not None and last.status is ActionStatus.SCHEDULED:
-                return last.id
-        return None
+                status = None
+            if status is ActionStatus.SCHEDULED:
+                return last
+            self._undo_stack.pop()
+        row = self.store.db.execute(
+            "SELECT id FROM actions WHERE status = 'scheduled'"
+            " ORDER BY approved_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    @property
+    def last_scheduled(self) -> int | None:
+        """The founder's latest approval that may still be in its undo window."""
+        return self._undo_stack[-1] if self._undo_stack else None
 
     async def undo_send(self) -> Action | None:
-        """Cancel a scheduled approval (the shown one, else the last one) during its undo
-        window: it is pending again and nothing is sent.
+        """Cancel a scheduled approval (the shown one, else the latest) during its undo
+        window: it is pending again, selected, and nothing is sent.
 
         Returns:
             The pending action, or None if there was nothing to undo or it was too late.
@@ -895,8 +1083,8 @@ class InboxView(QWidget):
         finally:
             self._in_flight.discard(target)
         if cancelled is not None:
-            if self.last_scheduled == target:
-                self.last_scheduled = None
+            if target in self._undo_stack:
+                self._undo_stack.remove(target)
             self.refresh()
             self.select_action(target)
             self._auto_selected = None
@@ -904,31 +1092,26 @@ class InboxView(QWidget):
         self._report(text, error=cancelled is None)
         return cancelled
 
-    async def ask_reason(self, action: Action) -> str | None:
+    async def ask_reason(self, question: str) -> str | None:
         """Ask for a rejection reason without a nested event loop (the dialog is opened with
-        ``open()`` and awaited). Returns None if cancelled."""
+        ``open()`` and awaited); Enter confirms. Returns None if cancelled."""
         dialog = QInputDialog(self)
         dialog.setObjectName("rejectReasonDialog")
-        dialog.setWindowTitle("Reject proposal")
-        dialog.setLabelText(f"Why reject #{action.id}? (optional, kept in the audit log)")
+        dialog.setWindowTitle("Reject")
+        dialog.setLabelText(f"{question} (optional, kept in the audit log)")
         dialog.setInputMode(QInputDialog.InputMode.TextInput)
         dialog.setOkButtonText("Reject")
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-
-        def finished(result: int) -> None:
-            if not future.done():
-                accepted = result == QDialog.DialogCode.Accepted.value
-                future.set_result(dialog.textValue().strip() if accepted else None)
-
-        dialog.finished.connect(finished)
-        dialog.open()
         try:
-            return await future
+            result = await await_dialog(dialog)
+            accepted = result == QDialog.DialogCode.Accepted.value
+            return dialog.textValue().strip() if accepted else None
         finally:
+            dialog.setObjectName("")
             dialog.deleteLater()
 
     async def save_selected(self) -> Action | None:
-        """Save the editor's changes as a new payload (validated; not approved).
+        """Save the editor's changes as a new payload (validated and re-assessed; not
+        approved).
 
         Returns:
             The edited action, or None if nothing was saved.
@@ -947,7 +1130,7 @@ class InboxView(QWidget):
             if current.payload_sha256 != action.payload_sha256:
                 raise StaleApproval(f"#{action.id} changed since you opened it; review it again")
             saved = await self.runner.edit(action.id, self.editor.edited_payload())
-            text = f"#{saved.id} saved"
+            text = f"#{saved.id} saved (risk: {saved.risk})"
         except DECISION_ERRORS as exc:
             text = f"#{action.id} not saved: {exc}"
         finally:
@@ -959,15 +1142,67 @@ class InboxView(QWidget):
         self._report(text, error=saved is None)
         return saved
 
+    async def confirm_delivered(self) -> Action | None:
+        """Record an interrupted (``unknown``) send as delivered, on the founder's word.
+
+        Returns:
+            The executed action, or None if the shown proposal is not ``unknown``.
+        """
+        action = self.editor.action
+        if action is None or action.status is not ActionStatus.UNKNOWN:
+            self.message.emit("Only an interrupted send can be confirmed as delivered")
+            return None
+        try:
+            done = self.store.actions.transition(
+                action.id,
+                ActionStatus.EXECUTED,
+                actor="founder",
+                event="confirmed_delivered",
+                expect=[ActionStatus.UNKNOWN],
+            )
+        except DECISION_ERRORS as exc:
+            self._report(f"#{action.id} not changed: {exc}", error=True)
+            return None
+        self.runner.bus.publish(
+            ActionResolved(done.id, done.status.value, "confirmed delivered by the founder")
+        )
+        self._after_decision([action.id], advance=True)
+        self._report(f"#{action.id} recorded as delivered", error=False)
+        return done
+
+    async def dismiss_unknown(self) -> Action | None:
+        """Close an interrupted (``unknown``) send without sending it (recorded as rejected).
+
+        Returns:
+            The rejected action, or None if the shown proposal is not ``unknown``.
+        """
+        action = self.editor.action
+        if action is None or action.status is not ActionStatus.UNKNOWN:
+            self.message.emit("Only an interrupted send can be dismissed here")
+            return None
+        try:
+            done = await self.runner.reject(
+                action.id, reason="dismissed after an interrupted send (delivery not confirmed)"
+            )
+        except DECISION_ERRORS as exc:
+            self._report(f"#{action.id} not dismissed: {exc}", error=True)
+            return None
+        self._after_decision([action.id], advance=True)
+        self._report(f"#{action.id} dismissed", error=False)
+        return done
+
     def _shown_id(self) -> int | None:
         return self.editor.action.id if self.editor.action is not None else None
 
-    def _after_decision(self, action_id: int) -> None:
-        """Show the decided action's new state, refresh the list, and note an auto-advance."""
+    def _after_decision(self, decided: Sequence[int], *, advance: bool) -> None:
+        """Show the decided action's new state, refresh the list and, after a decision, move
+        to the next pending proposal (noted, so it is not approved unseen)."""
+        rows = [r for r in (self.model.row_of(i) for i in decided) if r is not None]
+        anchor = min(rows) if rows else self._last_row
         shown_action = self.editor.action
-        if shown_action is not None and shown_action.id == action_id:
+        if shown_action is not None and shown_action.id in decided:
             try:
-                stored = self.store.actions.get(action_id)
+                stored = self.store.actions.get(shown_action.id)
             except NotFound:
                 stored = None
             # Reload unless nothing changed (then the founder's unsaved edits are kept).
@@ -977,30 +1212,94 @@ class InboxView(QWidget):
                 or stored.updated_at != shown_action.updated_at
             ):
                 self.editor.show_action(stored)
-        self.model.invalidate(action_id)
+                self._show_unknown(stored)
+        for action_id in decided:
+            self.model.invalidate(action_id)
         self.refresh()
+        if advance:
+            self._select_next_pending(anchor, skip=set(decided))
         shown = self._shown_id()
-        if shown is not None and shown != action_id:
+        if advance and shown is not None and shown not in decided:
             self._auto_selected = (shown, time.monotonic())
         self._update_buttons()
 
+    def _select_next_pending(self, anchor: int, *, skip: set[int]) -> None:
+        """Select the first pending row at or after ``anchor`` (else before it); if there is
+        none nearby, the row at ``anchor``."""
+        count = self.model.rowCount()
+        if count == 0:
+            self._select_row(0)
+            return
+        anchor = max(0, min(anchor, count - 1))
+        after = range(anchor, min(count, anchor + NEXT_PENDING_SCAN))
+        before = range(anchor - 1, max(-1, anchor - NEXT_PENDING_SCAN), -1)
+        for row in itertools.chain(after, before):
+            action = self.model.action(row)
+            if action is not None and action.id not in skip:
+                if action.status is ActionStatus.PENDING:
+                    self._select_one(row)
+                    return
+        self._select_one(anchor)
+
+    def _select_one(self, row: int) -> None:
+        if self.selected_rows() == [row]:
+            if self.model.action_id(row) != self._shown_id():
+                self._load_selected()
+            return
+        self._select_row(row)
+
     # -- thin slots ----------------------------------------------------------------------------
-    @asyncSlot()
+    @async_slot("Approving")
     async def _on_approve(self) -> None:
-        await self.approve_selected()
+        if self.selection_size() > 1:
+            await self.approve_selection()
+        else:
+            await self.approve_selected()
 
-    @asyncSlot()
+    @async_slot("Approving low-risk proposals")
+    async def _on_approve_low_risk(self) -> None:
+        await self.approve_low_risk()
+
+    @async_slot("Rejecting")
     async def _on_reject(self) -> None:
-        await self.reject_selected()
+        if self.selection_size() > 1:
+            await self.reject_many(self.selected_ids())
+        else:
+            await self.reject_selected()
 
-    @asyncSlot()
+    @async_slot("Saving")
     async def _on_save(self) -> None:
         await self.save_selected()
 
-    @asyncSlot()
+    @async_slot("Undo send")
     async def _on_undo(self) -> None:
         await self.undo_send()
 
+    @async_slot("Confirming delivery")
+    async def _on_delivered(self) -> None:
+        await self.confirm_delivered()
+
+    @async_slot("Dismissing")
+    async def _on_dismiss(self) -> None:
+        await self.dismiss_unknown()
+
+    # -- focus ---------------------------------------------------------------------------------
     def focus_list(self) -> None:
-        """Put keyboard focus on the proposal list."""
-        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        """Put keyboard focus on the proposal list (edits in the editor are kept)."""
+        self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def focus_editor(self) -> None:
+        """Put keyboard focus in the body of the shown proposal (Esc comes back)."""
+        action = self.editor.action
+        if action is None:
+            self.message.emit("Select a proposal first")
+            return
+        if action.status not in EDITABLE:
+            self.message.emit(f"#{action.id} is {action.status.value}; it cannot be edited")
+        self.editor.body_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+
+def _when(timestamp: str | None) -> str:
+    """A store UTC timestamp as local date and time, or ``unknown``."""
+    when = parse_utc(timestamp or "")
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "unknown"

@@ -1,9 +1,12 @@
-"""The main window: the inbox beside the chat, mail import and triage, settings, status bar.
+"""The main window: the inbox beside the chat, mail import and triage, settings, policy rules,
+the audit trail, the keyboard help and the status bar.
 
 Runner events arrive through :class:`~solodesk.ui.bridge.EventBridge`. Long work runs without
 blocking the loop: mail is parsed in a worker thread (on its own database connection) and the
-runner's coroutines run as asyncio tasks on the Qt thread. Errors are shown in the status bar
-and logged; they never close the window.
+runner's coroutines run as asyncio tasks on the Qt thread, owned by one
+:class:`~solodesk.ui.tasks.TaskTracker`. Errors are shown in the status bar and logged; they
+never close the window. Closing the window stops new work; :meth:`MainWindow.finish_work` then
+lets a send in progress finish (within a grace period) and cancels triage and chat.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from PySide6.QtWidgets import (
     QToolButton,
     QWidget,
 )
-from qasync import asyncSlot
 
 from solodesk.agents.runner import TriageReport
 from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
@@ -37,10 +39,15 @@ from solodesk.services import Services
 from solodesk.store.db import connect
 from solodesk.store.repos import Store
 from solodesk.store.secrets import BackendInfo
+from solodesk.ui import shortcuts as keys
+from solodesk.ui.audit_dialog import AuditDialog
 from solodesk.ui.bridge import EventBridge
 from solodesk.ui.chat_panel import ChatPanel
 from solodesk.ui.inbox_view import InboxView
+from solodesk.ui.policy_dialog import PolicyDialog
 from solodesk.ui.settings_dialog import SettingsDialog
+from solodesk.ui.shortcuts import ShortcutsDialog
+from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +117,9 @@ class MainWindow(QMainWindow):
 
     closed = Signal()
 
+    #: How long closing waits for a send in progress (then for cancelled work), in seconds.
+    shutdown_grace_s = SHUTDOWN_GRACE_S
+
     def __init__(self, services: Services, *, bridge: EventBridge | None = None) -> None:
         super().__init__()
         self.services = services
@@ -120,9 +130,12 @@ class MainWindow(QMainWindow):
         self._triage_task_running = False
         self._importing = False
         self._running_due = False
+        self._closing = False
+        self.tasks = TaskTracker(self)
+        self.tasks.failed.connect(lambda text: self.show_message(text, error=True))
 
-        self.inbox = InboxView(services.store, services.runner)
-        self.chat = ChatPanel(services.runner, services.store)
+        self.inbox = InboxView(services.store, services.runner, tasks=self.tasks)
+        self.chat = ChatPanel(services.runner, services.store, tasks=self.tasks)
         self.chat.load_latest()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.inbox)
@@ -156,39 +169,57 @@ class MainWindow(QMainWindow):
         self.outbox_timer.start()
 
         self.resize(1280, 800)
-        self.splitter.setSizes([800, 480])
+        self.splitter.setSizes([870, 410])
         self.inbox.focus_list()
 
     # -- actions -------------------------------------------------------------------------------
     def _make_actions(self) -> None:
         self.import_file_action = QAction("Import mail &file…", self)
-        self.import_file_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.import_file_action.setShortcut(QKeySequence(keys.IMPORT_FILE_KEYS))
         self.import_file_action.setToolTip("Import an mbox or .eml file (Ctrl+O)")
         self.import_file_action.triggered.connect(lambda: self.choose_import(folder=False))
         self.import_folder_action = QAction("Import mail f&older…", self)
-        self.import_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.import_folder_action.setShortcut(QKeySequence(keys.IMPORT_FOLDER_KEYS))
         self.import_folder_action.setToolTip(
             "Import a Maildir or a folder of .eml files (Ctrl+Shift+O)"
         )
         self.import_folder_action.triggered.connect(lambda: self.choose_import(folder=True))
         self.triage_action = QAction("&Triage mail", self)
-        self.triage_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.triage_action.setShortcut(QKeySequence(keys.TRIAGE_KEYS))
         self.triage_action.setToolTip(
             "Let the support agent draft replies to imported mail (Ctrl+T)"
         )
         self.triage_action.triggered.connect(self._on_triage)
         self.settings_action = QAction("&Settings…", self)
-        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setShortcut(QKeySequence(keys.SETTINGS_KEYS))
         self.settings_action.setToolTip("Model, outgoing mail and names (Ctrl+,)")
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.settings_action.triggered.connect(self.open_settings)
         self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcut(QKeySequence(keys.QUIT_KEYS))
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         self.quit_action.triggered.connect(self.close)
         self.refresh_action = QAction("&Refresh inbox", self)
         self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
         self.refresh_action.triggered.connect(self.inbox.refresh)
+        self.policy_action = QAction("&Policy rules…", self)
+        self.policy_action.setShortcut(QKeySequence(keys.POLICY_KEYS))
+        self.policy_action.setToolTip(
+            f"What is approved, asked or blocked automatically ({keys.native(keys.POLICY_KEYS)})"
+        )
+        self.policy_action.triggered.connect(self.open_policy)
+        self.audit_action = QAction("&Audit trail…", self)
+        self.audit_action.setShortcut(QKeySequence(keys.AUDIT_KEYS))
+        self.audit_action.setToolTip(
+            f"Every proposal, decision and send, hash-chained ({keys.native(keys.AUDIT_KEYS)})"
+        )
+        self.audit_action.triggered.connect(self.open_audit)
+        self.shortcuts_action = QAction("&Keyboard shortcuts", self)
+        self.shortcuts_action.setShortcuts([QKeySequence(k) for k in keys.HELP_KEYS])
+        self.shortcuts_action.setToolTip(
+            "Every keyboard shortcut (" + " or ".join(keys.native(k) for k in keys.HELP_KEYS) + ")"
+        )
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
 
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.import_file_action)
@@ -200,6 +231,11 @@ class MainWindow(QMainWindow):
         mail_menu = self.menuBar().addMenu("&Mail")
         mail_menu.addAction(self.triage_action)
         mail_menu.addAction(self.refresh_action)
+        tools_menu = self.menuBar().addMenu("&Tools")
+        tools_menu.addAction(self.policy_action)
+        tools_menu.addAction(self.audit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
 
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolBar")
@@ -219,6 +255,8 @@ class MainWindow(QMainWindow):
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
+        toolbar.addAction(self.policy_action)
+        toolbar.addAction(self.audit_action)
         toolbar.addAction(self.settings_action)
         self.addToolBar(toolbar)
         self.toolbar = toolbar
@@ -317,7 +355,7 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    @asyncSlot(str)
+    @async_slot("Mail import")
     async def _on_import_selected(self, path: str) -> None:
         await self.import_mail(Path(path))
 
@@ -355,7 +393,7 @@ class MainWindow(QMainWindow):
         return report
 
     # -- triage --------------------------------------------------------------------------------
-    @asyncSlot()
+    @async_slot("Triage")
     async def _on_triage(self) -> None:
         await self.triage_mail()
 
@@ -407,7 +445,7 @@ class MainWindow(QMainWindow):
             self.progress_bar.hide()
 
     # -- outbox --------------------------------------------------------------------------------
-    @asyncSlot()
+    @async_slot("Outbox")
     async def _on_outbox_tick(self) -> None:
         await self.run_due()
 
@@ -427,7 +465,8 @@ class MainWindow(QMainWindow):
             return []
         self._running_due = True
         try:
-            done = await self.services.runner.run_due()
+            with self.tasks.critical():
+                done = await self.services.runner.run_due()
         except Exception as exc:
             log.exception("the outbox failed")
             self.show_message(f"Sending failed: {type(exc).__name__}: {exc}", error=True)
@@ -463,10 +502,56 @@ class MainWindow(QMainWindow):
 
     # -- closing -------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop a reply being written and detach from the bus (before the loop stops)."""
+        """Stop starting work (outbox timer, countdowns, new tasks), ask a reply being written
+        to stop, and detach from the bus. Idempotent; :meth:`finish_work` then waits."""
+        self._closing = True
         self.outbox_timer.stop()
+        self.inbox.countdown_timer.stop()
+        self.tasks.closing = True
         self.chat.stop()
         self.bridge.close()
+
+    async def finish_work(self) -> list[str]:
+        """Let a send in progress finish (up to :attr:`shutdown_grace_s`), then cancel what is
+        left (triage, chat, a dialog awaiting an answer) and wait for it.
+
+        Returns:
+            Names of the tasks that were cancelled.
+        """
+        self.shutdown()
+        running = self.tasks.running
+        if running:
+            log.info("closing while running: %s", ", ".join(running))
+        return await self.tasks.shutdown(grace_s=self.shutdown_grace_s)
+
+    # -- dialogs -------------------------------------------------------------------------------
+    def open_policy(self) -> PolicyDialog:
+        """Open the policy rules (window-modal, non-blocking)."""
+        dialog = PolicyDialog(self.services.store, self)
+        dialog.changed.connect(self.show_message)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def open_audit(self) -> AuditDialog:
+        """Open the audit trail (window-modal, non-blocking)."""
+        dialog = AuditDialog(self.services.store, self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Show every keyboard shortcut (non-modal)."""
+        existing = self.findChild(ShortcutsDialog)
+        if existing is not None and existing.isVisible():
+            existing.raise_()
+            existing.activateWindow()
+            return existing
+        dialog = ShortcutsDialog(self)
+        dialog.finished.connect(lambda _result: self.activateWindow())
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.show()
+        return dialog
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()

@@ -129,7 +129,15 @@ def insert_mail(store: Store, *, n: int = 1, subject: str = "Refund for my annua
     return mail_id
 
 
-def propose_reply(store: Store, mail_id: int, *, n: int = 1, **changes: Any) -> Action:
+def propose_reply(
+    store: Store,
+    mail_id: int,
+    *,
+    n: int = 1,
+    risk: str = "low",
+    risk_reasons: Sequence[str] = (),
+    **changes: Any,
+) -> Action:
     """A pending ``reply_email`` answering mail ``mail_id`` (untrusted provenance)."""
     payload: dict[str, Any] = {
         "to": ["Marta Kowalski <marta@customer.example>"],
@@ -149,11 +157,22 @@ def propose_reply(store: Store, mail_id: int, *, n: int = 1, **changes: Any) -> 
         summary=f"{payload['subject']} → {payload['to'][0]}",
         provenance=Provenance("mail", mail_id, untrusted=True),
         idempotency_key=payload["message_id"],
+        risk=risk,
+        risk_reasons=risk_reasons,
     )
 
 
-def propose_send(store: Store, *, n: int = 1, **changes: Any) -> Action:
-    """A pending ``send_email`` from the founder's chat (trusted provenance)."""
+def propose_send(
+    store: Store,
+    *,
+    n: int = 1,
+    risk: str = "medium",
+    risk_reasons: Sequence[str] = ("starts a new conversation",),
+    agent: str = "manager",
+    **changes: Any,
+) -> Action:
+    """A pending ``send_email`` from the founder's chat (trusted provenance); a new
+    conversation is ``medium`` risk, as the gates assess it."""
     payload: dict[str, Any] = {
         "to": ["bob@partner.example"],
         "cc": ["books@inkwell.example"],
@@ -165,10 +184,12 @@ def propose_send(store: Store, *, n: int = 1, **changes: Any) -> Action:
     return store.actions.propose(
         kind=ActionKind.SEND_EMAIL,
         payload=payload,
-        agent="manager",
+        agent=agent,
         summary=f"{payload['subject']} → {payload['to'][0]}",
         provenance=Provenance("chat", 1),
         idempotency_key=payload["message_id"],
+        risk=risk,
+        risk_reasons=risk_reasons,
     )
 
 
@@ -217,3 +238,73 @@ def bulk_actions(store: Store, count: int) -> None:
             " status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+def fill_showcase(store: Store) -> dict[str, int]:
+    """A realistic inbox for screenshots: replies to untrusted mail, a chat proposal, every
+    risk level, an approval counting down in its undo window, a high-risk proposal with a
+    hidden character, a disguised link and a deceptive recipient, a chat, and two policy rules.
+
+    Returns:
+        Ids: ``scheduled`` (the approval in its undo window) and ``risky`` (the high-risk one).
+    """
+    from solodesk.core.policy import Outcome, parse_condition
+
+    first = insert_mail(store, n=1)
+    second = insert_mail(store, n=2, subject="Where is my order #1042?")
+    propose_reply(store, first, n=1)
+    propose_send(store, n=2)
+    propose_reply(
+        store,
+        second,
+        n=3,
+        subject="Re: Where is my order #1042?",
+        body="Hi Marta,\n\nyour order shipped yesterday; tracking: 1Z999.\n\nAda\n",
+        in_reply_to="<question-2@customer.example>",
+        references=["<question-2@customer.example>"],
+    )
+    scheduled = propose_send(
+        store,
+        n=4,
+        risk="low",
+        risk_reasons=[],
+        to=["accounts@partner.example"],
+        subject="Receipt for March",
+    )
+    store.actions.approve(scheduled.id, delay_s=27)
+    risky = propose_reply(
+        store,
+        first,
+        n=5,
+        to=["Marta Kowalski <marta@customer.example>", '"ceo@inkwell.example" <x@evil.example>'],
+        cc=["everyone@evil.example"],
+        subject="Re: Refund\u202e fdp.exe",
+        body="Hi Marta,\n\nplease confirm your card here: "
+        "[https://inkwell.example/billing](https://evil.example/steal)\n"
+        "Our terms: https://inkwell.example/terms\n\nAda\n",
+        risk="high",
+        risk_reasons=[
+            "recipients not in the email it answers: x@evil.example, everyone@evil.example",
+            "hidden characters in subject: U+202E",
+            "link text differs from its target: https://evil.example/steal",
+        ],
+    )
+    chat_id = store.chat.new_conversation("invoice")
+    store.chat.add_message(chat_id, "user", "Email Bob that the invoice is attached")
+    store.chat.add_message(
+        chat_id, "assistant", "Done: proposed email **#2** is waiting in your inbox."
+    )
+    store.policy.add(
+        kind="send_email",
+        conditions=[parse_condition("risk == low"), parse_condition("recipients_known == true")],
+        outcome=Outcome.AUTO_APPROVE,
+        note="known partners, nothing unusual",
+    )
+    store.policy.add(
+        kind="*",
+        conditions=[parse_condition("risk == high")],
+        outcome=Outcome.BLOCK,
+        position=5,
+        note="never send high-risk mail",
+    )
+    return {"scheduled": scheduled.id, "risky": risky.id}

@@ -12,9 +12,12 @@ from solodesk.core.actions import ActionStatus
 from solodesk.services import Services
 from solodesk.ui.inbox_model import (
     CACHE_SIZE,
+    COL_AGENT,
     COL_KIND,
+    COL_RISK,
     COL_STATUS,
     COL_SUMMARY,
+    RISK_COLORS,
     ActionIdRole,
     InboxModel,
     format_age,
@@ -43,13 +46,14 @@ def test_model_passes_qt_model_tester(qtmodeltester: ModelTester, filled: Servic
     qtmodeltester.check(model)
 
 
-def test_columns_and_untrusted_flag(filled: Services) -> None:
+def test_columns_risk_and_untrusted_flag(filled: Services) -> None:
     model = InboxModel(filled.store)
-    assert model.rowCount() == 2  # pending only
-    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(5)] == [
+    assert model.rowCount() == 2  # open: pending and scheduled (none scheduled here)
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)] == [
         "Age",
         "Agent",
         "Kind",
+        "Risk",
         "Summary",
         "Status",
     ]
@@ -59,9 +63,18 @@ def test_columns_and_untrusted_flag(filled: Services) -> None:
     assert model.index(reply_row, COL_KIND).data() == "Reply"
     assert model.index(reply_row, COL_SUMMARY).data().startswith("Re: Refund")
     assert model.index(reply_row, COL_STATUS).data() == "pending"
-    assert "untrusted" in model.index(reply_row, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
-    assert model.index(reply_row, COL_STATUS).data(Qt.ItemDataRole.DecorationRole) is not None
-    assert model.index(chat_row, COL_STATUS).data(Qt.ItemDataRole.DecorationRole) is None
+    # the risk column: level, colour, reasons and the untrusted marker
+    assert model.index(chat_row, COL_RISK).data() == "medium"
+    assert model.index(reply_row, COL_RISK).data() == "low"
+    brush = model.index(chat_row, COL_RISK).data(Qt.ItemDataRole.ForegroundRole)
+    assert brush.color().name() == RISK_COLORS["medium"]
+    tip = model.index(reply_row, COL_RISK).data(Qt.ItemDataRole.ToolTipRole)
+    assert "untrusted" in tip
+    assert "starts a new conversation" in model.index(chat_row, COL_RISK).data(
+        Qt.ItemDataRole.ToolTipRole
+    )
+    assert model.index(reply_row, COL_RISK).data(Qt.ItemDataRole.DecorationRole) is not None
+    assert model.index(chat_row, COL_RISK).data(Qt.ItemDataRole.DecorationRole) is None
     assert model.index(reply_row, 0).data(ActionIdRole) == model.action_id(reply_row)
 
 
@@ -116,9 +129,133 @@ def test_age_format() -> None:
     assert format_age("garbage", now=now) == "?"
 
 
-def test_hundred_thousand_rows_load_lazily(qtbot: QtBot, gui_services: Services) -> None:
-    bulk_actions(gui_services.store, 100_000)
-    model = InboxModel(gui_services.store)
+@pytest.fixture
+def mixed(gui_services: Services) -> Services:
+    """Proposals from two agents, of both kinds, at every risk level, one scheduled."""
+    store = gui_services.store
+    mail_id = insert_mail(store)
+    propose_reply(store, mail_id, n=1)  # support, reply, low
+    propose_send(store, n=2)  # manager, email, medium
+    propose_reply(store, mail_id, n=3, risk="high", risk_reasons=["many recipients"])
+    propose_send(store, n=4, risk="low", risk_reasons=[], agent="billing")
+    scheduled = propose_send(store, n=5, risk="high", risk_reasons=["moves money"])
+    store.actions.approve(scheduled.id, delay_s=60)
+    rejected = propose_send(store, n=6, risk="low", risk_reasons=[])
+    store.actions.reject(rejected.id)
+    return gui_services
+
+
+def _ids(model: InboxModel) -> list[int]:
+    return [model.action_id(r) for r in range(model.rowCount())]  # type: ignore[misc]
+
+
+def test_filters_by_agent_kind_and_risk(qtmodeltester: ModelTester, mixed: Services) -> None:
+    model = InboxModel(mixed.store)
+    assert _ids(model) == [5, 4, 3, 2, 1]  # open: pending and scheduled, newest first
+    model.set_filters(risk="high")
+    assert _ids(model) == [5, 3]
+    qtmodeltester.check(model)
+    model.set_filters(risk=None, agent="support")
+    assert _ids(model) == [3, 1]
+    model.set_filters(agent=None, kind="send_email")
+    assert _ids(model) == [5, 4, 2]
+    model.set_filters(kind="reply_email", risk="low")
+    assert _ids(model) == [1]
+    model.set_filters(kind=None, risk=None, status="all")
+    assert _ids(model) == [6, 5, 4, 3, 2, 1]
+    model.set_filters(status="pending", agent="billing")
+    assert _ids(model) == [4]
+    assert model.filters.describe() == "agent billing"
+    assert model.agents() == ["billing", "manager", "support"]
+    with pytest.raises(ValueError, match="risk must be"):
+        model.set_filters(risk="extreme")
+    with pytest.raises(ValueError, match="cannot group by"):
+        model.set_filters(group_by="colour")
+    with pytest.raises(ValueError, match="unknown action kind"):
+        model.set_filters(kind="wire_money")
+
+
+def test_group_by_makes_groups_contiguous(qtmodeltester: ModelTester, mixed: Services) -> None:
+    model = InboxModel(mixed.store)
+    model.set_filters(group_by="risk")
+    risks = [model.index(r, COL_RISK).data() for r in range(model.rowCount())]
+    assert risks == ["high", "high", "medium", "low", "low"]  # most urgent first
+    assert _ids(model) == [5, 3, 2, 4, 1]  # then newest first within a group
+    qtmodeltester.check(model)
+    model.set_filters(group_by="agent")
+    agents = [model.index(r, COL_AGENT).data() for r in range(model.rowCount())]
+    assert agents == ["billing", "manager", "manager", "support", "support"]
+    model.set_filters(group_by="kind", status="all")
+    kinds = [model.index(r, COL_KIND).data() for r in range(model.rowCount())]
+    assert kinds == ["Reply", "Reply", "Email", "Email", "Email", "Email"]
+    model.set_filters(group_by="status")
+    statuses = [model.action(r).status.value for r in range(model.rowCount())]  # type: ignore
+    assert statuses == ["pending"] * 4 + ["scheduled", "rejected"]
+    qtmodeltester.check(model)
+    # row_of follows the grouped order
+    assert all(model.row_of(model.action_id(r)) == r for r in range(model.rowCount()))  # type: ignore
+
+
+def test_a_row_moving_to_another_group_resets_instead_of_a_wrong_diff(
+    qtbot: QtBot, mixed: Services
+) -> None:
+    store = mixed.store
+    model = InboxModel(store)
+    model.set_filters(group_by="risk")
+    with store.db.conn:  # #1 (low) becomes high: it moves up, past rows that stay
+        store.db.conn.execute("UPDATE actions SET risk = 'high' WHERE id = 1")
+    with qtbot.waitSignal(model.modelReset, timeout=1000):
+        model.refresh()
+    assert _ids(model) == [5, 3, 1, 2, 4]
+
+
+def test_scheduled_rows_count_down_with_data_changed_on_the_status_cell(
+    qtbot: QtBot, mixed: Services
+) -> None:
+    model = InboxModel(mixed.store)
+    row = model.row_of(5)
+    assert row is not None
+    text = model.index(row, COL_STATUS).data()
+    assert text.startswith("sending in ") and text.endswith(" s") or ":" in text
+    assert "undo" in model.index(row, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
+    changed: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(
+        lambda tl, br, _roles=(): changed.append((tl.row(), tl.column(), br.row(), br.column()))
+    )
+    resets: list[bool] = []
+    model.modelReset.connect(lambda: resets.append(True))
+    queries = model.queries
+    for r in range(model.rowCount()):  # as the view does when it paints
+        model.index(r, COL_STATUS).data()
+    assert model.tick() == 1
+    assert changed == [(row, COL_STATUS, row, COL_STATUS)]
+    assert resets == [] and model.queries == queries  # no re-query, no reset
+
+
+def test_countdown_text() -> None:
+    from datetime import UTC, datetime
+
+    from solodesk.ui.inbox_model import countdown_text
+
+    now = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
+    assert countdown_text("2026-01-10T12:00:07.000000Z", now=now) == "sending in 7 s"
+    assert countdown_text("2026-01-10T12:00:06.200000Z", now=now) == "sending in 7 s"
+    assert countdown_text("2026-01-10T12:01:05.000000Z", now=now) == "sending in 1:05"
+    assert countdown_text("2026-01-10T11:59:59.000000Z", now=now) == "sending…"
+    assert countdown_text(None, now=now) == "scheduled"
+
+
+def test_hundred_thousand_rows_load_lazily_and_filter_fast(
+    qtbot: QtBot, gui_services: Services
+) -> None:
+    import time
+
+    store = gui_services.store
+    bulk_actions(store, 100_000)
+    with store.db.conn:  # a mix of risks and agents
+        store.db.conn.execute("UPDATE actions SET risk = 'high' WHERE id % 10 = 0")
+        store.db.conn.execute("UPDATE actions SET agent = 'support' WHERE id % 3 = 0")
+    model = InboxModel(store)
     assert model.rowCount() == 100_000
     assert model.fetches == 0
     view = QTableView()
@@ -135,3 +272,24 @@ def test_hundred_thousand_rows_load_lazily(qtbot: QtBot, gui_services: Services)
     assert 0 < model.fetches < 1_000
     model.refresh()
     assert model.cached == 0 and model.rowCount() == 100_000
+    timings = {}
+    for name, changes in (
+        ("risk", {"risk": "high"}),
+        ("agent", {"risk": None, "agent": "support"}),
+        ("group", {"agent": None, "group_by": "risk"}),
+    ):
+        start = time.perf_counter()
+        model.set_filters(**changes)
+        timings[name] = time.perf_counter() - start
+        if name == "risk":
+            assert model.rowCount() == 10_000
+        if name == "agent":
+            assert model.rowCount() == 33_333
+        view.scrollTo(model.index(model.rowCount() - 1, 0))
+        qtbot.wait(5)
+    assert model.rowCount() == 100_000
+    assert model.index(0, COL_RISK).data() == "high"
+    assert model.index(99_999, COL_RISK).data() == "low"
+    assert model.cached <= CACHE_SIZE and model.fetches < 1_000
+    assert max(timings.values()) < 1.0, timings  # tens of ms in practice
+    assert model.row_of(model.action_id(50_000)) == 50_000  # type: ignore[arg-type]

@@ -215,7 +215,7 @@ def test_save_edit(qtbot: QtBot, gui_services: Services, drive: Drive[object]) -
     assert saved.status is ActionStatus.PENDING
     assert gui_services.store.actions.get(action.id).payload_sha256 == saved.payload_sha256
     assert not view.editor.is_dirty() and not view.save_button.isEnabled()
-    assert messages[-1] == f"#{action.id} saved"
+    assert messages[-1] == f"#{action.id} saved (risk: medium)"
 
 
 def test_action_events_refresh_the_list(qtbot: QtBot, gui_services: Services) -> None:
@@ -297,20 +297,68 @@ def test_keyboard_reject(qtbot: QtBot, gui_services: Services, window: MainWindo
     assert store.actions.get(action.id).result == {"reason": "spam"}
 
 
-def test_risk_hidden_characters_and_disguised_links_are_shown(
+def test_editor_shows_hidden_characters_links_recipients_and_risk(
     qtbot: QtBot, gui_services: Services
 ) -> None:
     propose_send(
         gui_services.store,
+        to=['"ceo@inkwell.example" <mallory@evil.example>', "bob@partner.example"],
+        cc=["books@inkwell.example"],
         subject="Invoice\u202e fdp.exe",
-        body="Pay here: [https://inkwell.example/pay](https://evil.example/steal)\n",
+        body="Pay here: [https://inkwell.example/pay](https://evil.example/steal)\n"
+        "Docs: https://inkwell.example/docs\u200b\n",
+        risk="high",
+        risk_reasons=["hidden characters in subject: U+202E"],
     )
     view, _ = _view(qtbot, gui_services)
-    checks = view.editor.checks_label
-    assert not checks.isHidden()
-    assert "U+202E" in checks.text()
-    assert "DISGUISED" in checks.text() and "evil.example" in checks.text()
-    assert view.editor.risk_label.text() != "—"
+    ed = view.editor
+    banner = ed.hidden_banner
+    assert not banner.isHidden()
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE in subject" in banner.text()
+    assert "U+200B ZERO WIDTH SPACE in body" in banner.text()
+    review = ed.review_text()
+    # every recipient in full, the address mail really goes to, a deceptive name flagged
+    assert "Sends to 3 recipients" in review
+    assert "To: mallory@evil.example" in review and "the name looks like a different" in review
+    assert "To: bob@partner.example" in review and "Cc: books@inkwell.example" in review
+    # links expanded; the disguised one in red
+    assert "DISGUISED: shows https://inkwell.example/pay but opens https://evil.example/steal" in (
+        review
+    )
+    assert "#b3261e" in ed.links_label.text()
+    assert "Links (2)" in review
+    # risk with its reasons, coloured; the title cannot be reordered by the override
+    assert "Risk: high" in review and "hidden characters in subject" in review
+    assert "⟦U+202E⟧" in ed.title.text() and "\u202e" not in ed.title.text()
     # the checks follow the founder's edits
-    view.editor.body_edit.setPlainText("No links now.")
-    assert "DISGUISED" not in checks.text()
+    ed.body_edit.setPlainText("No links now.")
+    ed.subject_edit.setText("Invoice")
+    ed.subject_edit.textEdited.emit("Invoice")
+    assert "DISGUISED" not in ed.review_text() and "Links: none" in ed.review_text()
+    assert banner.isHidden()
+
+
+def test_filter_bar_narrows_the_list_and_keeps_the_shown_proposal_and_its_edits(
+    qtbot: QtBot, gui_services: Services
+) -> None:
+    store = gui_services.store
+    mail_id = insert_mail(store)
+    reply = propose_reply(store, mail_id, n=1)
+    chat = propose_send(store, n=2)
+    view, messages = _view(qtbot, gui_services)
+    assert view.select_action(reply.id)
+    view.editor.body_edit.setPlainText("Hi Marta,\n\nrefunded today.\n")
+    view.set_filters(agent="support")
+    assert view.model.rowCount() == 1
+    assert view.selected_action_id() == reply.id and view.editor.is_dirty()
+    assert "1 shown (open, agent support)" in view.count_label.text()
+    view.set_filters(group_by="risk")  # medium before low, but only support's is listed
+    assert view.editor.is_dirty()
+    view.clear_filters()
+    assert view.model.rowCount() == 2 and view.selected_action_id() == reply.id
+    assert view.editor.is_dirty() and view.count_label.text() == "2 pending proposals"
+    view.set_filters(kind="send_email")  # the shown reply leaves the list
+    assert view.selected_action_id() == chat.id
+    assert messages[-1] == f"Unsaved edits to #{reply.id} were discarded"
+    with pytest.raises(ValueError, match="no filter value"):
+        view.set_filters(risk="extreme")

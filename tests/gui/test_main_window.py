@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import mailbox
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,17 @@ from solodesk.core.actions import ActionStatus
 from solodesk.core.events import Progress, RunFailed
 from solodesk.core.llmtypes import ToolCall
 from solodesk.services import Services
+from solodesk.ui.inbox_model import COL_STATUS
 from solodesk.ui.main_window import MainWindow, keyring_text
 from solodesk.ui.settings_dialog import SettingsDialog
 from tests.gui.conftest import Drive
-from tests.gui.support import FakeGateway, FakeMail, insert_mail, propose_reply, propose_send
+from tests.gui.support import (
+    FakeGateway,
+    FakeMail,
+    fill_showcase,
+    insert_mail,
+    propose_send,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -37,32 +43,23 @@ def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoo
 
 
 def test_main_window_screenshot(qtbot: QtBot, gui_services: Services, aloop: object) -> None:
-    store = gui_services.store
-    first = insert_mail(store, n=1)
-    second = insert_mail(store, n=2, subject="Where is my order #1042?")
-    propose_reply(store, first, n=1)
-    propose_send(store, n=2)
-    propose_reply(
-        store,
-        second,
-        n=3,
-        subject="Re: Where is my order #1042?",
-        body="Hi Marta,\n\nyour order shipped yesterday; tracking: 1Z999.\n\nAda\n",
-        in_reply_to="<question-2@customer.example>",
-        references=["<question-2@customer.example>"],
-    )
-    chat_id = store.chat.new_conversation("invoice")
-    store.chat.add_message(chat_id, "user", "Email Bob that the invoice is attached")
-    store.chat.add_message(
-        chat_id, "assistant", "Done: proposed email **#2** is waiting in your inbox."
-    )
+    """The real window with a realistic inbox: mixed risks, untrusted replies, a scheduled
+    approval counting down, and a high-risk proposal whose editor shows every warning."""
+    showcase = fill_showcase(gui_services.store)
+    scheduled, risky = showcase["scheduled"], showcase["risky"]
 
     win = MainWindow(gui_services)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
     assert win.windowTitle() == "SoloDesk"
-    assert win.inbox.select_action(3)
+    assert win.inbox.select_action(risky)
+    view = win.inbox
+    row = view.model.row_of(scheduled)
+    assert row is not None
+    assert view.model.index(row, COL_STATUS).data().startswith("sending in 2")
+    assert not view.editor.hidden_banner.isHidden()
+    assert "DISGUISED" in view.editor.review_text()
     qtbot.wait(100)  # let layouts settle and paint
     image = win.grab()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -72,7 +69,22 @@ def test_main_window_screenshot(qtbot: QtBot, gui_services: Services, aloop: obj
     assert image.width() >= 1000 and image.height() >= 600
     assert win.model_label.text() == "model: openai/gui-test"
     assert win.keyring_label.text() == "keyring: NOT secure — secrets kept in memory only"
-    assert "litellm" not in sys.modules  # the window needs no model library
+    # (that the window shows before litellm is imported is checked in its own process:
+    # test_startup.py — other tests in this session may have imported it already)
+
+    # the dialogs, for the record (offscreen renderings)
+    policy = win.open_policy()
+    policy.conditions_edit.setPlainText("risk <= medium\nsize > 3")
+    qtbot.waitExposed(policy)
+    qtbot.wait(50)
+    assert policy.grab().save(str(ARTIFACTS / "policy_dialog.png"))
+    policy.reject()
+    audit = win.open_audit()
+    qtbot.waitExposed(audit)
+    audit.verify()
+    qtbot.wait(50)
+    assert audit.grab().save(str(ARTIFACTS / "audit_dialog.png"))
+    audit.reject()
 
 
 def test_keyring_text() -> None:
