@@ -437,11 +437,8 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-AUDIT_COLUMNS = ["id", "ts", "event", "action_id", "actor", "detail", "prev_sha256", "sha256"]
-
-
 def _audit(sv: Any, args: argparse.Namespace) -> int:
-    import csv
+    from solodesk.core.audit import write_entries
 
     if args.action == "verify":
         problems = sv.store.audit.verify()
@@ -452,22 +449,13 @@ def _audit(sv: Any, args: argparse.Namespace) -> int:
             raise CliError(f"audit chain BROKEN: {len(problems)} problem(s) in {count} entries")
         print(f"audit chain intact: {count} entries")
         return 0
-    out = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
-    try:
-        entries = sv.store.audit.entries()
-        if args.format == "csv":
-            writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
-            writer.writeheader()
-            for e in entries:
-                writer.writerow({k: e[k] for k in AUDIT_COLUMNS})
-        else:
-            for e in entries:
-                out.write(json.dumps({k: e[k] for k in AUDIT_COLUMNS}, ensure_ascii=False) + "\n")
-    finally:
-        if args.output:
-            out.close()
+    entries = sv.store.audit.entries()
     if args.output:
+        with args.output.open("w", encoding="utf-8", newline="") as out:
+            write_entries(entries, out, args.format)
         print(f"wrote {len(entries)} entries to {args.output}", file=sys.stderr)
+    else:
+        write_entries(entries, sys.stdout, args.format)
     return 0
 
 

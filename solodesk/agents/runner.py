@@ -572,6 +572,24 @@ class Runner:
         self.bus.publish(ActionResolved(action.id, action.status.value, "approval cancelled"))
         return action
 
+    async def confirm_delivered(self, action_id: int) -> Action:
+        """The founder checked an ``unknown`` send and it did arrive: record it as executed.
+
+        Raises:
+            InvalidTransition: the action is not ``unknown``.
+        """
+        action = self.store.actions.transition(
+            action_id,
+            ActionStatus.EXECUTED,
+            actor="founder",
+            event="confirmed_delivered",
+            expect=[ActionStatus.UNKNOWN],
+        )
+        self.bus.publish(
+            ActionResolved(action.id, action.status.value, "confirmed delivered by the founder")
+        )
+        return action
+
     async def reject(self, action_id: int, *, reason: str = "") -> Action:
         """Reject (or dismiss) an action."""
         action = self.store.actions.reject(action_id, reason=reason)

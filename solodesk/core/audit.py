@@ -6,13 +6,40 @@ removing or reordering any entry breaks every hash after it.
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from collections.abc import Iterable, Mapping
-from typing import Any
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
 
 from solodesk.core.actions import canonical_json
 
 GENESIS = "0" * 64
+
+#: Columns of an exported audit trail (CSV header / JSON Lines keys), in order.
+AUDIT_COLUMNS = ["id", "ts", "event", "action_id", "actor", "detail", "prev_sha256", "sha256"]
+
+
+def write_entries(entries: Sequence[Mapping[str, Any]], out: TextIO, fmt: str) -> int:
+    """Write audit entries as CSV (RFC 4180, header row) or JSON Lines, :data:`AUDIT_COLUMNS`.
+
+    Returns:
+        How many entries were written.
+
+    Raises:
+        ValueError: ``fmt`` is not ``csv`` or ``jsonl``.
+    """
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
+        writer.writeheader()
+        for e in entries:
+            writer.writerow({k: e[k] for k in AUDIT_COLUMNS})
+    elif fmt == "jsonl":
+        for e in entries:
+            out.write(json.dumps({k: e[k] for k in AUDIT_COLUMNS}, ensure_ascii=False) + "\n")
+    else:
+        raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+    return len(entries)
 
 
 def entry_sha256(prev_sha256: str, fields: Mapping[str, Any]) -> str:

@@ -151,6 +151,20 @@ def m003_risk_schedule_policy(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_filter_indexes(db: Database) -> None:
+    # The inbox filters by risk, agent and kind; the editor reads one action's audit entries.
+    _script(
+        db,
+        """
+        CREATE INDEX actions_risk ON actions(risk, id);
+        CREATE INDEX actions_agent ON actions(agent, id);
+        CREATE INDEX actions_kind ON actions(kind, id);
+        CREATE INDEX audit_log_action ON audit_log(action_id, id);
+        """,
+    )
+
+
 def connect(path: Path | str) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

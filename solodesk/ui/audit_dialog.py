@@ -8,7 +8,6 @@ same columns as ``solodesk audit export`` (CSV with a header row, or JSON Lines)
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from solodesk.cli import AUDIT_COLUMNS
+from solodesk.core.audit import write_entries
 from solodesk.store.repos import Store
 from solodesk.ui.inbox_model import parse_utc
 
@@ -82,15 +81,7 @@ def local_stamp(ts: str) -> str:
 
 
 def write_audit(entries: Sequence[Entry], path: Path, fmt: str) -> int:
-    """Write ``entries`` with the CLI's :data:`~solodesk.cli.AUDIT_COLUMNS`.
-
-    Args:
-        entries: Audit entries in id order.
-        path: The file to write (replaced).
-        fmt: ``csv`` (with a header row) or ``jsonl`` (one JSON object per line).
-
-    Returns:
-        How many entries were written.
+    """Write ``entries`` to ``path`` as ``csv`` or ``jsonl`` (see ``core.audit.write_entries``).
 
     Raises:
         ValueError: unknown format.
@@ -99,15 +90,7 @@ def write_audit(entries: Sequence[Entry], path: Path, fmt: str) -> int:
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
     with path.open("w", encoding="utf-8", newline="") as out:
-        if fmt == "csv":
-            writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS)
-            writer.writeheader()
-            for e in entries:
-                writer.writerow({k: e[k] for k in AUDIT_COLUMNS})
-        else:
-            for e in entries:
-                out.write(json.dumps({k: e[k] for k in AUDIT_COLUMNS}, ensure_ascii=False) + "\n")
-    return len(entries)
+        return write_entries(entries, out, fmt)
 
 
 class AuditModel(QAbstractTableModel):

@@ -1153,19 +1153,10 @@ class InboxView(QWidget):
             self.message.emit("Only an interrupted send can be confirmed as delivered")
             return None
         try:
-            done = self.store.actions.transition(
-                action.id,
-                ActionStatus.EXECUTED,
-                actor="founder",
-                event="confirmed_delivered",
-                expect=[ActionStatus.UNKNOWN],
-            )
+            done = await self.runner.confirm_delivered(action.id)
         except DECISION_ERRORS as exc:
             self._report(f"#{action.id} not changed: {exc}", error=True)
             return None
-        self.runner.bus.publish(
-            ActionResolved(done.id, done.status.value, "confirmed delivered by the founder")
-        )
         self._after_decision([action.id], advance=True)
         self._report(f"#{action.id} recorded as delivered", error=False)
         return done

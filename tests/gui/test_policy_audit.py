@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from solodesk.cli import AUDIT_COLUMNS
+from solodesk.core.audit import AUDIT_COLUMNS
 from solodesk.core.policy import Outcome
 from solodesk.services import Services
 from solodesk.ui.audit_dialog import AuditDialog, detail_summary
