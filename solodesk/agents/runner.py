@@ -609,7 +609,11 @@ class Runner:
             raise ValueError("; ".join(errors))
         risk = self.gates.assess(current.kind, payload, current.provenance)
         action = self.store.actions.edit(
-            action_id, payload, risk=risk.level.label, risk_reasons=risk.reasons
+            action_id,
+            payload,
+            risk=risk.level.label,
+            risk_reasons=risk.reasons,
+            summary=P.summarize_mail(list(payload.get("to", [])), str(payload.get("subject", ""))),
         )
         self.bus.publish(ActionResolved(action.id, action.status.value, "edited"))
         return action

@@ -311,6 +311,7 @@ class ActionRepo:
         actor: str = "founder",
         risk: str | None = None,
         risk_reasons: Sequence[str] = (),
+        summary: str | None = None,
     ) -> Action:
         """Replace the payload of an editable action (new payload, new hash; audited with diff).
 
@@ -331,7 +332,7 @@ class ActionRepo:
                 "UPDATE actions SET payload = ?, payload_sha256 = ?, status = ?, updated_at = ?,"
                 " approved_sha256 = NULL, approved_at = NULL, send_at = NULL,"
                 " risk = COALESCE(?, risk), risk_reasons = CASE WHEN ? IS NULL THEN risk_reasons"
-                " ELSE ? END"
+                " ELSE ? END, summary = COALESCE(?, summary)"
                 " WHERE id = ? AND payload_sha256 = ? AND status = ?",
                 [
                     canonical_json(payload),
@@ -341,6 +342,7 @@ class ActionRepo:
                     risk,
                     risk,
                     json.dumps(list(risk_reasons)),
+                    summary,
                     action_id,
                     current.payload_sha256,
                     current.status.value,
@@ -576,7 +578,7 @@ def payload_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """A unified diff of two payloads as indented JSON (for the audit log)."""
     a = json.dumps(old, indent=1, sort_keys=True, ensure_ascii=False).splitlines()
     b = json.dumps(new, indent=1, sort_keys=True, ensure_ascii=False).splitlines()
-    return "\n".join(difflib.unified_diff(a, b, "approved-before", "edited", lineterm=""))
+    return "\n".join(difflib.unified_diff(a, b, "before", "after", lineterm=""))
 
 
 @dataclass(frozen=True, slots=True)
