@@ -330,7 +330,13 @@ async def _triage(sv: Any, limit: int | None) -> int:
     for o in report.outcomes:
         mail = sv.store.mail.get(o.mail_id)
         if o.status == "proposed":
-            print(f"mail {o.mail_id} {mail.subject!r}: proposed reply #{o.action_id}")
+            a = sv.store.actions.get(o.action_id)
+            how = ""
+            if a.status in (ActionStatus.APPROVED, ActionStatus.SCHEDULED):
+                how = f" — auto-approved by {a.decided_by}; 'solodesk outbox run' sends it"
+            elif a.status is ActionStatus.REJECTED:
+                how = f" — blocked by {a.decided_by}"
+            print(f"mail {o.mail_id} {mail.subject!r}: proposed reply #{o.action_id}{how}")
         elif o.status == "no_reply":
             print(f"mail {o.mail_id} {mail.subject!r}: no reply needed: {o.note}")
         elif o.status == "invalid":

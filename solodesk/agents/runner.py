@@ -8,6 +8,7 @@ Progress, proposals and streamed text are published on the :class:`~solodesk.cor
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -188,6 +189,19 @@ class Runner:
             local, self._local = self._local, None
             await asyncio.get_running_loop().run_in_executor(None, local.stop)
 
+    def _local_fixups(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Undo an artefact of llama-cpp-python's chatml-function-calling template, which
+        HTML-escapes the prompt (its Jinja environment autoescapes strings): the local model
+        sees ``&#39;`` for ``'`` and copies such entities into its drafts. Only for
+        ``llm.model = local``; other models see the text as written."""
+        if self.config.get("llm.model") != LOCAL_MODEL_NAME:
+            return args
+        fixed = dict(args)
+        for key in ("subject", "body"):
+            if isinstance(fixed.get(key), str):
+                fixed[key] = html.unescape(fixed[key])
+        return fixed
+
     def _prompt_values(self) -> dict[str, str]:
         return {
             "company": self.config.get("company.name"),
@@ -304,7 +318,7 @@ class Runner:
                         args["to"] = [sender]
                     if not str(args.get("subject") or "").strip():
                         args["subject"] = reply_subject(mail.subject)
-                    draft, errors = validate_draft(args)
+                    draft, errors = validate_draft(self._local_fixups(args))
                     if draft is not None:
                         action = self._propose_reply(mail, draft.model_dump(), provenance, attempts)
                         if action.status is not ActionStatus.INVALID:
@@ -476,7 +490,11 @@ class Runner:
         convo = list(messages)
         for attempt in range(self._retries() + 1):
             if current_call is not None and current_call.name == P.PROPOSE_SEND_EMAIL.name:
-                draft, errors = validate_draft(current_call.arguments)
+                args, err = P.parse_arguments(current_call)
+                draft, errors = (
+                    validate_draft(self._local_fixups(args)) if args is not None
+                    else (None, [err or "invalid arguments"])
+                )
             elif current_call is None:
                 draft, errors = None, ["no tool was called: call propose_send_email"]
             else:
