@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 from solodesk.core.audit import write_entries
 from solodesk.store.repos import Store
 from solodesk.ui.inbox_model import parse_utc
+from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
 log = logging.getLogger(__name__)
 
-Index = QModelIndex | QPersistentModelIndex
 Entry = Mapping[str, Any]
 
 ERROR_STYLE = "QLabel { color: #b3261e; font-weight: bold; }"
@@ -93,7 +93,7 @@ def write_audit(entries: Sequence[Entry], path: Path, fmt: str) -> int:
         return write_entries(entries, out, fmt)
 
 
-class AuditModel(QAbstractTableModel):
+class AuditModel(ReadOnlyTableModel):
     """Audit entries, newest first."""
 
     COLUMNS = ("Time", "Event", "Action", "Actor", "Detail")
@@ -117,28 +117,8 @@ class AuditModel(QAbstractTableModel):
         """The entries oldest first (as the chain and the export have them)."""
         return list(reversed(self._entries))
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        flag = Qt.ItemFlag
-        return flag.ItemIsEnabled | flag.ItemIsSelectable | flag.ItemNeverHasChildren
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._entries)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -20,22 +20,16 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus
 from solodesk.core.inspect import hidden_characters
 from solodesk.store.repos import NotFound, Store
+from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
 log = logging.getLogger(__name__)
-
-Index = QModelIndex | QPersistentModelIndex
 
 #: Status filter values besides a single status: ``open`` (the default: what needs the founder
 #: or is about to happen — pending proposals, approvals still in their undo window, and sends
@@ -226,7 +220,7 @@ class InboxFilter:
         return ", ".join(parts)
 
 
-class InboxModel(QAbstractTableModel):
+class InboxModel(ReadOnlyTableModel):
     """Proposed actions in the current filter, newest first (or grouped).
 
     Args:
@@ -235,6 +229,15 @@ class InboxModel(QAbstractTableModel):
             or an :class:`ActionStatus` value.
         cache_size: How many :class:`Action` rows are kept in memory.
     """
+
+    COLUMNS = COLUMNS  # the module-level labels (COL_* index them)
+    HEADER_TOOLTIPS = {
+        COL_RISK: (
+            "Risk: low, medium or high, with the reasons in the tooltip; a warning "
+            "sign marks proposals derived from untrusted email"
+        ),
+        COL_STATUS: "Status; approvals in their undo window count down to sending",
+    }
 
     def __init__(
         self,
@@ -435,32 +438,8 @@ class InboxModel(QAbstractTableModel):
         return action
 
     # -- Qt model API --------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._ids)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        flag = Qt.ItemFlag
-        return flag.ItemIsEnabled | flag.ItemIsSelectable | flag.ItemNeverHasChildren
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section]
-            if role == Qt.ItemDataRole.ToolTipRole and section == COL_RISK:
-                return (
-                    "Risk: low, medium or high, with the reasons in the tooltip; a warning "
-                    "sign marks proposals derived from untrusted email"
-                )
-            if role == Qt.ItemDataRole.ToolTipRole and section == COL_STATUS:
-                return "Status; approvals in their undo window count down to sending"
-        return None
+    def row_total(self) -> int:
+        return len(self._ids)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._ids) or index.column() >= len(COLUMNS):

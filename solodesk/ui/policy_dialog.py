@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,10 +36,10 @@ from PySide6.QtWidgets import (
 from solodesk.core.actions import ActionKind
 from solodesk.core.policy import FIELDS, Condition, Outcome, PolicyRule, RuleError, parse_condition
 from solodesk.store.repos import NotFound, Store
+from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
 log = logging.getLogger(__name__)
 
-Index = QModelIndex | QPersistentModelIndex
 
 ERROR_STYLE = "QLabel { color: #b3261e; }"
 OK_STYLE = "QLabel { color: #1b6e35; }"
@@ -89,7 +89,7 @@ def fields_help() -> str:
     return "\n".join(f"{name}  {' '.join(ops)}" for name, ops in FIELDS.items())
 
 
-class PolicyRulesModel(QAbstractTableModel):
+class PolicyRulesModel(ReadOnlyTableModel):
     """The rules in evaluation order (a handful of rows: read in full)."""
 
     COLUMNS = ("Position", "Kind", "Conditions", "Outcome", "Note")
@@ -111,28 +111,8 @@ class PolicyRulesModel(QAbstractTableModel):
     def row_of(self, rule_id: int) -> int | None:
         return next((i for i, r in enumerate(self._rules) if r.id == rule_id), None)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rules)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        flag = Qt.ItemFlag
-        return flag.ItemIsEnabled | flag.ItemIsSelectable | flag.ItemNeverHasChildren
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._rules)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

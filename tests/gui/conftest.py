@@ -24,7 +24,13 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from solodesk.services import Services  # noqa: E402
-from tests.gui.support import FakeGateway, FakeMail, make_services  # noqa: E402
+from solodesk.ui.main_window import MainWindow  # noqa: E402
+from tests.gui.support import (  # noqa: E402
+    FakeGateway,
+    FakeMail,
+    make_services,
+    show_window,
+)
 
 T = TypeVar("T")
 Drive = Callable[[Awaitable[T]], T]
@@ -95,3 +101,9 @@ def gui_services(tmp_path: Path, mailer: FakeMail, gateway: FakeGateway) -> Iter
         yield services
     finally:
         services.store.close()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoop) -> MainWindow:
+    """The real main window on :func:`gui_services`, shown and active (see ``show_window``)."""
+    return show_window(qtbot, gui_services)

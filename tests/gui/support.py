@@ -1,4 +1,5 @@
-"""Helpers for GUI tests: Services with fakes at the edges, proposals and mail rows."""
+"""Helpers for GUI tests: Services with fakes at the edges, the shown main window, proposals
+and mail rows."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SendOutcome
@@ -17,6 +18,11 @@ from solodesk.services import Services, build_services
 from solodesk.store.paths import home_paths
 from solodesk.store.repos import Store
 from solodesk.store.secrets import BackendInfo, SecretStore
+
+if TYPE_CHECKING:  # the window and pytest-qt only where a test shows a window
+    from pytestqt.qtbot import QtBot
+
+    from solodesk.ui.main_window import MainWindow
 
 SOURCE_MESSAGE_ID = "<question-1@customer.example>"
 
@@ -104,6 +110,30 @@ def make_services(
     services.outbox = outbox
     services.runner = runner
     return services
+
+
+def show_window(
+    qtbot: QtBot, services: Services, *, active: bool = True, focus_list: bool = False
+) -> MainWindow:
+    """The real main window on ``services``, shown (qtbot closes it after the test).
+
+    Args:
+        active: Wait until it is the active window (keyboard events reach it).
+        focus_list: Then put keyboard focus on the inbox list and wait until it has it.
+    """
+    from solodesk.ui.main_window import MainWindow
+
+    win = MainWindow(services)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    if active:
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow)
+    if focus_list:
+        win.inbox.focus_list()
+        qtbot.waitUntil(win.inbox.table.hasFocus)
+    return win
 
 
 def insert_mail(store: Store, *, n: int = 1, subject: str = "Refund for my annual plan?") -> int:

@@ -14,7 +14,14 @@ from solodesk.services import Services
 from solodesk.ui.inbox_view import InboxView
 from solodesk.ui.main_window import MainWindow
 from tests.gui.conftest import Drive
-from tests.gui.support import FakeMail, insert_mail, propose_reply, propose_send, record_invalid
+from tests.gui.support import (
+    FakeMail,
+    insert_mail,
+    propose_reply,
+    propose_send,
+    record_invalid,
+    show_window,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -231,32 +238,14 @@ def test_action_events_refresh_the_list(qtbot: QtBot, gui_services: Services) ->
 
 
 # -- keyboard ---------------------------------------------------------------------------------
-@pytest.fixture
-def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoop) -> MainWindow:
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
-    return win
-
-
 def test_keyboard_next_previous_save_and_approve(
     qtbot: QtBot, gui_services: Services, mailer: FakeMail, aloop: asyncio.AbstractEventLoop
 ) -> None:
     store = gui_services.store
     first = propose_send(store, n=1)
     second = propose_send(store, n=2)
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
+    win = show_window(qtbot, gui_services, focus_list=True)
     view = win.inbox
-    view.table.setFocus()
-    qtbot.waitUntil(view.table.hasFocus)
     assert view.selected_action_id() == second.id
     qtbot.keyClick(view.table, Qt.Key.Key_J)
     assert view.selected_action_id() == first.id

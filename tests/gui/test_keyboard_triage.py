@@ -16,7 +16,7 @@ from solodesk.services import Services
 from solodesk.ui.inbox_model import COL_STATUS
 from solodesk.ui.main_window import MainWindow
 from solodesk.ui.shortcuts import ShortcutsDialog, native
-from tests.gui.support import FakeMail, insert_mail, propose_reply, propose_send
+from tests.gui.support import FakeMail, insert_mail, propose_reply, propose_send, show_window
 
 pytestmark = pytest.mark.gui
 
@@ -54,15 +54,8 @@ class Keyboard:
 
 @pytest.fixture
 def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoop) -> MainWindow:
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
-    win.inbox.focus_list()
-    qtbot.waitUntil(win.inbox.table.hasFocus)
-    return win
+    """The shown, active main window with keyboard focus on the inbox list."""
+    return show_window(qtbot, gui_services, focus_list=True)
 
 
 def _wait_status(qtbot: QtBot, services: Services, action_id: int, status: ActionStatus) -> None:
@@ -81,18 +74,11 @@ def test_keyboard_only_triage_of_fifty_proposals(
             propose_send(store, n=n, risk="low", risk_reasons=[])
         else:
             propose_reply(store, mail_id, n=n)
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
+    win = show_window(qtbot, gui_services, focus_list=True)
     view = win.inbox
     # The half-second guard against approving an auto-selected proposal unseen has its own
     # test; here the founder reads fast.
     view.min_review_seconds = 0
-    view.focus_list()
-    qtbot.waitUntil(view.table.hasFocus)
     kb = Keyboard(qtbot, win)
     config = gui_services.config
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import mailbox
 from pathlib import Path
@@ -26,20 +25,12 @@ from tests.gui.support import (
     fill_showcase,
     insert_mail,
     propose_send,
+    show_window,
 )
 
 pytestmark = pytest.mark.gui
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-@pytest.fixture
-def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoop) -> MainWindow:
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def test_main_window_screenshot(qtbot: QtBot, gui_services: Services, aloop: object) -> None:
@@ -48,10 +39,7 @@ def test_main_window_screenshot(qtbot: QtBot, gui_services: Services, aloop: obj
     showcase = fill_showcase(gui_services.store)
     scheduled, risky = showcase["scheduled"], showcase["risky"]
 
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(qtbot, gui_services, active=False)
     assert win.windowTitle() == "SoloDesk"
     assert win.inbox.select_action(risky)
     view = win.inbox

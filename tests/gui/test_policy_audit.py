@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from pathlib import Path
@@ -10,28 +9,18 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from solodesk.core.audit import AUDIT_COLUMNS
-from solodesk.core.policy import Outcome
+from solodesk.core.policy import Outcome, parse_condition
 from solodesk.services import Services
-from solodesk.ui.audit_dialog import AuditDialog, detail_summary
+from solodesk.ui.audit_dialog import AuditDialog, AuditModel, detail_summary
 from solodesk.ui.main_window import MainWindow
-from solodesk.ui.policy_dialog import PolicyDialog
+from solodesk.ui.policy_dialog import PolicyDialog, PolicyRulesModel
 from tests.gui.support import propose_send
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot: QtBot, gui_services: Services, aloop: asyncio.AbstractEventLoop) -> MainWindow:
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
-    return win
 
 
 def _active(qtbot: QtBot, kind: type) -> object:
@@ -185,6 +174,23 @@ def test_audit_dialog_lists_verifies_exports_and_detects_tampering(
     assert text.startswith("✖ Audit chain BROKEN: 1 problem(s) in 4 entries")
     assert "entry 4: content does not match its hash" in text
     assert "b3261e" in dialog.verify_label.styleSheet()
+
+
+def test_policy_and_audit_models_pass_qt_model_tester(
+    qtmodeltester: ModelTester, gui_services: Services
+) -> None:
+    store = gui_services.store
+    propose_send(store)
+    store.policy.add(kind="*", conditions=[parse_condition("risk == high")], outcome=Outcome.BLOCK)
+    policy, audit = PolicyRulesModel(store), AuditModel(store)
+    for model in (policy, audit):
+        qtmodeltester.check(model)
+        assert model.rowCount() > 0
+        headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(5)]
+        assert headers == list(model.COLUMNS)
+        assert model.headerData(0, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) is None
+    assert policy.COLUMNS == ("Position", "Kind", "Conditions", "Outcome", "Note")
+    assert audit.COLUMNS == ("Time", "Event", "Action", "Actor", "Detail")
 
 
 def test_detail_summary() -> None:

@@ -23,7 +23,7 @@ from solodesk.core.llmtypes import Completion
 from solodesk.services import Services
 from solodesk.ui.main_window import MainWindow
 from tests.gui.conftest import Drive
-from tests.gui.support import FakeGateway, FakeMail, insert_mail, propose_send
+from tests.gui.support import FakeGateway, FakeMail, insert_mail, propose_send, show_window
 
 pytestmark = pytest.mark.gui
 
@@ -177,13 +177,7 @@ def test_an_error_in_an_async_slot_is_shown_logged_and_the_app_keeps_working(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     action = propose_send(gui_services.store)
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow)
-    win.inbox.focus_list()
+    win = show_window(qtbot, gui_services, focus_list=True)
 
     async def broken() -> None:
         raise RuntimeError("boom")
@@ -214,10 +208,7 @@ def test_the_reason_dialog_does_not_stall_other_tasks(
     store = gui_services.store
     to_reject = propose_send(store, n=1)
     due = propose_send(store, n=2)
-    win = MainWindow(gui_services)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_window(qtbot, gui_services, active=False)
     win.inbox.select_action(to_reject.id)
     win.inbox.reject_button.click()
     qtbot.waitUntil(lambda: win.inbox.findChild(QInputDialog, "rejectReasonDialog") is not None)

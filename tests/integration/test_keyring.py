@@ -31,6 +31,17 @@ PASSWORD = "kR9-unusual-Smtp-pass-31415"
 CLIENT_ENV_KEYS = ("DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
 
 
+def _smtp_login_settings(sink: SmtpSink) -> dict[str, str]:
+    """Settings for sending as ada@solodesk.example through ``sink`` (the password is a secret)."""
+    return {
+        "smtp.host": "127.0.0.1",
+        "smtp.port": str(sink.port),
+        "smtp.security": "none",
+        "smtp.username": "ada@solodesk.example",
+        "smtp.from": "Ada Founder <ada@solodesk.example>",
+    }
+
+
 def _reset_keyring_detection() -> None:
     # keyring caches the list of viable backends for the process; forget it so detection runs
     # again against the bus now in the environment.
@@ -116,13 +127,7 @@ def test_cli_secret_reaches_the_smtp_login_and_is_stored_nowhere_else(
     sink = SmtpSink(auth=("ada@solodesk.example", PASSWORD)).start()
     try:
         cfg = Config(home_paths(home).config_file)
-        for key, value in {
-            "smtp.host": "127.0.0.1",
-            "smtp.port": str(sink.port),
-            "smtp.security": "none",
-            "smtp.username": "ada@solodesk.example",
-            "smtp.from": "Ada Founder <ada@solodesk.example>",
-        }.items():
+        for key, value in _smtp_login_settings(sink).items():
             cfg.set(key, value)
 
         stored = run_cli(home, "secrets", "set", "smtp.password", input=PASSWORD + "\n",
@@ -171,14 +176,7 @@ def test_wrong_password_in_the_keyring_fails_the_send_definitely(
     secrets = SecretStore()
     sv = build_services(home_paths(tmp_path / "home"), secrets=secrets)
     try:
-        for key, value in {
-            "smtp.host": "127.0.0.1",
-            "smtp.port": str(sink.port),
-            "smtp.security": "none",
-            "smtp.username": "ada@solodesk.example",
-            "smtp.from": "Ada Founder <ada@solodesk.example>",
-            "smtp.timeout": "10",
-        }.items():
+        for key, value in {**_smtp_login_settings(sink), "smtp.timeout": "10"}.items():
             sv.config.set(key, value)
         assert secrets.set("smtp.password", "not-the-password") is True
         action = propose_email(sv.store)

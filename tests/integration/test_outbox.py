@@ -13,7 +13,7 @@ from solodesk.actions.outbox import NotClaimed
 from solodesk.core.actions import Action, ActionStatus, InvalidTransition, payload_sha256
 from solodesk.core.events import ActionResolved
 from solodesk.services import Services
-from tests.support.helpers import MARTA_ID, import_sample, propose_email
+from tests.support.helpers import MARTA_ID, collect, import_sample, propose_email
 from tests.support.net import free_port
 from tests.support.openai_server import ScriptedOpenAIServer
 from tests.support.smtp_server import ReceivedMail, SmtpSink
@@ -41,17 +41,11 @@ def assert_mail_equals_payload(mail: ReceivedMail, payload: Mapping[str, Any]) -
     assert list(mail.rcpt_tos) == expected_rcpts
 
 
-def events(services: Services) -> list[ActionResolved]:
-    seen: list[ActionResolved] = []
-    services.bus.subscribe(ActionResolved, seen.append)
-    return seen
-
-
 def test_approve_sends_exactly_the_payload_once(
     services: Services, smtp_server: SmtpSink, run
 ) -> None:
     action = propose_email(services.store)
-    resolved = events(services)
+    resolved = collect(services, ActionResolved)
 
     final = run(services.runner.approve(action.id))
 

@@ -8,22 +8,16 @@ import re
 import pytest
 
 from solodesk.core.actions import ActionKind, ActionStatus, Provenance
-from solodesk.core.events import ActionProposed, Event, RunFailed
+from solodesk.core.events import ActionProposed, RunFailed
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
-from tests.support.helpers import MARTA_ID, import_sample
+from tests.support.helpers import MARTA_ID, collect, import_sample
 from tests.support.openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 
 MSG_ID = re.compile(r"^<[^<>\s@]+@solodesk\.example>$")
 REPLY = {"body": "Hi Marta,\n\nAda will look at your refund request and follow up.\n\nAda"}
-
-
-def collect(services: Services, event_type: type[Event]) -> list[Event]:
-    seen: list[Event] = []
-    services.bus.subscribe(event_type, seen.append)
-    return seen
 
 
 def test_valid_reply_is_a_pending_threaded_proposal(
@@ -51,7 +45,7 @@ def test_valid_reply_is_a_pending_threaded_proposal(
     assert action.idempotency_key == p["message_id"]  # fixed at proposal time
     assert p["source_mail_id"] == 1
     assert services.store.mail.get(1).triage_status == "proposed"
-    assert [e.action_id for e in proposed] == [action.id]  # type: ignore[attr-defined]
+    assert [e.action_id for e in proposed] == [action.id]
 
     (request,) = openai_server.chat_requests
     body = request.body or {}
@@ -242,7 +236,7 @@ def test_hanging_model_times_out_clearly_and_loses_nothing(
     # Unreachable model: the run stops at the first mail instead of failing every mail.
     assert [(o.mail_id, o.status) for o in report.outcomes] == [(ids[0], "failed")]
     assert "did not answer within 1 s" in report.outcomes[0].note
-    assert len(failures) == 1 and "llm.timeout" in failures[0].message  # type: ignore[attr-defined]
+    assert len(failures) == 1 and "llm.timeout" in failures[0].message
     assert services.store.actions.list() == []
     assert services.store.mail.get(ids[0]).triage_status == "new"
     assert [m.id for m in services.store.mail.untriaged()][:1] == [ids[0]]

@@ -1,4 +1,5 @@
-"""Small helpers shared by integration tests: sample mail, proposals, the CLI in a subprocess."""
+"""Small helpers shared by integration tests: sample mail, proposals, recorded events, the CLI
+in a subprocess."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from solodesk.connectors.mailimport import import_mail
 from solodesk.core.actions import Action, ActionKind, Provenance
+from solodesk.core.events import Event
 from solodesk.core.mail import new_message_id
 from solodesk.core.resources import resource
+from solodesk.services import Services
 from solodesk.store.repos import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_MBOX = resource("sample_mail", "demo.mbox")
 MARTA_ID = "<20261116081233.4821.marta@example.com>"
+
+E = TypeVar("E", bound=Event)
 
 
 def import_sample(store: Store) -> list[int]:
@@ -50,6 +55,13 @@ def propose_email(store: Store, *, reply: bool = True, **changes: Any) -> Action
         provenance=Provenance("mail", 1, untrusted=True) if reply else Provenance("chat", 1),
         idempotency_key=payload["message_id"],
     )
+
+
+def collect(services: Services, event_type: type[E]) -> list[E]:
+    """A list that receives every ``event_type`` event published on the services' bus."""
+    seen: list[E] = []
+    services.bus.subscribe(event_type, seen.append)
+    return seen
 
 
 def run_cli(
