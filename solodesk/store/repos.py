@@ -145,18 +145,6 @@ class ActionRepo:
             raise NotFound(f"no action with id {action_id}")
         return rows[0]
 
-    def get_many(self, action_ids: Sequence[int]) -> dict[int, Action]:
-        """The actions with these ids that exist, in one query (for list views).
-
-        Args:
-            action_ids: At most a few hundred ids (one SQL parameter each).
-        """
-        if not action_ids:
-            return {}
-        marks = ",".join("?" for _ in action_ids)
-        rows = self.db.query(f"SELECT * FROM actions WHERE id IN ({marks})", list(action_ids))
-        return {int(r["id"]): _row_to_action(r) for r in rows}
-
     def list(
         self,
         *,
