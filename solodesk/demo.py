@@ -116,8 +116,4 @@ def run_demo(*, no_gui: bool, limit: int | None = None) -> int:
             sink.stop()
 
 
-def _sent_count(home: Path) -> int:  # used by tests
-    return len(mailbox.Maildir(str(home / "sent"), create=False))
-
-
 __all__ = ["DemoSink", "prepare_home", "run_demo"]

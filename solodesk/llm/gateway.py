@@ -46,11 +46,6 @@ def import_litellm() -> ModuleType:
     return _litellm
 
 
-def litellm_loaded() -> bool:
-    """True once litellm has been imported."""
-    return _litellm is not None
-
-
 @dataclass(frozen=True, slots=True)
 class ModelTarget:
     """Where calls go.

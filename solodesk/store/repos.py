@@ -28,7 +28,7 @@ from solodesk.core.actions import (
     payload_sha256,
     utcnow,
 )
-from solodesk.core.audit import GENESIS, chain_fields, entry_sha256, verify_chain
+from solodesk.core.audit import GENESIS, entry_sha256, verify_chain
 from solodesk.core.llmtypes import LLMCallRecord
 from solodesk.core.policy import (
     Condition,
@@ -117,10 +117,6 @@ class AuditLog:
         """Problems found in the chain; empty when intact."""
         return verify_chain(self.entries())
 
-    @staticmethod
-    def fields(entry: Mapping[str, Any]) -> dict[str, Any]:
-        return chain_fields(entry)
-
 
 class ActionRepo:
     """Proposed actions and their state machine."""
@@ -180,14 +176,6 @@ class ActionRepo:
             "SELECT count(*) FROM actions WHERE status = ?", [status.value]
         ).fetchone()
         return int(row[0])
-
-    def for_mail(self, mail_id: int) -> builtins.list[Action]:
-        """Actions derived from one imported mail."""
-        return [
-            a
-            for a in self.list()
-            if a.provenance.source == "mail" and a.provenance.ref == mail_id
-        ]
 
     # -- writing -------------------------------------------------------------------------------
     def propose(
