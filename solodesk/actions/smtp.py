@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any, Literal
 
+from solodesk.core.mail import all_recipients
 from solodesk.store.config import Config
 
 
@@ -122,7 +123,7 @@ def send(
     Never raises for SMTP or network errors: they become a ``failed`` or ``unknown`` outcome.
     """
     msg = build_message(payload, settings.from_addr)
-    recipients = [a for _n, a in getaddresses(list(payload["to"]) + list(payload.get("cc", [])))]
+    recipients = all_recipients(payload)
     sender = getaddresses([settings.from_addr])[0][1]
     context = ssl.create_default_context()
     smtp: smtplib.SMTP

@@ -8,13 +8,31 @@ rejects it, ``ask`` (the default) leaves it pending for the founder.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from email.utils import getaddresses
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus, JSONObject, Provenance
+from solodesk.core.mail import mail_domain
 from solodesk.core.policy import Decision, Outcome, evaluate, facts
 from solodesk.core.risk import Risk, RiskAssessment, assess, recipients
 from solodesk.store.config import Config
 from solodesk.store.repos import NotFound, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Correspondents:
+    """Who a proposal's recipients are measured against (read once per proposal).
+
+    Attributes:
+        participants: Lower-cased addresses in the From/Reply-To/To/Cc of the mail the proposal
+            came from (empty for chat).
+        known: Lower-cased addresses the founder has corresponded with: senders of imported
+            mail and recipients of mail SoloDesk has sent.
+    """
+
+    participants: frozenset[str]
+    known: frozenset[str]
 
 
 class Gates:
@@ -25,54 +43,61 @@ class Gates:
         self.config = config
 
     def own_domain(self) -> str:
-        pairs = getaddresses([self.config.get("smtp.from")])
-        addr = pairs[0][1] if pairs else ""
-        return addr.rsplit("@", 1)[1].lower() if "@" in addr else ""
+        return mail_domain(self.config.get("smtp.from"))
 
     def undo_seconds(self) -> float:
         """The undo window for approved outgoing mail, in seconds (``outbox.undo_seconds``)."""
         return float(max(0, self.config.get_int("outbox.undo_seconds")))
 
-    def source_participants(self, provenance: Provenance) -> set[str]:
-        """Lower-cased addresses in the From/Reply-To/To/Cc of the mail a proposal came from."""
-        if provenance.source != "mail" or provenance.ref is None:
-            return set()
-        try:
-            mail = self.store.mail.get(provenance.ref)
-        except NotFound:
-            return set()
-        fields = [mail.from_addr, mail.reply_to, mail.to_addrs, mail.cc_addrs]
-        return {a.lower() for _n, a in getaddresses([f for f in fields if f]) if a}
-
-    def known_addresses(self) -> set[str]:
-        """Addresses the founder has corresponded with: senders of imported mail and
-        recipients of mail SoloDesk has sent."""
+    def correspondents(self, provenance: Provenance) -> Correspondents:
+        """Read the source mail's participants and the known addresses (one pass each)."""
+        participants: set[str] = set()
+        if provenance.source == "mail" and provenance.ref is not None:
+            try:
+                mail = self.store.mail.get(provenance.ref)
+            except NotFound:
+                pass
+            else:
+                fields = [mail.from_addr, mail.reply_to, mail.to_addrs, mail.cc_addrs]
+                participants = {
+                    a.lower() for _n, a in getaddresses([f for f in fields if f]) if a
+                }
+        db = self.store.db
         known = {
             a.lower()
-            for (value,) in self.store.db.execute("SELECT from_addr FROM mail").fetchall()
+            for (value,) in db.execute("SELECT from_addr FROM mail").fetchall()
             for _n, a in getaddresses([value])
             if a
         }
-        for action in self.store.actions.list(statuses=[ActionStatus.EXECUTED]):
-            known.update(recipients(action.payload))
-        return known
+        for (payload,) in db.execute(
+            "SELECT payload FROM actions WHERE status = ?", [ActionStatus.EXECUTED.value]
+        ).fetchall():
+            known.update(recipients(json.loads(payload)))
+        return Correspondents(frozenset(participants), frozenset(known))
 
-    def assess(self, kind: ActionKind, payload: JSONObject, provenance: Provenance
-               ) -> RiskAssessment:
+    def assess(
+        self,
+        kind: ActionKind,
+        payload: JSONObject,
+        provenance: Provenance,
+        who: Correspondents | None = None,
+    ) -> RiskAssessment:
+        """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``."""
+        who = who or self.correspondents(provenance)
         return assess(
             kind,
             payload,
             provenance,
             own_domain=self.own_domain(),
-            source_participants=self.source_participants(provenance),
-            known_addresses=self.known_addresses(),
+            source_participants=who.participants,
+            known_addresses=who.known,
         )
 
-    def decide(self, action: Action) -> Decision:
+    def decide(self, action: Action, who: Correspondents | None = None) -> Decision:
         """Evaluate the policy rules for a pending action (does not change it)."""
+        who = who or self.correspondents(action.provenance)
         rcpts = recipients(action.payload)
-        participants = self.source_participants(action.provenance)
-        known = self.known_addresses() | participants
+        known = who.known | who.participants
         amount = action.payload.get("amount_cents")
         return evaluate(
             self.store.policy.rules(),
@@ -87,9 +112,11 @@ class Gates:
             ),
         )
 
-    def apply(self, action: Action) -> tuple[Action, Decision]:
+    def apply(
+        self, action: Action, who: Correspondents | None = None
+    ) -> tuple[Action, Decision]:
         """Decide and act on a new pending proposal; the decision is audited with its rule."""
-        decision = self.decide(action)
+        decision = self.decide(action, who)
         with self.store.db.atomic():
             self.store.audit.append(
                 "policy_decision",

@@ -12,7 +12,6 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from solodesk.core.events import (
 )
 from solodesk.core.llmtypes import Completion, LLMCallRecord, LLMError, Message, ToolCall
 from solodesk.core.mail import (
+    mail_domain,
     new_message_id,
     reply_subject,
     validate_draft,
@@ -113,8 +113,8 @@ class Runner:
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
         self.gates = Gates(store, config)
+        # Model calls of the current unit of work (one mail, or one chat turn), for the audit.
         self._calls: list[LLMCallRecord] = []
-        self._cost_mark = 0
 
     # -- model ---------------------------------------------------------------------------------
     def model_label(self) -> str:
@@ -126,9 +126,9 @@ class Runner:
         self.store.llm_calls.record(record)
         self._calls.append(record)
 
-    def _cost_since(self, mark: int) -> dict[str, Any]:
-        """Model usage since ``mark`` (an index into this run's calls), for the audit log."""
-        calls = self._calls[mark:]
+    def _usage(self) -> dict[str, Any]:
+        """Model usage of the current unit of work, for the audit log."""
+        calls = self._calls
         costs = [c.cost_usd for c in calls if c.cost_usd is not None]
         return {
             "model_calls": len(calls),
@@ -211,14 +211,11 @@ class Runner:
     def _message_id_domain(self, mail: MailRecord | None = None) -> str:
         """The right-hand side of new Message-IDs: the domain of ``smtp.from``, else of the
         address the answered mail was sent to, else ``solodesk.invalid`` (RFC 2606)."""
-        candidates = [self.config.get("smtp.from")]
-        if mail is not None:
-            candidates.append(mail.to_addrs)
-        for value in candidates:
-            for _name, addr in getaddresses([value]):
-                if "@" in addr:
-                    return addr.rsplit("@", 1)[1].lower()
-        return "solodesk.invalid"
+        return (
+            self.gates.own_domain()
+            or (mail_domain(mail.to_addrs) if mail is not None else "")
+            or "solodesk.invalid"
+        )
 
     def _retries(self) -> int:
         return max(0, min(5, self.config.get_int("llm.validation_retries")))
@@ -259,7 +256,6 @@ class Runner:
     async def triage_one(self, gateway: Gateway, mail: MailRecord) -> TriageOutcome:
         """Triage one mail (see :meth:`triage`)."""
         self._calls.clear()  # usage is tracked per mail: the list never grows unbounded
-        self._cost_mark = 0
         if mail.automated:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
@@ -320,16 +316,21 @@ class Runner:
                         args["subject"] = reply_subject(mail.subject)
                     draft, errors = validate_draft(self._local_fixups(args))
                     if draft is not None:
-                        action = self._propose_reply(mail, draft.model_dump(), provenance, attempts)
-                        if action.status is not ActionStatus.INVALID:
+                        payload = self._reply_payload(mail, draft.model_dump())
+                        errors = validate_payload(ActionKind.REPLY_EMAIL, payload)
+                        if not errors:
+                            action = self._store_proposal(
+                                ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
+                                attempts,
+                            )
+                            self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
                             return TriageOutcome(mail.id, "proposed", action.id)
-                        errors = action.errors
             else:
                 errors = [f"unknown tool {call.name!r}: use propose_reply or no_reply_needed"]
             attempts.extend(f"attempt {_attempt + 1}: {e}" for e in errors)
             messages = messages + P.feedback_messages(call, completion.text, errors)
         action = self.store.actions.record_invalid(
-            cost=self._cost_since(self._cost_mark),
+            cost=self._usage(),
             kind=ActionKind.REPLY_EMAIL,
             payload=P.raw_attempt(last_call, last_text),
             agent=SUPPORT_AGENT,
@@ -338,18 +339,15 @@ class Runner:
             errors=attempts,
         )
         self.store.mail.set_triage(mail.id, "invalid", "; ".join(attempts)[:1000])
-        self.bus.publish(
-            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
-        )
+        self._announce(action)
         return TriageOutcome(mail.id, "invalid", action.id, "; ".join(attempts))
 
-    def _propose_reply(
-        self, mail: MailRecord, draft: JSONObject, provenance: Provenance, attempts: list[str]
-    ) -> Action:
+    def _reply_payload(self, mail: MailRecord, draft: JSONObject) -> JSONObject:
+        """The ``reply_email`` payload for a draft, threaded on ``mail`` (RFC 5322 3.6.4)."""
         refs = mail.refs.split() if mail.refs else []
         if mail.message_id not in refs:
             refs.append(mail.message_id)
-        payload: JSONObject = {
+        return {
             "to": draft["to"],
             "cc": draft.get("cc", []),
             "subject": draft["subject"],
@@ -359,18 +357,6 @@ class Runner:
             "references": refs,
             "source_mail_id": mail.id,
         }
-        errors = validate_payload(ActionKind.REPLY_EMAIL, payload)
-        if errors:
-            return Action(  # not stored: the caller retries with these errors
-                id=0, kind=ActionKind.REPLY_EMAIL, payload=payload, payload_sha256="",
-                agent=SUPPORT_AGENT, summary="", provenance=provenance,
-                status=ActionStatus.INVALID, created_at="", updated_at="", errors=errors,
-            )
-        action = self._store_proposal(
-            ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance, attempts
-        )
-        self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
-        return action
 
     def _store_proposal(
         self,
@@ -381,7 +367,8 @@ class Runner:
         attempts: list[str],
     ) -> Action:
         """Store a valid proposal with its risk, announce it, then pass it through the gates."""
-        risk = self.gates.assess(kind, payload, provenance)
+        who = self.gates.correspondents(provenance)
+        risk = self.gates.assess(kind, payload, provenance, who)
         action = self.store.actions.propose(
             kind=kind,
             payload=payload,
@@ -390,12 +377,12 @@ class Runner:
             provenance=provenance,
             idempotency_key=payload["message_id"],
             validation=attempts,
-            cost=self._cost_since(self._cost_mark),
+            cost=self._usage(),
             risk=risk.level.label,
             risk_reasons=risk.reasons,
         )
         self._announce(action)
-        decided, decision = self.gates.apply(action)
+        decided, decision = self.gates.apply(action, who)
         if decided.status is not action.status:
             self.bus.publish(
                 ActionResolved(decided.id, decided.status.value, "; ".join(decision.explanation))
@@ -484,7 +471,6 @@ class Runner:
     ) -> Action:
         provenance = Provenance(source="chat", ref=conversation_id, untrusted=False)
         attempts: list[str] = []
-        self._cost_mark = 0  # the chat turn's own call counts (the list was cleared in chat())
         current_call: ToolCall | None = call
         text = completion.text
         convo = list(messages)
@@ -517,7 +503,7 @@ class Runner:
             current_call = retry.tool_calls[0] if retry.tool_calls else None
             text = retry.text
         action = self.store.actions.record_invalid(
-            cost=self._cost_since(self._cost_mark),
+            cost=self._usage(),
             kind=ActionKind.SEND_EMAIL,
             payload=P.raw_attempt(current_call, text),
             agent=MANAGER_AGENT,
@@ -525,9 +511,7 @@ class Runner:
             provenance=provenance,
             errors=attempts,
         )
-        self.bus.publish(
-            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
-        )
+        self._announce(action)
         return action
 
     def _announce(self, action: Action) -> None:

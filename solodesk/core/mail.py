@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from email.utils import getaddresses, make_msgid, parseaddr
+from email.utils import getaddresses, make_msgid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -55,9 +55,12 @@ def check_address(value: str) -> str | None:
     return None
 
 
-def address_only(value: str) -> str:
-    """The addr-spec of a mailbox string, lower-cased domain kept as given."""
-    return parseaddr(value)[1]
+def mail_domain(addresses: str) -> str:
+    """The lower-cased domain of the first address in an RFC 5322 address list, or ``""``."""
+    for _name, addr in getaddresses([addresses]):
+        if "@" in addr:
+            return addr.rsplit("@", 1)[1].lower()
+    return ""
 
 
 def new_message_id(domain: str) -> str:
@@ -214,5 +217,5 @@ def reply_subject(subject: str) -> str:
 
 def all_recipients(payload: Mapping[str, Any]) -> list[str]:
     """Every addr-spec the payload sends to (To and Cc), in order."""
-    pairs = getaddresses(list(payload.get("to", [])) + list(payload.get("cc", [])))
-    return [addr for _name, addr in pairs if addr]
+    values = [str(v) for v in list(payload.get("to") or []) + list(payload.get("cc") or [])]
+    return [addr for _name, addr in getaddresses(values) if addr]

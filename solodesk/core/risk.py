@@ -11,11 +11,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from email.utils import getaddresses
 from typing import Any
 
 from solodesk.core.actions import ActionKind, Provenance
 from solodesk.core.inspect import hidden_characters, links
+from solodesk.core.mail import all_recipients
 
 MANY_RECIPIENTS = 5
 
@@ -58,8 +58,7 @@ def _domain(addr: str) -> str:
 
 def recipients(payload: Mapping[str, Any]) -> list[str]:
     """Lower-cased addr-specs of To and Cc."""
-    values = [str(v) for v in list(payload.get("to") or []) + list(payload.get("cc") or [])]
-    return [a.lower() for _n, a in getaddresses(values) if a]
+    return [a.lower() for a in all_recipients(payload)]
 
 
 def assess(
