@@ -8,10 +8,13 @@ recorded) and a busy timeout. Migrations are ordered functions recorded in
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from solodesk.core.ledger import DEFAULT_CHART
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -163,6 +166,164 @@ def m004_filter_indexes(db: Database) -> None:
         CREATE INDEX audit_log_action ON audit_log(action_id, id);
         """,
     )
+
+
+
+@migrations()
+def m005_books_ledger(db: Database) -> None:
+    """Bank statements, the double-entry ledger and categorisation (issue 10, ``books``).
+
+    Balance is enforced here, not only in Python: a transaction is inserted unsealed, its
+    postings are inserted, then ``sealed`` is set to 1, and the ``ledger_txn_seal`` trigger
+    refuses the seal unless the postings sum to zero per currency (and there are at least two).
+    A sealed transaction and its postings can no longer be changed or deleted; reports read
+    only sealed transactions (the ``ledger_entries`` view).
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE bank_imports (
+            id INTEGER PRIMARY KEY,
+            file TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            format TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            imported INTEGER NOT NULL,
+            duplicates INTEGER NOT NULL,
+            balance_note TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE bank_lines (
+            id INTEGER PRIMARY KEY,
+            import_id INTEGER NOT NULL REFERENCES bank_imports(id),
+            account TEXT NOT NULL,
+            booking_date TEXT NOT NULL
+                CHECK (booking_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            value_date TEXT,
+            amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer'),
+            currency TEXT NOT NULL CHECK (currency GLOB '[A-Z][A-Z][A-Z]'),
+            payee TEXT NOT NULL DEFAULT '',
+            payee_key TEXT NOT NULL DEFAULT '',
+            description TEXT NOT NULL DEFAULT '',
+            reference TEXT NOT NULL DEFAULT '',
+            dedup_key TEXT NOT NULL,
+            source TEXT NOT NULL,
+            UNIQUE (account, dedup_key)
+        );
+        CREATE INDEX bank_lines_date ON bank_lines(booking_date, id);
+        CREATE INDEX bank_lines_payee ON bank_lines(payee_key);
+        CREATE TRIGGER bank_lines_no_update BEFORE UPDATE ON bank_lines
+            BEGIN SELECT RAISE(ABORT, 'bank lines are what the bank reported: never changed'); END;
+        CREATE TABLE bank_csv_mappings (
+            name TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE ledger_accounts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL
+                CHECK (type IN ('Assets', 'Liabilities', 'Equity', 'Income', 'Expenses')),
+            description TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            CHECK (substr(name, 1, length(type) + 1) = type || ':')
+        );
+        CREATE TABLE ledger_bank_accounts (
+            bank_account TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES ledger_accounts(id)
+        );
+        CREATE TABLE ledger_transactions (
+            id INTEGER PRIMARY KEY,
+            date TEXT NOT NULL CHECK (date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            payee TEXT NOT NULL DEFAULT '',
+            narration TEXT NOT NULL DEFAULT '',
+            bank_line_id INTEGER UNIQUE REFERENCES bank_lines(id),
+            action_id INTEGER UNIQUE REFERENCES actions(id),
+            sealed INTEGER NOT NULL DEFAULT 0 CHECK (sealed IN (0, 1)),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX ledger_transactions_date ON ledger_transactions(sealed, date, id);
+        CREATE TABLE ledger_postings (
+            id INTEGER PRIMARY KEY,
+            transaction_id INTEGER NOT NULL REFERENCES ledger_transactions(id),
+            account_id INTEGER NOT NULL REFERENCES ledger_accounts(id),
+            amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount <> 0),
+            currency TEXT NOT NULL CHECK (currency GLOB '[A-Z][A-Z][A-Z]')
+        );
+        CREATE INDEX ledger_postings_txn ON ledger_postings(transaction_id);
+        CREATE INDEX ledger_postings_account ON ledger_postings(account_id, currency);
+
+        CREATE TRIGGER ledger_txn_born_unsealed BEFORE INSERT ON ledger_transactions
+            WHEN NEW.sealed <> 0
+            BEGIN SELECT RAISE(ABORT, 'ledger: a transaction is inserted unsealed'); END;
+        CREATE TRIGGER ledger_txn_seal BEFORE UPDATE OF sealed ON ledger_transactions
+            WHEN OLD.sealed = 0 AND NEW.sealed = 1
+            BEGIN
+                SELECT RAISE(ABORT, 'ledger: unbalanced transaction (per currency)')
+                WHERE EXISTS (SELECT 1 FROM ledger_postings WHERE transaction_id = NEW.id
+                              GROUP BY currency HAVING sum(amount) <> 0);
+                SELECT RAISE(ABORT, 'ledger: a transaction needs at least two postings')
+                WHERE (SELECT count(*) FROM ledger_postings WHERE transaction_id = NEW.id) < 2;
+            END;
+        CREATE TRIGGER ledger_txn_sealed_frozen BEFORE UPDATE ON ledger_transactions
+            WHEN OLD.sealed = 1
+            BEGIN SELECT RAISE(ABORT, 'ledger: a sealed transaction is never changed'); END;
+        CREATE TRIGGER ledger_txn_sealed_kept BEFORE DELETE ON ledger_transactions
+            WHEN OLD.sealed = 1
+            BEGIN SELECT RAISE(ABORT, 'ledger: a sealed transaction is never deleted'); END;
+        CREATE TRIGGER ledger_posting_insert_open BEFORE INSERT ON ledger_postings
+            WHEN (SELECT sealed FROM ledger_transactions WHERE id = NEW.transaction_id) = 1
+            BEGIN SELECT RAISE(ABORT, 'ledger: postings of a sealed transaction are final'); END;
+        CREATE TRIGGER ledger_posting_update_open BEFORE UPDATE ON ledger_postings
+            WHEN (SELECT sealed FROM ledger_transactions WHERE id = OLD.transaction_id) = 1
+              OR (SELECT sealed FROM ledger_transactions WHERE id = NEW.transaction_id) = 1
+            BEGIN SELECT RAISE(ABORT, 'ledger: postings of a sealed transaction are final'); END;
+        CREATE TRIGGER ledger_posting_delete_open BEFORE DELETE ON ledger_postings
+            WHEN (SELECT sealed FROM ledger_transactions WHERE id = OLD.transaction_id) = 1
+            BEGIN SELECT RAISE(ABORT, 'ledger: postings of a sealed transaction are final'); END;
+        CREATE TRIGGER ledger_account_type_fixed BEFORE UPDATE OF type ON ledger_accounts
+            WHEN OLD.type <> NEW.type
+             AND EXISTS (SELECT 1 FROM ledger_postings WHERE account_id = OLD.id)
+            BEGIN SELECT RAISE(ABORT, 'ledger: an account with postings keeps its type'); END;
+
+        CREATE VIEW ledger_entries AS
+            SELECT p.id AS posting_id, t.id AS transaction_id, t.date, t.payee, t.narration,
+                   t.bank_line_id, t.action_id, a.name AS account, a.type AS account_type,
+                   p.amount, p.currency
+            FROM ledger_postings p
+            JOIN ledger_transactions t ON t.id = p.transaction_id
+            JOIN ledger_accounts a ON a.id = p.account_id
+            WHERE t.sealed = 1;
+
+        CREATE TABLE ledger_rules (
+            id INTEGER PRIMARY KEY,
+            position INTEGER NOT NULL,
+            field TEXT NOT NULL CHECK (field IN ('payee', 'description', 'any')),
+            pattern TEXT NOT NULL,
+            is_regex INTEGER NOT NULL DEFAULT 0 CHECK (is_regex IN (0, 1)),
+            account_id INTEGER NOT NULL REFERENCES ledger_accounts(id),
+            note TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE ledger_categorisations (
+            transaction_id INTEGER PRIMARY KEY REFERENCES ledger_transactions(id),
+            bank_line_id INTEGER NOT NULL UNIQUE REFERENCES bank_lines(id),
+            payee_key TEXT NOT NULL,
+            account_id INTEGER NOT NULL REFERENCES ledger_accounts(id),
+            decided_by TEXT NOT NULL,
+            edited INTEGER NOT NULL CHECK (edited IN (0, 1)),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX ledger_categorisations_payee
+            ON ledger_categorisations(payee_key, account_id);
+        """,
+    )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for name, description in DEFAULT_CHART:
+        db.execute(
+            "INSERT INTO ledger_accounts (name, type, description, created_at) VALUES (?, ?, ?, ?)",
+            [name, name.split(":", 1)[0], description, now],
+        )
 
 
 def connect(path: Path | str) -> Database:

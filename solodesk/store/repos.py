@@ -814,6 +814,9 @@ class Store:
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
         self.policy = PolicyRepo(db, self.audit)
+        from solodesk.store.books import books_repos  # (they import this module)
+
+        self.bank, self.ledger = books_repos(db, self.audit)
 
     def close(self) -> None:
         self.db.close()
