@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from solodesk import __version__
+from solodesk import __version__, cli_books
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.events import ChatDelta, Progress, RunFailed
 from solodesk.store.paths import HOME_ENV
@@ -122,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     ae.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
     ae.add_argument("--output", "-o", type=Path, default=None, help="file (default: stdout)")
     aud_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
+    cli_books.register(sub)
     return p
 
 
@@ -264,6 +265,8 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return _policy(sv, args)
     if cmd == "audit":
         return _audit(sv, args)
+    if cmd in cli_books.COMMANDS:
+        return await cli_books.dispatch(sv, args)
     raise CliError(f"unknown command {cmd}")
 
 

@@ -43,6 +43,11 @@ SETTINGS: dict[str, Setting] = {
     "outbox.undo_seconds": Setting(
         "10", "Seconds an approved mail waits (and can be cancelled) before it is sent"
     ),
+    "books.rule_offer_after": Setting(
+        "3",
+        "Unedited approvals of the same categorisation (payee -> account) after which "
+        "'solodesk books rules offers' suggests making it a rule",
+    ),
     "company.name": Setting("my company", "Company name used in agent prompts"),
     "founder.name": Setting("the founder", "Founder's name used to sign replies"),
 }
