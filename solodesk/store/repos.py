@@ -37,6 +37,8 @@ from solodesk.core.policy import (
     RuleError,
     conditions_from_json,
 )
+from solodesk.store.imapstate import ImapStateRepo
+from solodesk.store.jobs import JobRepo
 
 Row = dict[str, Any]
 
@@ -814,6 +816,8 @@ class Store:
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
         self.policy = PolicyRepo(db, self.audit)
+        self.imap = ImapStateRepo(db, self.mail)
+        self.jobs = JobRepo(db)
 
     def close(self) -> None:
         self.db.close()
