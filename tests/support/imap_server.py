@@ -252,22 +252,26 @@ protocol imap {{
             return False
 
     def stop(self) -> None:
-        """Stop Dovecot (SIGTERM, as an administrator would) and wait until its port is closed.
+        """Stop Dovecot and every process it started, as ``systemctl stop`` does (SIGTERM to
+        the whole process group), and wait until its port is closed.
 
-        Open client connections are dropped by the server.
+        Open client connections are dropped.
         """
         proc = self._proc
         if proc is None:
             return
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            _signal_group(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=DEADLINE_S)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=DEADLINE_S)
-        self._proc = None
         deadline = time.monotonic() + DEADLINE_S
+        while _signal_group(proc.pid, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)  # children (login, imap) exit after the master
+        _signal_group(proc.pid, signal.SIGKILL)
+        self._proc = None
         while self._listening() and time.monotonic() < deadline:
             time.sleep(0.05)
 
@@ -384,6 +388,15 @@ protocol imap {{
     def kick(self) -> None:
         """Drop every connection of ``ada`` (the server side of a lost connection)."""
         self.doveadm("kick", USER)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to the process group ``pgid``; False if no process is left in it."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _appenduid(response: bytes) -> int:
