@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 from sqlite_utils import Database
 
 from solodesk.core.actions import utcnow
+from solodesk.core.schedule import slot_time
 
 Outcome = Literal["running", "done", "failed", "interrupted"]
 Trigger = Literal["schedule", "manual"]
@@ -237,7 +238,12 @@ class JobRepo:
         Returns:
             The new run, or None when the slot was already claimed (by this or another
             process): then the caller must not run the job.
+
+        Raises:
+            ValueError: a scheduled run whose slot is not a slot key (``core.schedule``).
         """
+        if trigger == "schedule":
+            slot_time(slot)  # the ordering of last_slot() relies on it
         try:
             with self.db.atomic():
                 cur = self.db.execute(
