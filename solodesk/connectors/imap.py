@@ -610,8 +610,10 @@ class ImapConnector:
     ) -> T:
         """Connect and run ``operation`` in a worker thread, retrying lost connections."""
         loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap") as pool:
-            failures = 0
+        # Never waited for: a cancelled caller must not block the event loop on a slow command.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        failures = 0
+        try:
             while True:
                 session: _Session | None = None
                 try:
@@ -629,7 +631,7 @@ class ImapConnector:
                     reason = f"connection to {settings.host} lost: {_reason(exc)}"
                 finally:
                     if session is not None:
-                        await loop.run_in_executor(pool, session.close)
+                        pool.submit(session.close)
                 failures += 1
                 if failures > self.retries:
                     raise ImapConnectionError(
@@ -639,6 +641,8 @@ class ImapConnector:
                 self._progress(0, 0, f"IMAP: {reason}; retrying in {delay:g} s "
                                f"(attempt {failures + 1} of {self.retries + 1})")
                 await self.sleep(delay)
+        finally:
+            pool.shutdown(wait=False)
 
     # -- sync ----------------------------------------------------------------------------------
     async def sync(self, folders: Sequence[str] | None = None) -> SyncReport:
@@ -726,7 +730,7 @@ class ImapConnector:
                 await self.sleep(delay)
         finally:
             if session is not None:
-                await loop.run_in_executor(pool, session.close)
+                pool.submit(session.close)  # logout on the worker thread, not awaited
             pool.shutdown(wait=False)
         count = len(report.folders)
         self._progress(count, count, f"mail sync: {report.new} new in {count} folder(s)")
