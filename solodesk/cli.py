@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from solodesk import __version__, cli_books
+from solodesk import __version__, cli_books, cli_jobs, cli_mailsync
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.events import ChatDelta, Progress, RunFailed
 from solodesk.store.paths import HOME_ENV
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     mi.add_argument("path", type=Path)
     mt = mail.add_parser("triage", help="run the support agent over untriaged mail")
     mt.add_argument("--limit", type=int, default=None)
+    cli_mailsync.register(mail)
+    cli_jobs.register(sub)
 
     chat = sub.add_parser("chat", help="one chat turn with the manager agent (streamed)")
     chat.add_argument("message")
@@ -250,6 +252,13 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return _mail_import(sv, args.path)
     if cmd == "mail" and action == "triage":
         return await _triage(sv, args.limit)
+    if cmd == "mail" and action == "sync":
+        return await cli_mailsync.dispatch(sv, args)
+    if cmd == "jobs":
+        try:
+            return await cli_jobs.dispatch(sv, args)
+        except cli_jobs.JobsCliError as exc:
+            raise CliError(str(exc)) from None
     if cmd == "chat":
         return await _chat(sv, args.message, new=args.new)
     if cmd == "inbox":

@@ -48,6 +48,26 @@ SETTINGS: dict[str, Setting] = {
         "Unedited approvals of the same categorisation (payee -> account) after which "
         "'solodesk books rules offers' suggests making it a rule",
     ),
+    "imap.host": Setting("", "IMAP server host name (mail sync: 'solodesk mail sync')"),
+    "imap.port": Setting("993", "IMAP server port (993 for ssl, 143 for starttls)"),
+    "imap.security": Setting(
+        "ssl",
+        "Transport security; with 'none' the password is only sent to a loopback host",
+        ("ssl", "starttls", "none"),
+    ),
+    "imap.username": Setting(
+        "", "IMAP login (password: 'solodesk secrets set imap.password')"
+    ),
+    "imap.folders": Setting("INBOX", "IMAP folders to sync, comma-separated"),
+    "imap.sent_folder": Setting(
+        "",
+        "Folder for copies of sent replies (empty: the server's \\Sent folder, RFC 6154, "
+        "else 'Sent')",
+    ),
+    "imap.timeout": Setting("30", "Seconds before an IMAP command is abandoned"),
+    "schedule.timezone": Setting(
+        "", "Time zone of job schedules, e.g. Europe/Paris (empty: the system's)"
+    ),
     "company.name": Setting("my company", "Company name used in agent prompts"),
     "founder.name": Setting("the founder", "Founder's name used to sign replies"),
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from solodesk.core.actions import utcnow
 from solodesk.core.ledger import DEFAULT_CHART
 
 BUSY_TIMEOUT_MS = 10_000
@@ -324,6 +325,98 @@ def m005_books_ledger(db: Database) -> None:
             "INSERT INTO ledger_accounts (name, type, description, created_at) VALUES (?, ?, ?, ?)",
             [name, name.split(":", 1)[0], description, now],
         )
+@migrations()
+def m005_imap_sync_state(db: Database) -> None:
+    # IMAP sync state per (account, folder): RFC 3501 UIDVALIDITY/UID, RFC 7162 HIGHESTMODSEQ;
+    # and every synced message's UID mapped to its mail row (a later flag or move finds it).
+    _script(
+        db,
+        """
+        CREATE TABLE imap_folders (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            last_uid INTEGER NOT NULL DEFAULT 0,
+            highestmodseq INTEGER,
+            synced_at TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            UNIQUE (account, folder)
+        );
+        CREATE TABLE imap_messages (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id TEXT NOT NULL DEFAULT '',
+            mail_id INTEGER REFERENCES mail(id),
+            flags TEXT NOT NULL DEFAULT '',
+            error TEXT NOT NULL DEFAULT '',
+            UNIQUE (account, folder, uidvalidity, uid)
+        );
+        CREATE INDEX imap_messages_message_id ON imap_messages(message_id);
+        CREATE INDEX imap_messages_mail ON imap_messages(mail_id);
+        """,
+    )
+
+
+@migrations()
+def m006_imap_jobs(db: Database) -> None:
+    # Scheduled jobs and their runs. UNIQUE (job_id, slot): the INSERT of a run is the claim of
+    # its slot, so two processes on one home never run one slot twice.
+    _script(
+        db,
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            schedule TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            agent TEXT NOT NULL DEFAULT '',
+            task TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 0,
+            enabled_since TEXT,
+            budget_usd REAL,
+            note TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE job_runs (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            slot TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running',
+            detail TEXT NOT NULL DEFAULT '',
+            proposals INTEGER NOT NULL DEFAULT 0,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            run_id INTEGER,
+            UNIQUE (job_id, slot)
+        );
+        CREATE INDEX job_runs_job ON job_runs(job_id, id);
+        CREATE INDEX job_runs_outcome ON job_runs(outcome);
+        """,
+    )
+    # Shipped disabled: the founder turns it on (solodesk jobs enable morning-mail).
+    now = utcnow()
+    db.execute(
+        "INSERT INTO jobs (name, schedule, kind, enabled, note, created_at, updated_at)"
+        " VALUES (?, ?, ?, 0, ?, ?, ?)",
+        [
+            "morning-mail",
+            "0 7 * * *",
+            "mail_sync",
+            "Fetch new mail from the IMAP folders every morning",
+            now,
+            now,
+        ],
+    )
 
 
 def connect(path: Path | str) -> Database:

@@ -37,6 +37,8 @@ from solodesk.core.policy import (
     RuleError,
     conditions_from_json,
 )
+from solodesk.store.imapstate import ImapStateRepo
+from solodesk.store.jobs import JobRepo
 
 Row = dict[str, Any]
 
@@ -817,6 +819,8 @@ class Store:
         from solodesk.store.books import books_repos  # (they import this module)
 
         self.bank, self.ledger = books_repos(db, self.audit)
+        self.imap = ImapStateRepo(db, self.mail)
+        self.jobs = JobRepo(db)
 
     def close(self) -> None:
         self.db.close()

@@ -17,6 +17,7 @@ SERVICE = "solodesk"
 KNOWN_SECRETS: dict[str, str] = {
     "smtp.password": "password for smtp.username on smtp.host",
     "llm.api_key": "API key for the provider of llm.model (not needed for llm.model=local)",
+    "imap.password": "password (or app password) for imap.username on imap.host",
 }
 
 log = logging.getLogger(__name__)

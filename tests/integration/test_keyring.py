@@ -91,7 +91,7 @@ def keyring_in_process(
     try:
         yield
     finally:
-        for name in ("smtp.password", "llm.api_key"):
+        for name in ("smtp.password", "llm.api_key", "imap.password"):
             try:
                 keyring.delete_password(SERVICE, name)
             except keyring.errors.PasswordDeleteError:
@@ -114,7 +114,9 @@ def test_fresh_secret_store_uses_the_secret_service(keyring_in_process: None) ->
     assert keyring.get_password(SERVICE, "llm.api_key") == "sk-test-123"
     store.delete("llm.api_key")
     assert SecretStore().get("llm.api_key") is None
-    assert SecretStore().status() == {"smtp.password": False, "llm.api_key": False}
+    assert SecretStore().status() == {
+        "smtp.password": False, "llm.api_key": False, "imap.password": False,
+    }
 
 
 def test_cli_secret_reaches_the_smtp_login_and_is_stored_nowhere_else(

@@ -1,0 +1,167 @@
+"""Store side of IMAP sync state and scheduled jobs (a real SQLite file, no network)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from solodesk.connectors.mailimport import parse_message
+from solodesk.store.db import connect
+from solodesk.store.imapstate import StaleSyncState, SyncedMessage
+from solodesk.store.jobs import JobExists, JobNotFound, this_owner
+from solodesk.store.repos import Store
+from tests.support.imap_server import sample_message
+
+ACCOUNT = "ada@imap.example:993"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(connect(tmp_path / "solodesk.db"))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def message(uid: int, n: int | None = None) -> SyncedMessage:
+    row, reason = parse_message(sample_message(n if n is not None else uid))
+    assert row is not None, reason
+    return SyncedMessage(uid=uid, message_id=str(row["message_id"]), flags="\\Seen", row=row)
+
+
+def src(*uids: int) -> dict[int, str]:
+    return {u: f"imap://ada@imap.example:993/INBOX;UIDVALIDITY=7/;UID={u}" for u in uids}
+
+
+def test_migration_ships_the_morning_job_disabled(store: Store) -> None:
+    (job,) = store.jobs.all()
+    assert (job.name, job.schedule, job.kind, job.enabled) == (
+        "morning-mail", "0 7 * * *", "mail_sync", False,
+    )
+    assert job.enabled_since is None
+
+
+def test_a_batch_stores_mail_and_advances_last_uid_together(store: Store) -> None:
+    state = store.imap.start_folder(ACCOUNT, "INBOX", 7)
+    assert (state.uidvalidity, state.last_uid, state.synced_at) == (7, 0, None)
+    result = store.imap.commit_batch(
+        ACCOUNT, "INBOX", 7, [message(1), message(2), message(4)], source=src(1, 2, 4)
+    )
+    assert len(result.new) == 3 and result.skipped == 0
+    assert store.imap.folder(ACCOUNT, "INBOX").last_uid == 4
+    mail = store.mail.get(result.new[2])
+    assert mail.source == src(4)[4]
+    assert mail.subject == "Question number 4"
+    (loc,) = store.imap.locate(mail.message_id)
+    assert (loc.folder, loc.uid, loc.mail_id, loc.flags) == ("INBOX", 4, mail.id, "\\Seen")
+
+
+def test_nothing_is_stored_twice(store: Store) -> None:
+    store.imap.start_folder(ACCOUNT, "INBOX", 7)
+    store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(1), message(2)], source=src(1, 2))
+    # Same UIDs again (a batch retried after a lost connection): skipped by UID.
+    again = store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(1), message(2)],
+                                    source=src(1, 2))
+    assert (again.new, again.skipped) == ([], 2)
+    # The same message under another UID (copied on the server): skipped by Message-ID, mapped.
+    copy = store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(9, n=1)], source=src(9))
+    assert (copy.new, copy.skipped) == ([], 1)
+    assert store.mail.count() == 2
+    assert [loc.uid for loc in store.imap.locate("<msg-1.inbox@customer.example>")] == [1, 9]
+
+
+def test_messages_in_error_are_recorded_and_not_retried(store: Store) -> None:
+    store.imap.start_folder(ACCOUNT, "INBOX", 7)
+    bad = SyncedMessage(uid=3, message_id="", error="missing or invalid From header")
+    result = store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(1), bad], source=src(1))
+    assert (len(result.new), result.errors) == (1, 1)
+    assert store.imap.folder(ACCOUNT, "INBOX").last_uid == 3
+    assert store.imap.count(ACCOUNT, "INBOX") == 2
+
+
+def test_uidvalidity_change_restarts_the_folder_and_forgets_old_uids(store: Store) -> None:
+    store.imap.start_folder(ACCOUNT, "INBOX", 7)
+    store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(1), message(2)], source=src(1, 2))
+    store.imap.finish_folder(ACCOUNT, "INBOX", 7, highestmodseq=40, last_uid=2)
+    state = store.imap.start_folder(ACCOUNT, "INBOX", 8)
+    assert (state.uidvalidity, state.last_uid, state.highestmodseq) == (8, 0, None)
+    assert store.imap.locate("<msg-1.inbox@customer.example>") == []
+    # A batch under the old UIDVALIDITY is refused (nothing written).
+    with pytest.raises(StaleSyncState, match="changed UIDVALIDITY"):
+        store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(3)], source=src(3))
+    assert store.mail.count() == 2
+    # The resync maps the old mail under the new UIDs without storing it again.
+    result = store.imap.commit_batch(ACCOUNT, "INBOX", 8, [message(5, n=1), message(6, n=2)],
+                                     source=src(5, 6))
+    assert (result.new, result.skipped) == ([], 2)
+    assert [loc.uid for loc in store.imap.locate("<msg-1.inbox@customer.example>")] == [5]
+
+
+def test_last_uid_never_moves_backwards(store: Store) -> None:
+    store.imap.start_folder(ACCOUNT, "INBOX", 7)
+    store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(10)], source=src(10))
+    store.imap.commit_batch(ACCOUNT, "INBOX", 7, [message(4)], source=src(4))
+    store.imap.finish_folder(ACCOUNT, "INBOX", 7, highestmodseq=None, last_uid=6)
+    state = store.imap.folder(ACCOUNT, "INBOX")
+    assert state.last_uid == 10 and state.synced_at is not None
+
+
+def test_jobs_add_enable_and_errors(store: Store) -> None:
+    job = store.jobs.add("hourly", schedule="every 1h", kind="mail_sync")
+    assert job.enabled is False and job.enabled_since is None
+    with pytest.raises(JobExists, match="'hourly' already exists"):
+        store.jobs.add("hourly", schedule="@daily", kind="mail_sync")
+    with pytest.raises(JobNotFound, match=r"no job called 'nope' \(jobs: hourly, morning-mail\)"):
+        store.jobs.get("nope")
+    on = store.jobs.set_enabled("hourly", True, now="2026-11-16T08:00:00.000000Z")
+    assert on.enabled and on.enabled_since == "2026-11-16T08:00:00.000000Z"
+    off = store.jobs.set_enabled("hourly", False, now="2026-11-16T09:00:00.000000Z")
+    assert not off.enabled and off.enabled_since == "2026-11-16T08:00:00.000000Z"
+    assert [j.name for j in store.jobs.all()] == ["hourly", "morning-mail"]
+
+
+def test_the_insert_is_the_claim(store: Store) -> None:
+    job = store.jobs.add("hourly", schedule="every 1h", kind="mail_sync", enabled=True)
+    first = store.jobs.claim(job, "2026-11-16T08:00:00Z")
+    assert first is not None and first.outcome == "running" and first.owner == this_owner()
+    assert store.jobs.claim(job, "2026-11-16T08:00:00Z") is None
+    assert store.jobs.running(job)
+    done = store.jobs.finish(first.id, outcome="done", detail="INBOX: new 1", proposals=2,
+                             tokens_in=10, tokens_out=5, cost_usd=0.25)
+    assert (done.outcome, done.proposals, done.tokens_in, done.cost_usd) == ("done", 2, 10, 0.25)
+    assert done.ended_at is not None
+    # finish only changes a running run.
+    assert store.jobs.finish(first.id, outcome="failed").outcome == "done"
+    manual = store.jobs.claim(job, "manual:2026-11-16T09:30:00.000000Z", trigger="manual")
+    assert manual is not None
+    assert store.jobs.last_slot(job) == "2026-11-16T08:00:00Z"  # manual runs do not count
+    assert [r.id for r in store.jobs.history("hourly")] == [manual.id, first.id]
+    assert store.jobs.last_run(job).id == manual.id
+
+
+def test_reconcile_marks_runs_of_dead_processes_interrupted(store: Store) -> None:
+    job = store.jobs.add("hourly", schedule="every 1h", kind="mail_sync", enabled=True)
+    dead = store.jobs.claim(job, "2026-11-16T08:00:00Z")
+    alive = store.jobs.claim(job, "2026-11-16T09:00:00Z")
+    assert dead is not None and alive is not None
+    store.db.execute("UPDATE job_runs SET owner = 'otherhost:42' WHERE id = ?", [dead.id])
+    assert store.jobs.reconcile(alive=lambda owner: owner != "otherhost:42") == [dead.id]
+    assert store.jobs.run(dead.id).outcome == "interrupted"
+    assert "stopped while this job was running" in store.jobs.run(dead.id).detail
+    assert store.jobs.run(alive.id).outcome == "running"
+
+
+def test_reconcile_keeps_runs_of_live_processes(store: Store) -> None:
+    job = store.jobs.add("hourly", schedule="every 1h", kind="mail_sync", enabled=True)
+    mine = store.jobs.claim(job, "2026-11-16T08:00:00Z")
+    assert mine is not None
+    assert store.jobs.reconcile() == []  # this process is alive
+    assert store.jobs.run(mine.id).outcome == "running"
+    store.db.execute("UPDATE job_runs SET owner = ? WHERE id = ?",
+                     [this_owner().rsplit(":", 1)[0] + ":999999999", mine.id])
+    assert store.jobs.reconcile() == [mine.id]
+    assert store.jobs.run(mine.id).outcome == "interrupted"
+    assert not store.jobs.running(job)
