@@ -221,6 +221,9 @@ def _services() -> Any:
 
 async def _run_async(args: argparse.Namespace) -> int:
     services = _services()
+    if args.command != "config":  # config list marks them; config get/set names the error
+        for problem in services.config.problems:
+            print(f"solodesk: warning: {problem.message}", file=sys.stderr)
     try:
         return await _dispatch(services, args)
     finally:
@@ -240,8 +243,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         else:
             for key, value, default in sv.config.items():
                 mark = "  (default)" if default else ""
+                if sv.config.problem(key):
+                    mark = "  (NOT ALLOWED: fix it with 'solodesk config set')"
                 print(f"{key} = {value}{mark}")
                 print(f"    {SETTINGS[key].help}")
+                print(f"    allowed: {SETTINGS[key].allowed()}")
         return 0
     if cmd == "secrets":
         return _secrets(sv, args)

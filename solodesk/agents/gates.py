@@ -47,7 +47,7 @@ class Gates:
 
     def undo_seconds(self) -> float:
         """The undo window for approved outgoing mail, in seconds (``outbox.undo_seconds``)."""
-        return float(max(0, self.config.get_int("outbox.undo_seconds")))
+        return float(self.config.get_int("outbox.undo_seconds"))
 
     def correspondents(self, provenance: Provenance) -> Correspondents:
         """Read the source mail's participants and the known addresses (one pass each)."""

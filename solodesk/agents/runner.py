@@ -218,7 +218,7 @@ class Runner:
         )
 
     def _retries(self) -> int:
-        return max(0, min(5, self.config.get_int("llm.validation_retries")))
+        return self.config.get_int("llm.validation_retries")  # 0..5, checked by the settings
 
     # -- triage --------------------------------------------------------------------------------
     async def triage(self, *, limit: int | None = None) -> TriageReport:

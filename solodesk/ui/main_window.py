@@ -279,6 +279,20 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.keyring_label)
         self.update_status_labels()
         self.show_message("Ready")
+        self.show_settings_problems()
+
+    def show_settings_problems(self) -> None:
+        """Warn (status bar, in red; the tooltip lists them all) about values in the settings
+        file that are not allowed: whatever needs such a setting stops until it is fixed."""
+        problems = self.services.config.problems
+        if not problems:
+            return
+        keys = ", ".join(p.key for p in problems)
+        self.show_message(
+            f"Settings not allowed: {keys} — open Settings (Ctrl+,) to correct them\n"
+            + "\n".join(p.message for p in problems),
+            error=True,
+        )
 
     def update_status_labels(self) -> None:
         """Show the configured model and the keyring state."""
@@ -495,7 +509,9 @@ class MainWindow(QMainWindow):
 
     def _settings_saved(self, dialog: SettingsDialog) -> None:
         self.update_status_labels()
-        if dialog.notes:
+        if self.services.config.problems:
+            self.show_settings_problems()
+        elif dialog.notes:
             self.show_message("; ".join(dialog.notes), error=True)
         else:
             self.show_message("Settings saved")
