@@ -19,6 +19,7 @@ from typing import Any
 
 from solodesk import __version__
 from solodesk.core.actions import Action, ActionStatus
+from solodesk.core.bounds import for_terminal
 from solodesk.core.events import ChatDelta, Progress, RunFailed
 from solodesk.store.paths import HOME_ENV
 
@@ -303,17 +304,15 @@ def _secrets(sv: Any, args: argparse.Namespace) -> int:
 def _mail_import(sv: Any, path: Path) -> int:
     from solodesk.connectors.mailimport import ImportSourceError, import_mail
 
+    def problem(line: str) -> None:  # each problem at once, with its path and reason
+        print(for_terminal(line, "problem"), file=sys.stderr, flush=True)
+
     try:
-        report = import_mail(path.expanduser(), sv.store.mail)
+        report = import_mail(path.expanduser(), sv.store.mail, on_problem=problem)
     except ImportSourceError as exc:
         raise CliError(str(exc)) from None
-    for bad in report.malformed:
-        print(f"malformed: {bad.where}: {bad.reason}", file=sys.stderr)
-    print(
-        f"imported {len(report.imported)}, skipped {report.duplicates} already imported, "
-        f"{len(report.malformed)} malformed"
-    )
-    return 0
+    print(report.summary())
+    return 1 if report.stopped else 0
 
 
 async def _triage(sv: Any, limit: int | None) -> int:

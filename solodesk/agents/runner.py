@@ -345,15 +345,15 @@ class Runner:
     def _reply_payload(self, mail: MailRecord, draft: JSONObject) -> JSONObject:
         """The ``reply_email`` payload for a draft, threaded on ``mail`` (RFC 5322 3.6.4)."""
         refs = mail.refs.split() if mail.refs else []
-        if mail.message_id not in refs:
-            refs.append(mail.message_id)
+        if mail.reply_message_id not in refs:
+            refs.append(mail.reply_message_id)
         return {
             "to": draft["to"],
             "cc": draft.get("cc", []),
             "subject": draft["subject"],
             "body": draft["body"],
             "message_id": new_message_id(self._message_id_domain(mail)),
-            "in_reply_to": mail.message_id,
+            "in_reply_to": mail.reply_message_id,
             "references": refs,
             "source_mail_id": mail.id,
         }
