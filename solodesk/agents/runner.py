@@ -12,6 +12,7 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from solodesk.core.actions import (
     JSONObject,
     Provenance,
 )
+from solodesk.core.bounds import limit
 from solodesk.core.events import (
     ActionProposed,
     ActionResolved,
@@ -260,6 +262,8 @@ class Runner:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
         sender = mail.reply_to or mail.from_addr
+        if len(sender) > limit("from"):  # an untrusted, overlong display name is left out
+            sender = parseaddr(sender)[1] or sender
         # A small local model cannot reliably decide whether a human's mail needs an answer
         # (SmolLM2 dismisses nearly everything), so with it every human mail gets a draft the
         # founder can edit or reject. Stronger models choose between the two tools.
