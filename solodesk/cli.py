@@ -428,7 +428,7 @@ async def _wait_undo_window(sv: Any, a: Action) -> None:
 
 
 def _policy(sv: Any, args: argparse.Namespace) -> int:
-    from solodesk.core.policy import Outcome, RuleError, parse_condition
+    from solodesk.core.policy import Outcome, RuleError, auto_approve_warning, parse_condition
     from solodesk.store.repos import NotFound
 
     if args.action == "list":
@@ -451,6 +451,9 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
         except RuleError as exc:
             raise CliError(str(exc)) from None
         print(f"added {rule.describe()}")
+        warning = auto_approve_warning(rule.outcome, rule.conditions)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
     try:
         rule = sv.store.policy.remove(args.id)
