@@ -151,8 +151,22 @@ def action_json(a: Action) -> dict[str, Any]:
     }
 
 
-def format_action(a: Action, *, source: str = "") -> str:
-    """A readable view of one action for the terminal."""
+def _floor_note(sv: Any, a: Action) -> str:
+    """Why a rule did not auto-approve ``a`` (the policy floor), or ''."""
+    for entry in sv.store.audit.entries(action_id=a.id):
+        if entry["event"] == "policy_decision":
+            detail = json.loads(entry["detail"] or "{}")
+            if detail.get("floor"):
+                return (
+                    f"policy rule #{detail.get('rule_id')} would have auto-approved it; "
+                    f"{detail['floor']}"
+                )
+    return ""
+
+
+def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
+    """A readable view of one action for the terminal (``floor``: why a rule did not
+    auto-approve it)."""
     lines = [
         f"#{a.id}  {a.kind.value}  [{a.status.value}]  by {a.agent}  {a.created_at}",
         f"  {for_terminal(a.summary, 'summary')}",
@@ -166,6 +180,8 @@ def format_action(a: Action, *, source: str = "") -> str:
         lines.append(f"  scheduled to send at {a.send_at} (solodesk inbox cancel {a.id})")
     if a.decided_by:
         lines.append(f"  decided by: {a.decided_by}")
+    if floor and a.status is ActionStatus.PENDING:
+        lines.append(f"  ⚠ {floor}")
     p = a.payload
     if a.status is ActionStatus.INVALID:
         lines.append("  validation errors:")
@@ -521,7 +537,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 data["source"] = _source_text(sv, a)
                 print(json.dumps(data, indent=2, ensure_ascii=False))
             else:
-                print(format_action(a, source=_source_text(sv, a)))
+                print(format_action(a, source=_source_text(sv, a), floor=_floor_note(sv, a)))
             return 0
         if args.action == "edit":
             a = actions.get(args.id)

@@ -68,7 +68,7 @@ def decision_of(services: Services, action_id: int) -> dict[str, object]:
 
 def test_recipients_known_rule_does_not_auto_send_a_prompt_injected_reply(
     services: Services, openai_server: ScriptedOpenAIServer, smtp_server: SmtpSink, run,
-    tmp_path: Path,
+    tmp_path: Path, home: Path,
 ) -> None:
     rule = services.store.policy.add(
         kind="reply_email",
@@ -91,6 +91,9 @@ def test_recipients_known_rule_does_not_auto_send_a_prompt_injected_reply(
     assert "policy floor" in str(decision["floor"])  # ...and why it did not
     assert decision["explanation"][0] == f"{rule.describe()} (would have fired)"
     assert services.store.audit.verify() == []
+    # inbox show says why it waits
+    shown = run_cli(home, "inbox", "show", str(action_id))
+    assert f"⚠ policy rule #{rule.id} would have auto-approved it; policy floor:" in shown.stdout
 
 
 def test_a_rule_that_names_high_risk_still_auto_approves(
