@@ -32,6 +32,23 @@ class ConfigError(Exception):
     """An unknown key or an invalid value; the message names the key and what is allowed."""
 
 
+class InvalidSetting(ConfigError):
+    """A value that is not allowed for a known setting.
+
+    Attributes:
+        key: The setting.
+        value: The value refused.
+        reason: What is wrong and what is allowed, without the key and value (for a form).
+    """
+
+    def __init__(self, key: str, value: str, problem: str, allowed: str = "") -> None:
+        tail = f"; allowed: {allowed}" if allowed else ""
+        super().__init__(f"{key} {problem}, not {_show(value)}{tail}")
+        self.key = key
+        self.value = value
+        self.reason = problem + tail
+
+
 # -- value types -------------------------------------------------------------------------------
 
 
@@ -398,8 +415,7 @@ def check(key: str, value: str) -> str:
         return SETTINGS[key].type.normalize(value)
     except ValueError as exc:
         allowed = SETTINGS[key].allowed()
-        extra = "" if allowed in str(exc) else f"; allowed: {allowed}"
-        raise ConfigError(f"{key} {exc}, not {_show(value)}{extra}") from None
+        raise InvalidSetting(key, value, str(exc), "" if allowed in str(exc) else allowed) from None
 
 
 def _show(value: str) -> str:

@@ -357,12 +357,13 @@ class MainWindow(QMainWindow):
             text += f", {event.not_read} not read"
         if event.conflicts:
             text += f", {event.conflicts} Message-ID conflict(s) imported separately"
+        if event.problems:
+            text += " (hover for details)"
         if event.stopped:
             text += " — stopped early: import the same mail again to continue"
         elif event.imported:
             text += " — press Triage mail (Ctrl+T) to draft replies"
         if event.problems:
-            text += " (hover for details)"
             shown = list(event.problems[:MAX_PROBLEM_LINES])
             more = len(event.problems) - len(shown)
             if more:

@@ -20,15 +20,24 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from solodesk.store.config import SETTINGS, Config, ConfigError, IntValue, check
+from solodesk.store.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    IntValue,
+    InvalidSetting,
+    check,
+)
 from solodesk.store.secrets import KNOWN_SECRETS, SecretError, SecretStore
 
 log = logging.getLogger(__name__)
@@ -169,16 +178,38 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
+        # The forms scroll when the screen is too small for them; the rest stays in view.
+        forms = QWidget()
+        forms_layout = QVBoxLayout(forms)
+        forms_layout.setContentsMargins(0, 0, 0, 0)
+        forms_layout.addWidget(model_box)
+        forms_layout.addWidget(mail_box)
+        forms_layout.addWidget(names_box)
+        forms_layout.addStretch(1)
+        self.forms_scroll = QScrollArea()
+        self.forms_scroll.setWidget(forms)
+        self.forms_scroll.setWidgetResizable(True)
+        self.forms_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.forms_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._forms = forms
+
         layout = QVBoxLayout(self)
         layout.addWidget(self.file_problems)
-        layout.addWidget(model_box)
-        layout.addWidget(mail_box)
-        layout.addWidget(names_box)
+        layout.addWidget(self.forms_scroll, 1)
         layout.addWidget(self.keyring_label)
         layout.addWidget(self.keyring_warning)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(560)
+        self._fit_to_screen()
+
+    def _fit_to_screen(self) -> None:
+        """As tall as the forms need, but no taller than the screen (the forms then scroll)."""
+        wanted = self.sizeHint().height() - self.forms_scroll.sizeHint().height()
+        wanted += self._forms.sizeHint().height() + 8
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        limit = int(screen.height() * 0.9) if screen is not None else wanted
+        self.resize(max(self.minimumWidth(), self.sizeHint().width()), min(wanted, limit))
 
     def _valid_or_default(self, key: str) -> str:
         """The stored value, or the default if the file holds a value that is not allowed."""
@@ -225,8 +256,9 @@ class SettingsDialog(QDialog):
             value = SETTINGS[key].default
         try:
             check(key, value)
-        except ConfigError as exc:
-            label.setText(str(exc))
+        except InvalidSetting as exc:
+            label.setText(f"This value {exc.reason}")  # the field says which key
+            label.setToolTip(str(exc))
             label.show()
             edit.setStyleSheet(INVALID_STYLE)
             return str(exc)
@@ -309,9 +341,13 @@ class SettingsDialog(QDialog):
         problems = self.apply()
         blocking = [p for p in problems if "memory for this session" not in p]
         if blocking:
+            marked = [k for k in self.fields if self.field_errors[k].isVisibleTo(self)]
+            others = [p for p in blocking if not any(p.startswith(f"{k} ") for k in marked)]
             self.error_label.setText(
-                "Nothing was saved: correct the values marked in red.\n" + "\n".join(blocking)
+                "Nothing was saved: correct the values marked in red."
+                + "".join(f"\n{p}" for p in others)
             )
+            self.error_label.setToolTip("\n".join(blocking))
             self.error_label.show()
             first = next((k for k in self.fields if self.field_errors[k].isVisibleTo(self)), None)
             if first is not None:

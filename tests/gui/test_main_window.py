@@ -253,8 +253,8 @@ def test_import_problems_are_listed_in_the_status_tooltip(
     assert report is not None and len(report.imported) == 1
     text = window.message_label.fullText()
     assert text == (
-        "Imported 1 mail, skipped 0 already imported, 1 malformed, 1 not read — press Triage "
-        "mail (Ctrl+T) to draft replies (hover for details)"
+        "Imported 1 mail, skipped 0 already imported, 1 malformed, 1 not read (hover for "
+        "details) — press Triage mail (Ctrl+T) to draft replies"
     )
     tooltip = window.message_label.toolTip()
     assert f"malformed: {folder / 'empty.eml'}: empty file" in tooltip

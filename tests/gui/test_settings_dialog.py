@@ -28,7 +28,9 @@ def test_a_bad_value_is_shown_inline_and_nothing_is_saved(
     dialog.fields["smtp.from"].setText("not an address")  # not allowed
     error = dialog.field_errors["smtp.from"]
     assert error.isVisibleTo(dialog)  # shown as typed, before Save
-    assert "smtp.from" in error.text() and "RFC 5322" in error.text()
+    assert error.text().startswith("This value is not one address") and "RFC 5322" in error.text()
+    assert error.toolTip().startswith("smtp.from is not one address")
+    assert error.toolTip().endswith("not 'not an address'")
     assert "b3261e" in dialog.fields["smtp.from"].styleSheet()
 
     dialog.accept()
