@@ -624,7 +624,8 @@ class MailRepo:
         """Stored mail whose key or own Message-ID header is ``message_id``, oldest first."""
         rows = self.db.execute(
             "SELECT id, fingerprint, source FROM mail WHERE message_id = ?"
-            " UNION SELECT id, fingerprint, source FROM mail WHERE header_message_id = ?"
+            " UNION SELECT id, fingerprint, source FROM mail"
+            " WHERE header_message_id = ? AND header_message_id != ''"  # the partial index
             " ORDER BY id",
             [message_id, message_id],
         ).fetchall()
