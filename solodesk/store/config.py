@@ -449,9 +449,15 @@ class Config:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+                raise ConfigError(
+                    f"cannot read settings file {path}: {exc}; correct it, or move it away to "
+                    "start from the defaults"
+                ) from exc
             if not isinstance(data, dict):
-                raise ConfigError(f"settings file {path} is not a JSON object")
+                raise ConfigError(
+                    f"settings file {path} is not a JSON object; correct it, or move it away "
+                    "to start from the defaults"
+                )
             for k, v in data.items():
                 if str(k) not in SETTINGS:
                     self._unknown[str(k)] = v  # kept on save, reported in problems
