@@ -19,6 +19,7 @@ from typing import Any
 
 from solodesk import __version__, cli_books, cli_jobs, cli_mailsync
 from solodesk.core.actions import Action, ActionStatus
+from solodesk.core.bounds import escape_controls, for_terminal
 from solodesk.core.events import ChatDelta, Progress, RunFailed
 from solodesk.store.paths import HOME_ENV
 
@@ -153,11 +154,25 @@ def action_json(a: Action) -> dict[str, Any]:
     }
 
 
-def format_action(a: Action, *, source: str = "") -> str:
-    """A readable view of one action for the terminal."""
+def _floor_note(sv: Any, a: Action) -> str:
+    """Why a rule did not auto-approve ``a`` (the policy floor), or ''."""
+    for entry in sv.store.audit.entries(action_id=a.id):
+        if entry["event"] == "policy_decision":
+            detail = json.loads(entry["detail"] or "{}")
+            if detail.get("floor"):
+                return (
+                    f"policy rule #{detail.get('rule_id')} would have auto-approved it; "
+                    f"{detail['floor']}"
+                )
+    return ""
+
+
+def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
+    """A readable view of one action for the terminal (``floor``: why a rule did not
+    auto-approve it)."""
     lines = [
         f"#{a.id}  {a.kind.value}  [{a.status.value}]  by {a.agent}  {a.created_at}",
-        f"  {a.summary}",
+        f"  {for_terminal(a.summary, 'summary')}",
     ]
     why = f" ({'; '.join(a.risk_reasons)})" if a.risk_reasons else ""
     lines.append(f"  risk: {a.risk}{why}")
@@ -168,21 +183,25 @@ def format_action(a: Action, *, source: str = "") -> str:
         lines.append(f"  scheduled to send at {a.send_at} (solodesk inbox cancel {a.id})")
     if a.decided_by:
         lines.append(f"  decided by: {a.decided_by}")
+    if floor and a.status is ActionStatus.PENDING:
+        lines.append(f"  ⚠ {floor}")
     p = a.payload
     if a.status is ActionStatus.INVALID:
         lines.append("  validation errors:")
         lines += [f"    - {e}" for e in a.errors]
         lines.append(f"  model output: {json.dumps(p, ensure_ascii=False)[:600]}")
     else:
-        lines.append(f"  To:      {', '.join(p.get('to', []))}")
+        # What is approved is shown whole (validation bounds it); control characters escaped.
+        lines.append(f"  To:      {escape_controls(', '.join(p.get('to', [])))}")
         if p.get("cc"):
-            lines.append(f"  Cc:      {', '.join(p['cc'])}")
-        lines.append(f"  Subject: {p.get('subject', '')}")
-        lines.append(f"  Message-ID: {p.get('message_id', '')}")
+            lines.append(f"  Cc:      {escape_controls(', '.join(p['cc']))}")
+        lines.append(f"  Subject: {escape_controls(str(p.get('subject', '')))}")
+        lines.append(f"  Message-ID: {for_terminal(str(p.get('message_id', '')), 'message_id')}")
         if p.get("in_reply_to"):
-            lines.append(f"  In-Reply-To: {p['in_reply_to']}")
+            lines.append(f"  In-Reply-To: {for_terminal(str(p['in_reply_to']), 'message_id')}")
         lines.append("")
-        lines += ["  " + line for line in str(p.get("body", "")).splitlines()]
+        body = escape_controls(str(p.get("body", "")), multiline=True)
+        lines += ["  " + line for line in body.splitlines()]
         lines += _warnings(p)
     if a.result:
         status, detail = a.result.get("status", ""), a.result.get("detail", "")
@@ -210,10 +229,11 @@ def _warnings(payload: dict[str, Any]) -> list[str]:
 
 
 def _progress_printer(event: Progress) -> None:
+    message = escape_controls(event.message)  # may quote a subject: untrusted
     if event.task == "triage" and event.total:
-        print(f"[{event.done}/{event.total}] {event.message}", file=sys.stderr, flush=True)
-    elif event.message:
-        print(event.message, file=sys.stderr, flush=True)
+        print(f"[{event.done}/{event.total}] {message}", file=sys.stderr, flush=True)
+    elif message:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _services() -> Any:
@@ -224,6 +244,9 @@ def _services() -> Any:
 
 async def _run_async(args: argparse.Namespace) -> int:
     services = _services()
+    if args.command != "config":  # config list marks them; config get/set names the error
+        for problem in services.config.problems:
+            print(f"solodesk: warning: {problem.message}", file=sys.stderr)
     try:
         return await _dispatch(services, args)
     finally:
@@ -243,8 +266,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         else:
             for key, value, default in sv.config.items():
                 mark = "  (default)" if default else ""
+                if sv.config.problem(key):
+                    mark = "  (NOT ALLOWED: fix it with 'solodesk config set')"
                 print(f"{key} = {value}{mark}")
                 print(f"    {SETTINGS[key].help}")
+                print(f"    allowed: {SETTINGS[key].allowed()}")
         return 0
     if cmd == "secrets":
         return _secrets(sv, args)
@@ -309,24 +335,24 @@ def _secrets(sv: Any, args: argparse.Namespace) -> int:
 def _mail_import(sv: Any, path: Path) -> int:
     from solodesk.connectors.mailimport import ImportSourceError, import_mail
 
+    def problem(line: str) -> None:  # each problem at once, with its path and reason
+        print(for_terminal(line, "problem"), file=sys.stderr, flush=True)
+
     try:
-        report = import_mail(path.expanduser(), sv.store.mail)
+        report = import_mail(path.expanduser(), sv.store.mail, on_problem=problem)
     except ImportSourceError as exc:
         raise CliError(str(exc)) from None
-    for bad in report.malformed:
-        print(f"malformed: {bad.where}: {bad.reason}", file=sys.stderr)
-    print(
-        f"imported {len(report.imported)}, skipped {report.duplicates} already imported, "
-        f"{len(report.malformed)} malformed"
-    )
-    return 0
+    print(report.summary())
+    return 1 if report.stopped else 0
 
 
 async def _triage(sv: Any, limit: int | None) -> int:
     from solodesk.core.llmtypes import LLMError
 
     unsub = sv.bus.subscribe(Progress, _progress_printer)
-    fails = sv.bus.subscribe(RunFailed, lambda e: print(f"error: {e.message}", file=sys.stderr))
+    fails = sv.bus.subscribe(
+        RunFailed, lambda e: print(f"error: {escape_controls(e.message)}", file=sys.stderr)
+    )
     try:
         if not sv.store.mail.untriaged(limit=1):
             print("no untriaged mail: import some with 'solodesk mail import PATH'")
@@ -341,6 +367,8 @@ async def _triage(sv: Any, limit: int | None) -> int:
         fails()
     for o in report.outcomes:
         mail = sv.store.mail.get(o.mail_id)
+        subject = for_terminal(repr(mail.subject), "subject")
+        note = for_terminal(o.note, "note")
         if o.status == "proposed":
             a = sv.store.actions.get(o.action_id)
             how = ""
@@ -348,13 +376,13 @@ async def _triage(sv: Any, limit: int | None) -> int:
                 how = f" — auto-approved by {a.decided_by}; 'solodesk outbox run' sends it"
             elif a.status is ActionStatus.REJECTED:
                 how = f" — blocked by {a.decided_by}"
-            print(f"mail {o.mail_id} {mail.subject!r}: proposed reply #{o.action_id}{how}")
+            print(f"mail {o.mail_id} {subject}: proposed reply #{o.action_id}{how}")
         elif o.status == "no_reply":
-            print(f"mail {o.mail_id} {mail.subject!r}: no reply needed: {o.note}")
+            print(f"mail {o.mail_id} {subject}: no reply needed: {note}")
         elif o.status == "invalid":
-            print(f"mail {o.mail_id} {mail.subject!r}: invalid proposal #{o.action_id} recorded")
+            print(f"mail {o.mail_id} {subject}: invalid proposal #{o.action_id} recorded")
         else:
-            print(f"mail {o.mail_id} {mail.subject!r}: failed: {o.note}")
+            print(f"mail {o.mail_id} {subject}: failed: {note}")
     print(
         f"triaged {len(report.outcomes)}: {report.count('proposed')} proposed, "
         f"{report.count('no_reply')} no reply needed, {report.count('invalid')} invalid, "
@@ -394,7 +422,12 @@ def _source_text(sv: Any, a: Action) -> str:
         m = sv.store.mail.get(a.provenance.ref)
     except NotFound:
         return ""
-    return f"From: {m.from_addr}\nSubject: {m.subject}\nDate: {m.date}\n\n{m.body_text}"
+    return (  # untrusted: every field bounded, control characters escaped
+        f"From: {for_terminal(m.from_addr, 'from')}\n"
+        f"Subject: {for_terminal(m.subject, 'subject')}\n"
+        f"Date: {for_terminal(m.date or '', 'date')}\n\n"
+        f"{for_terminal(m.body_text, 'body', multiline=True)}"
+    )
 
 
 async def _wait_undo_window(sv: Any, a: Action) -> None:
@@ -423,7 +456,7 @@ async def _wait_undo_window(sv: Any, a: Action) -> None:
 
 
 def _policy(sv: Any, args: argparse.Namespace) -> int:
-    from solodesk.core.policy import Outcome, RuleError, parse_condition
+    from solodesk.core.policy import Outcome, RuleError, auto_approve_warning, parse_condition
     from solodesk.store.repos import NotFound
 
     if args.action == "list":
@@ -446,6 +479,9 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
         except RuleError as exc:
             raise CliError(str(exc)) from None
         print(f"added {rule.describe()}")
+        warning = auto_approve_warning(rule.outcome, rule.conditions)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         return 0
     try:
         rule = sv.store.policy.remove(args.id)
@@ -503,7 +539,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                     flag = " ⚠untrusted" if a.provenance.untrusted else ""
                     print(
                         f"#{a.id:<5} {a.status.value:<9} {a.risk:<6} {a.kind.value:<11} "
-                        f"{a.agent:<8} {a.summary}{flag}"
+                        f"{a.agent:<8} {for_terminal(a.summary, 'summary')}{flag}"
                     )
             return 0
         if args.action == "show":
@@ -513,7 +549,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 data["source"] = _source_text(sv, a)
                 print(json.dumps(data, indent=2, ensure_ascii=False))
             else:
-                print(format_action(a, source=_source_text(sv, a)))
+                print(format_action(a, source=_source_text(sv, a), floor=_floor_note(sv, a)))
             return 0
         if args.action == "edit":
             a = actions.get(args.id)

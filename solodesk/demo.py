@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from solodesk.store.config import Config
+from solodesk.store.config import Config, ConfigError
 from solodesk.store.paths import HOME_ENV, default_paths, demo_home, home_paths
 
 DEMO_SETTINGS = {
@@ -62,7 +62,10 @@ def prepare_home(home: Path) -> Config:
     paths = home_paths(home).ensure()
     config = Config(paths.config_file)
     for key in COPIED_SETTINGS:
-        config.set(key, founder.get(key))
+        try:
+            config.set(key, founder.get(key))
+        except ConfigError as exc:  # a bad value in the founder's file: the demo uses the default
+            print(f"warning: {exc}; the demo uses the default", file=sys.stderr)
     for key, value in DEMO_SETTINGS.items():
         config.set(key, value)
     return config

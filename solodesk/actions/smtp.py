@@ -18,7 +18,7 @@ from email.utils import format_datetime, getaddresses
 from typing import Any, Literal
 
 from solodesk.core.mail import all_recipients
-from solodesk.store.config import Config
+from solodesk.store.config import Config, ConfigError
 
 
 class SmtpConfigError(Exception):
@@ -50,8 +50,16 @@ class SmtpSettings:
         """Read ``smtp.*`` settings.
 
         Raises:
-            SmtpConfigError: host or From address is not set.
+            SmtpConfigError: host or From address is not set, or a setting in the file is not
+                allowed (nothing is sent).
         """
+        try:
+            return cls._from_config(config)
+        except ConfigError as exc:
+            raise SmtpConfigError(str(exc)) from None
+
+    @classmethod
+    def _from_config(cls, config: Config) -> SmtpSettings:
         host = config.get("smtp.host")
         from_addr = config.get("smtp.from")
         if not host:

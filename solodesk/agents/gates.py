@@ -3,7 +3,10 @@
 Every proposal is assessed (``core.risk``) and run through the policy (``core.policy``); the
 decision and the rule that fired are written to the audit log. ``auto_approve`` approves it in the
 founder's name of that rule (through the same undo window as a manual approval), ``block``
-rejects it, ``ask`` (the default) leaves it pending for the founder.
+rejects it, ``ask`` (the default) leaves it pending for the founder. When the policy floor
+turns a rule's ``auto_approve`` into ``ask`` (a high-risk proposal derived from untrusted
+content), the audited decision records the floor and the rule that would have fired
+(``rule_id``, ``rule_outcome``).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class Gates:
 
     def undo_seconds(self) -> float:
         """The undo window for approved outgoing mail, in seconds (``outbox.undo_seconds``)."""
-        return float(max(0, self.config.get_int("outbox.undo_seconds")))
+        return float(self.config.get_int("outbox.undo_seconds"))
 
     def correspondents(self, provenance: Provenance) -> Correspondents:
         """Read the source mail's participants and the known addresses (one pass each)."""
@@ -126,6 +129,11 @@ class Gates:
                     "outcome": decision.outcome.value,
                     "rule_id": decision.rule_id,
                     "explanation": decision.explanation,
+                    **(
+                        {"floor": decision.floor, "rule_outcome": Outcome.AUTO_APPROVE.value}
+                        if decision.floor
+                        else {}
+                    ),
                 },
             )
         actor = f"policy rule #{decision.rule_id}"

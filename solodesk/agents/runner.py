@@ -12,6 +12,7 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from solodesk.core.actions import (
     JSONObject,
     Provenance,
 )
+from solodesk.core.bounds import limit
 from solodesk.core.events import (
     ActionProposed,
     ActionResolved,
@@ -218,7 +220,7 @@ class Runner:
         )
 
     def _retries(self) -> int:
-        return max(0, min(5, self.config.get_int("llm.validation_retries")))
+        return self.config.get_int("llm.validation_retries")  # 0..5, checked by the settings
 
     # -- triage --------------------------------------------------------------------------------
     async def triage(self, *, limit: int | None = None) -> TriageReport:
@@ -260,6 +262,8 @@ class Runner:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
         sender = mail.reply_to or mail.from_addr
+        if len(sender) > limit("from"):  # an untrusted, overlong display name is left out
+            sender = parseaddr(sender)[1] or sender
         # A small local model cannot reliably decide whether a human's mail needs an answer
         # (SmolLM2 dismisses nearly everything), so with it every human mail gets a draft the
         # founder can edit or reject. Stronger models choose between the two tools.
@@ -345,15 +349,15 @@ class Runner:
     def _reply_payload(self, mail: MailRecord, draft: JSONObject) -> JSONObject:
         """The ``reply_email`` payload for a draft, threaded on ``mail`` (RFC 5322 3.6.4)."""
         refs = mail.refs.split() if mail.refs else []
-        if mail.message_id not in refs:
-            refs.append(mail.message_id)
+        if mail.reply_message_id not in refs:
+            refs.append(mail.reply_message_id)
         return {
             "to": draft["to"],
             "cc": draft.get("cc", []),
             "subject": draft["subject"],
             "body": draft["body"],
             "message_id": new_message_id(self._message_id_domain(mail)),
-            "in_reply_to": mail.message_id,
+            "in_reply_to": mail.reply_message_id,
             "references": refs,
             "source_mail_id": mail.id,
         }

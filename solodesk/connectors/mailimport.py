@@ -1,18 +1,31 @@
 """Import mail from an mbox file, a Maildir, a folder of ``.eml`` files or one ``.eml`` file.
 
 Parsing uses the standard library (``mailbox``, ``email`` with ``policy.default``, RFC 5322 and
-MIME). Messages already imported (same Message-ID) are skipped. A malformed message is reported
-with its file (and position in an mbox) and the reason, and the rest are imported.
+MIME). Each file and message is isolated: one that cannot be read (permission denied, an I/O
+error, a dangling symbolic link, a FIFO or other special file, larger than
+:data:`MAX_MESSAGE_BYTES`) or parsed is reported with its path (and position in an mbox) and the
+reason, and the rest is imported. Files are never read past the size limit (+1 byte), and special
+files are never opened for reading, so a FIFO cannot hang the import.
+
+A message whose Message-ID and content fingerprint (:func:`fingerprint`) are already stored is a
+duplicate and is skipped, so an interrupted import can simply be run again. A *different* message
+reusing a stored Message-ID is a conflict: it is imported under its own key
+(``<conflict-...@solodesk.invalid>``, its own Message-ID kept for threading replies) and reported
+with both sources, so the customer's mail never vanishes.
 """
 
 from __future__ import annotations
 
 import email.policy
+import errno
 import hashlib
 import html
 import mailbox
+import os
 import re
-from collections.abc import Iterator
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
@@ -24,59 +37,354 @@ from solodesk.store.repos import MailRepo
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 BATCH = 200
+#: How much of a line the mbox scanner reads at once (bounds memory on a huge line).
+LINE_CHUNK = 64 * 1024
 
 
 class ImportSourceError(Exception):
-    """The path is not an mbox, Maildir, folder of .eml files or .eml file."""
+    """The path is not an mbox, Maildir, folder of .eml files or .eml file (or cannot be read);
+    the message names the path and the reason. Nothing is imported."""
 
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """A message that could not be imported: where it is and why."""
+    """A file or message that was not imported: where it is and why."""
 
     where: str
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A different message reusing a stored Message-ID; it was imported under its own key.
+
+    Attributes:
+        where: The new message's file (and position in an mbox).
+        message_id: The Message-ID both messages carry.
+        other: Where the message already stored under that Message-ID came from.
+        mail_id: The new message's row id.
+    """
+
+    where: str
+    message_id: str
+    other: str
+    mail_id: int
+
+    def line(self) -> str:
+        """The conflict as one problem line."""
+        return (
+            f"Message-ID conflict: {self.where}: {self.message_id} is already used by a "
+            f"different message ({self.other}); imported separately as mail {self.mail_id}"
+        )
+
+
 @dataclass(slots=True)
 class ImportReport:
-    """Counts and problems of one import."""
+    """Counts and problems of one import.
+
+    Attributes:
+        imported: Row ids of the imported messages (conflicts included).
+        duplicates: Messages already stored (same Message-ID and content), skipped.
+        malformed: Messages read but not valid RFC 5322 mail.
+        unreadable: Files, folders and messages that were not read (permission denied, I/O
+            error, dangling link, special file, over the size limit), with why.
+        conflicts: Different messages reusing a stored Message-ID (imported separately).
+        stopped: Why the import stopped before the end (the database refused a write), or ''.
+            What was imported until then is kept; running the import again continues it.
+    """
 
     imported: list[int] = field(default_factory=list)
     duplicates: int = 0
     malformed: list[Malformed] = field(default_factory=list)
+    unreadable: list[Malformed] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    stopped: str = ""
+
+    def problems(self) -> list[str]:
+        """One line per problem, for a terminal or a details view: ``kind: where: reason``."""
+        lines = [f"not read: {u.where}: {u.reason}" for u in self.unreadable]
+        lines += [f"malformed: {m.where}: {m.reason}" for m in self.malformed]
+        lines += [c.line() for c in self.conflicts]
+        if self.stopped:
+            lines.append(f"stopped: {self.stopped}")
+        return lines
+
+    def summary(self) -> str:
+        """One line: what was imported, skipped and not imported."""
+        text = (
+            f"imported {len(self.imported)}, skipped {self.duplicates} already imported, "
+            f"{len(self.malformed)} malformed"
+        )
+        if self.unreadable:
+            text += f", {len(self.unreadable)} not read"
+        if self.conflicts:
+            text += f", {len(self.conflicts)} Message-ID conflict(s) imported separately"
+        if self.stopped:
+            text += " — stopped early: run the same import again to continue"
+        return text
 
 
-def _iter_sources(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(where, raw_bytes)`` for every message under ``path``."""
-    if path.is_dir():
-        if all((path / sub).is_dir() for sub in ("cur", "new", "tmp")):
-            md = mailbox.Maildir(str(path), factory=None, create=False)
-            for key in sorted(md.keys()):
-                with md.get_file(key) as fh:
-                    yield f"{path}/{key}", fh.read(MAX_MESSAGE_BYTES + 1)
-            return
-        files = sorted(p for p in path.rglob("*.eml") if p.is_file())
-        if not files:
-            raise ImportSourceError(
-                f"{path} is a folder with no .eml files and is not a Maildir (cur/new/tmp)"
-            )
-        for p in files:
-            yield str(p), p.read_bytes()[: MAX_MESSAGE_BYTES + 1]
-        return
-    if not path.exists():
-        raise ImportSourceError(f"{path} does not exist")
-    with path.open("rb") as fh:
-        head = fh.read(5)
-    if head.startswith(b"From "):
-        box = mailbox.mbox(str(path), factory=None, create=False)
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One message read from a source, or why it could not be read."""
+
+    where: str
+    raw: bytes | None = None
+    problem: str = ""
+
+
+def _describe_mode(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def _os_reason(exc: OSError) -> str:
+    """An OSError as a short reason, e.g. ``Permission denied (EACCES)``."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    text = exc.strerror or str(exc)
+    return f"{text} ({name})" if name else text
+
+
+class _Skip(Exception):
+    """A file that is not read; the message says why."""
+
+
+def _check_regular(path: Path, limit: int) -> os.stat_result:
+    """``stat`` (following links) and refuse what must not be read.
+
+    Raises:
+        _Skip: a dangling or looping link, a special file, or larger than ``limit`` bytes.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise _Skip(f"dangling symbolic link to {os.readlink(path)}; not read") from None
+        raise _Skip("no longer exists") from None
+    except OSError as exc:
+        raise _Skip(f"cannot be read: {_os_reason(exc)}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _Skip(f"{_describe_mode(st.st_mode)}, not a mail file; not read")
+    if st.st_size > limit:
+        raise _Skip(f"larger than the {limit} byte limit ({st.st_size} bytes); not read")
+    return st
+
+
+def read_capped(path: Path, limit: int = MAX_MESSAGE_BYTES) -> bytes:
+    """Read a regular file, never more than ``limit + 1`` bytes.
+
+    Special files are refused before they are opened; the opened file is checked again
+    (``fstat``) so a file swapped for a FIFO meanwhile is not read either.
+
+    Raises:
+        _Skip: see :func:`_check_regular`, or the file is over ``limit`` while reading.
+        OSError: the file cannot be opened or read (permission denied, I/O error).
+    """
+    _check_regular(path, limit)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Skip(f"{_describe_mode(st.st_mode)}, not a mail file; not read")
+        chunks: list[bytes] = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
+    if len(raw) > limit:
+        raise _Skip(f"larger than the {limit} byte limit; not read further")
+    return raw
+
+
+def _read_item(path: Path, where: str, limit: int) -> _Item:
+    try:
+        return _Item(where, raw=read_capped(path, limit))
+    except _Skip as skip:
+        return _Item(where, problem=str(skip))
+    except OSError as exc:
+        return _Item(where, problem=f"cannot be read: {_os_reason(exc)}")
+
+
+class _BoundedMbox(mailbox.mbox):
+    """``mailbox.mbox`` whose table of contents is built reading lines in bounded chunks, so a
+    huge line does not have to fit in memory, and which tells a message's size before it is
+    read. Lines before the first ``From`` line (e.g. blank lines) are ignored."""
+
+    def _generate_toc(self) -> None:
+        starts: list[int] = []
+        stops: list[int] = []
+        last_was_empty = False
+        at_line_start = True
+        fh = self._file  # type: ignore[attr-defined]
+        fh.seek(0)
+        while True:
+            pos = fh.tell()
+            piece = fh.readline(LINE_CHUNK)
+            if not piece:
+                if len(stops) < len(starts):
+                    stops.append(pos - len(os.linesep) if last_was_empty else pos)
+                break
+            line_start, at_line_start = at_line_start, piece.endswith(b"\n")
+            if not line_start:
+                continue  # the rest of a long line
+            if piece.startswith(b"From "):
+                if len(stops) < len(starts):
+                    stops.append(pos - len(os.linesep) if last_was_empty else pos)
+                starts.append(pos)
+                last_was_empty = False
+            else:
+                last_was_empty = piece == os.linesep.encode()
+        self._toc = dict(enumerate(zip(starts, stops, strict=True)))
+        self._next_key = len(self._toc)
+        self._file_length = fh.tell()
+
+    def message_size(self, key: str) -> int:
+        """Bytes of message ``key`` (its ``From`` line included)."""
+        start, stop = self._lookup(key)  # type: ignore[attr-defined]
+        return int(stop - start)
+
+
+def _looks_like_mbox(head: bytes) -> bool:
+    """An mbox starts with a ``From `` line, possibly after blank lines (or a BOM)."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    return text.startswith(b"From ")
+
+
+def _iter_mbox(path: Path, limit: int) -> Iterator[_Item]:
+    try:
+        box = _BoundedMbox(str(path), factory=None, create=False)
+    except OSError as exc:
+        raise ImportSourceError(f"{path} cannot be read: {_os_reason(exc)}") from None
+    try:
         try:
-            for i, key in enumerate(box.keys(), start=1):
-                yield f"{path} message {i}", box.get_bytes(key)
-        finally:
-            box.close()
+            keys = box.keys()
+        except OSError as exc:
+            raise ImportSourceError(f"{path} cannot be read: {_os_reason(exc)}") from None
+        for i, key in enumerate(keys, start=1):
+            where = f"{path} message {i}"
+            size = box.message_size(key)
+            if size > limit + LINE_CHUNK:
+                yield _Item(where, problem=f"larger than the {limit} byte limit ({size} bytes);"
+                            " not read")
+                continue
+            try:
+                with box.get_file(key) as fh:
+                    raw = fh.read(limit + 1)
+            except OSError as exc:
+                yield _Item(where, problem=f"cannot be read: {_os_reason(exc)}")
+                continue
+            if len(raw) > limit:
+                yield _Item(where, problem=f"larger than the {limit} byte limit; not read")
+                continue
+            yield _Item(where, raw=raw.replace(os.linesep.encode(), b"\n"))
+    finally:
+        box.close()
+
+
+def _iter_maildir(path: Path, limit: int) -> Iterator[_Item]:
+    """Messages in ``new`` and ``cur`` (``tmp`` holds deliveries in progress), by file name."""
+    for sub in ("new", "cur"):
+        folder = path / sub
+        try:
+            names = sorted(e.name for e in os.scandir(folder) if not e.name.startswith("."))
+        except OSError as exc:
+            yield _Item(str(folder), problem=f"folder cannot be read: {_os_reason(exc)}")
+            continue
+        for name in names:
+            yield _read_item(folder / name, str(folder / name), limit)
+
+
+def _iter_eml_folder(path: Path, limit: int) -> Iterator[_Item]:
+    """``.eml`` files anywhere under ``path`` (sorted); unreadable folders are reported."""
+    folder_errors: list[_Item] = []
+
+    def onerror(exc: OSError) -> None:
+        where = exc.filename or str(path)
+        folder_errors.append(_Item(str(where), problem=f"folder cannot be read: "
+                                   f"{_os_reason(exc)}; its mail was not imported"))
+
+    found: list[Path] = []
+    linked_folders: list[_Item] = []
+    for root, dirs, files in os.walk(path, onerror=onerror):
+        for d in sorted(dirs):
+            full = Path(root) / d
+            if full.is_symlink():
+                linked_folders.append(
+                    _Item(str(full), problem="symbolic link to a folder, not followed; import "
+                          "that folder itself to include its mail")
+                )
+        found += [Path(root) / f for f in files if f.lower().endswith(".eml")]
+    if not found and not folder_errors:
+        raise ImportSourceError(
+            f"{path} is a folder with no .eml files and is not a Maildir (cur/new/tmp)"
+        )
+    yield from folder_errors
+    yield from linked_folders
+    for p in sorted(found):
+        yield _read_item(p, str(p), limit)
+
+
+def _iter_sources(path: Path, limit: int = MAX_MESSAGE_BYTES) -> Iterator[_Item]:
+    """Every message under ``path``, or why one could not be read.
+
+    Raises:
+        ImportSourceError: ``path`` does not exist, cannot be read, or is not a mail source.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ImportSourceError(f"{path} is a dangling symbolic link") from None
+        raise ImportSourceError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ImportSourceError(f"{path} cannot be read: {_os_reason(exc)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            entries = {e.name for e in os.scandir(path)}
+        except OSError as exc:
+            raise ImportSourceError(f"{path} cannot be read: {_os_reason(exc)}") from None
+        if {"cur", "new", "tmp"} <= entries and all(
+            (path / sub).is_dir() for sub in ("cur", "new", "tmp")
+        ):
+            yield from _iter_maildir(path, limit)
+        else:
+            yield from _iter_eml_folder(path, limit)
         return
-    yield str(path), path.read_bytes()[: MAX_MESSAGE_BYTES + 1]
+    if not stat.S_ISREG(st.st_mode):
+        raise ImportSourceError(
+            f"{path} is {_describe_mode(st.st_mode)}, not a mail file; nothing was read"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        try:
+            head = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ImportSourceError(f"{path} cannot be read: {_os_reason(exc)}") from None
+    if _looks_like_mbox(head):
+        yield from _iter_mbox(path, limit)
+        return
+    item = _read_item(path, str(path), limit)
+    if item.problem:
+        raise ImportSourceError(f"{path}: {item.problem}")
+    yield item
 
 
 _TAG = re.compile(r"<[^>]+>")
@@ -198,39 +506,180 @@ def _quick_message_id(raw: bytes) -> str:
     return text.split()[0] if text.startswith("<") else text
 
 
-def import_mail(path: Path, repo: MailRepo) -> ImportReport:
+_FINGERPRINT_HEADERS = ("From", "To", "Cc", "Subject", "Date")
+
+
+def fingerprint(raw: bytes) -> str:
+    """A sha256 (hex) of what makes a message *this* message: its From, To, Cc, Subject and Date
+    headers and its body, with line endings and trailing white space normalised.
+
+    Transport headers (Received, Status, X-*) and the mbox ``From`` line are left out, so the
+    same message exported as .eml, in a Maildir or in an mbox has the same fingerprint.
+    """
+    data = raw.replace(b"\r\n", b"\n")
+    head, _sep, body = data.partition(b"\n\n")
+    try:
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\n\n")
+    except Exception:
+        headers = None
+    digest = hashlib.sha256()
+    for name in _FINGERPRINT_HEADERS:
+        try:
+            value = headers.get(name) if headers is not None else None
+        except Exception:
+            value = None
+        text = " ".join(str(value).split()) if value is not None else ""
+        digest.update(f"{name}: {text}\n".encode("utf-8", "surrogateescape"))
+    digest.update(b"\n")
+    lines = [line.rstrip() for line in body.split(b"\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    digest.update(b"\n".join(lines))
+    return digest.hexdigest()
+
+
+def _conflict_key(fp: str) -> str:
+    """The key a conflicting message is stored under (RFC 2606 ``.invalid``: never real)."""
+    return f"<conflict-{fp[:40]}@solodesk.invalid>"
+
+
+def _stored_fingerprint(repo: MailRepo, mail_id: int, stored: str) -> str:
+    """The fingerprint of a stored mail, computed once for mail imported before they existed."""
+    if stored:
+        return stored
+    fp = fingerprint(repo.raw(mail_id))
+    repo.set_fingerprint(mail_id, fp)
+    return fp
+
+
+def _is_duplicate(repo: MailRepo, message_id: str, fp: str) -> tuple[bool, str]:
+    """``(duplicate, other_source)``: whether a stored mail holding ``message_id`` has the same
+    content, else where the first (different) one came from ('' if none holds it)."""
+    holders = repo.holding(message_id)
+    for h in holders:
+        if _stored_fingerprint(repo, h.id, h.fingerprint) == fp:
+            return True, h.source
+    return False, holders[0].source if holders else ""
+
+
+def _is_transient(exc: sqlite3.Error) -> bool:
+    """Errors of the database as a whole (full disk, locked, I/O), not of one message."""
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.InterfaceError | sqlite3.ProgrammingError
+    )
+
+
+def import_mail(
+    path: Path,
+    repo: MailRepo,
+    *,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    on_problem: Callable[[str], None] | None = None,
+) -> ImportReport:
     """Import every message under ``path`` into ``repo``.
 
+    Each file and message is isolated: problems are collected in the report (with paths and
+    reasons) and the rest is imported. Messages are committed in batches of :data:`BATCH`; a
+    batch the database refuses is retried message by message, so one bad row does not lose the
+    others. If the database refuses writes altogether (full disk, locked, I/O error) the import
+    stops with :attr:`ImportReport.stopped` set; what was committed is kept and running the same
+    import again continues it (duplicates are skipped).
+
+    Args:
+        path: An mbox file, a Maildir, a folder of ``.eml`` files or one ``.eml`` file.
+        repo: Where mail is stored.
+        max_bytes: The largest message read, in bytes (files are never read further).
+        on_problem: Called with each problem line as it is found (e.g. to print it at once).
+
     Raises:
-        ImportSourceError: ``path`` is not a mail source (nothing is imported).
+        ImportSourceError: ``path`` is not a mail source or cannot be read (nothing imported).
     """
     report = ImportReport()
     batch: list[tuple[str, dict[str, Any]]] = []
 
+    def problem(line: str) -> None:
+        if on_problem is not None:
+            on_problem(line)
+
+    def store(where: str, row: dict[str, Any]) -> None:
+        """Insert one row, as a duplicate, a conflict or a new mail (inside a transaction)."""
+        mid, fp = row["message_id"], row["fingerprint"]
+        duplicate, other = _is_duplicate(repo, mid, fp)
+        if duplicate:
+            report.duplicates += 1
+            return
+        if other:
+            row = {**row, "message_id": _conflict_key(fp), "header_message_id": mid}
+        mail_id = repo.insert({**row, "source": where})
+        if mail_id is None:  # the same conflicting message twice in one import
+            report.duplicates += 1
+            return
+        report.imported.append(mail_id)
+        if other:
+            report.conflicts.append(Conflict(where, mid, other, mail_id))
+
     def flush() -> None:
         # One transaction per batch: a crash loses at most the batch, never half a message.
-        with repo.db.atomic():
-            for where, row in batch:
-                row["source"] = where
-                mail_id = repo.insert(row)
-                if mail_id is None:
-                    report.duplicates += 1
-                else:
-                    report.imported.append(mail_id)
+        before = (len(report.imported), report.duplicates, len(report.conflicts))
+        try:
+            with repo.db.atomic():
+                for where, row in batch:
+                    store(where, row)
+        except sqlite3.Error as exc:
+            del report.imported[before[0]:]
+            report.duplicates = before[1]
+            del report.conflicts[before[2]:]
+            if _is_transient(exc):
+                report.stopped = f"the database refused the write: {exc}"
+                problem(f"stopped: {report.stopped}")
+                batch.clear()
+                raise _Stop from None
+            for where, row in batch:  # one bad row: keep the others
+                try:
+                    with repo.db.atomic():
+                        store(where, row)
+                except sqlite3.Error as row_exc:
+                    if _is_transient(row_exc):
+                        report.stopped = f"the database refused the write: {row_exc}"
+                        problem(f"stopped: {report.stopped}")
+                        batch.clear()
+                        raise _Stop from None
+                    bad = Malformed(where, f"cannot be stored: {row_exc}")
+                    report.malformed.append(bad)
+                    problem(f"malformed: {bad.where}: {bad.reason}")
+        for conflict in report.conflicts[before[2]:]:  # committed: now they can be told
+            problem(conflict.line())
         batch.clear()
 
-    for where, raw in _iter_sources(path):
-        known = _quick_message_id(raw)
-        if known and repo.has_message_id(known):
-            report.duplicates += 1  # skipped without the (slow) full parse
-            continue
-        row, reason = parse_message(raw)
-        if row is None:
-            report.malformed.append(Malformed(where=where, reason=reason or "unknown"))
-            continue
-        batch.append((where, row))
-        if len(batch) >= BATCH:
+    try:
+        for item in _iter_sources(path, max_bytes):
+            if item.raw is None:
+                bad = Malformed(item.where, item.problem)
+                report.unreadable.append(bad)
+                problem(f"not read: {bad.where}: {bad.reason}")
+                continue
+            raw = item.raw
+            fp = fingerprint(raw)
+            known = _quick_message_id(raw)
+            if known and _is_duplicate(repo, known, fp)[0]:
+                report.duplicates += 1  # skipped without the (slow) full parse
+                continue
+            row, reason = parse_message(raw)
+            if row is None:
+                bad = Malformed(item.where, reason or "unknown")
+                report.malformed.append(bad)
+                problem(f"malformed: {bad.where}: {bad.reason}")
+                continue
+            row["fingerprint"] = fp
+            batch.append((item.where, row))
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    except _Stop:
+        pass
     return report
+
+
+class _Stop(Exception):
+    """The database refuses writes: stop the import (the report says why)."""

@@ -76,11 +76,23 @@ class RunFailed(Event):
 
 @dataclass(frozen=True, slots=True)
 class MailImported(Event):
-    """Mail was imported: counts of new, duplicate and malformed messages."""
+    """Mail was imported: counts of new, duplicate and malformed messages.
+
+    Attributes:
+        not_read: Files or messages that could not be read (permission, I/O error, special
+            file, over the size limit).
+        conflicts: Different messages reusing a stored Message-ID (imported separately).
+        problems: One line per problem, ``kind: where: reason``.
+        stopped: Why the import stopped early ('' if it ran to the end).
+    """
 
     imported: int
     duplicates: int
     malformed: int
+    not_read: int = 0
+    conflicts: int = 0
+    problems: tuple[str, ...] = ()
+    stopped: str = ""
 
 
 E = TypeVar("E", bound=Event)

@@ -43,7 +43,12 @@ def check_address(value: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "empty address"
     if "\r" in value or "\n" in value:
-        return f"address {value!r} contains a line break"
+        return f"address {value[:80]!r} contains a line break"
+    if len(value) > MAX_SUBJECT:
+        return (
+            f"address {value[:60]!r}… is longer than {MAX_SUBJECT} characters "
+            "(RFC 5322 line length limit)"
+        )
     # Parse as smtp.send does (getaddresses), so what is checked is exactly what is sent to:
     # an entry hiding a second mailbox ("a@x.com <b@y.com>", "a@x.com, b@y.com") is refused.
     pairs = getaddresses([value.strip()])

@@ -22,6 +22,15 @@ field                  meaning                                      ops
 =====================  ===========================================  ======================
 
 For list facts, ``in`` means every element is in the list and ``not-in`` means none is.
+
+The policy floor: a rule never auto-approves a **high-risk** proposal derived from **untrusted**
+content (imported mail) unless it names high risk explicitly, i.e. it has a condition on
+``risk`` that admits ``high`` (``risk <= high``, ``risk == high``...). Such a would-be
+auto-approval is downgraded to ``ask``; the :class:`Decision` says so (:attr:`Decision.floor`)
+and names the rule that would have fired. A founder's rule like ``recipients_known == true``
+was written for ordinary replies; a prompt-injected mail must not turn it into a send to
+someone else. :func:`auto_approve_warning` tells the founder when a new rule could auto-approve
+untrusted content (it is added all the same).
 """
 
 from __future__ import annotations
@@ -160,11 +169,17 @@ def conditions_from_json(text: str) -> tuple[Condition, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome and the rule that fired (None: the default, ask)."""
+    """The outcome and the rule that fired (None: the default, ask).
+
+    Attributes:
+        floor: Why the policy floor turned the rule's ``auto_approve`` into ``ask`` ('' if it
+            did not); ``rule`` is then the rule that would have fired.
+    """
 
     outcome: Outcome
     rule: PolicyRule | None = None
     explanation: list[str] = field(default_factory=list)
+    floor: str = ""
 
     @property
     def rule_id(self) -> int | None:
@@ -202,12 +217,77 @@ def matches(rule: PolicyRule, kind: str, facts: Mapping[str, Any]) -> bool:
     return all(_compare(facts.get(c.field), c.op, c.value) for c in rule.conditions)
 
 
+def admits_high_risk(rule: PolicyRule) -> bool:
+    """Whether ``rule`` names high risk explicitly: a condition on ``risk`` that ``high``
+    satisfies (``risk <= high``, ``risk == high``, ``risk > medium``...)."""
+    return any(
+        c.field == "risk" and _compare(Risk.HIGH, c.op, c.value) for c in rule.conditions
+    )
+
+
+def excludes_untrusted(conditions: Sequence[Condition]) -> bool:
+    """Whether a condition keeps proposals derived from untrusted content out
+    (``untrusted == false``, ``untrusted != true``)."""
+    return any(c.field == "untrusted" and not _compare(True, c.op, c.value) for c in conditions)
+
+
+def bounds_risk(conditions: Sequence[Condition]) -> bool:
+    """Whether a condition on ``risk`` keeps high-risk proposals out (``risk <= low``...)."""
+    return any(c.field == "risk" and not _compare(Risk.HIGH, c.op, c.value) for c in conditions)
+
+
+FLOOR_REASON = (
+    "policy floor: a high-risk proposal derived from untrusted content is never auto-approved "
+    "unless the rule names high risk (e.g. 'risk <= high'); it waits for you"
+)
+
+
 def evaluate(rules: Sequence[PolicyRule], kind: str, facts: Mapping[str, Any]) -> Decision:
-    """The first matching rule in ``position`` order decides; none matching means ask."""
+    """The first matching rule in ``position`` order decides; none matching means ask.
+
+    An ``auto_approve`` of a high-risk proposal derived from untrusted content becomes ``ask``
+    unless the rule names high risk (the policy floor, see the module docstring).
+    """
     for rule in sorted(rules, key=lambda r: (r.position, r.id)):
         if matches(rule, kind, facts):
+            if (
+                rule.outcome is Outcome.AUTO_APPROVE
+                and facts.get("untrusted") is True
+                and _compare(facts.get("risk"), "==", "high")
+                and not admits_high_risk(rule)
+            ):
+                return Decision(
+                    Outcome.ASK,
+                    rule,
+                    [f"{rule.describe()} (would have fired)", FLOOR_REASON],
+                    floor=FLOOR_REASON,
+                )
             return Decision(rule.outcome, rule, [rule.describe()])
     return Decision(Outcome.ASK, None, ["no rule matched: the default is to ask"])
+
+
+def auto_approve_warning(outcome: Outcome, conditions: Sequence[Condition]) -> str:
+    """Why a rule could auto-approve proposals derived from untrusted content ('' if it
+    cannot): it auto-approves and has no condition excluding untrusted content or bounding
+    risk. The rule is still allowed; this is for the founder to read before relying on it."""
+    if outcome is not Outcome.AUTO_APPROVE or excludes_untrusted(conditions):
+        return ""
+    rule = PolicyRule(0, 0, "*", tuple(conditions), outcome)
+    if admits_high_risk(rule):
+        return (
+            "this rule names high risk, so it auto-approves even high-risk proposals derived "
+            "from untrusted content (imported mail): a prompt-injected mail could make an agent "
+            "propose what this rule sends. Add 'untrusted == false' unless that is intended."
+        )
+    if bounds_risk(conditions):
+        return ""
+    return (
+        "this rule can auto-approve proposals derived from untrusted content (imported mail) "
+        "whatever their risk. High-risk ones still wait for you (policy floor), but a "
+        "prompt-injected mail could make an agent propose a low- or medium-risk action this "
+        "rule approves. Add 'untrusted == false' or a risk bound such as 'risk <= low' to "
+        "narrow it."
+    )
 
 
 def facts(

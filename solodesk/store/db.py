@@ -419,6 +419,23 @@ def m006_imap_jobs(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_input_mail_fingerprint(db: Database) -> None:
+    # Issue 6: a different message reusing a known Message-ID is imported, not dropped.
+    # ``fingerprint``: sha256 of the message's content (its identity when Message-IDs collide);
+    # ``header_message_id``: the message's own Message-ID when the row is stored under another
+    # key because a different message already holds it ('' otherwise).
+    _script(
+        db,
+        """
+        ALTER TABLE mail ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+        ALTER TABLE mail ADD COLUMN header_message_id TEXT NOT NULL DEFAULT '';
+        CREATE INDEX mail_header_message_id ON mail(header_message_id)
+            WHERE header_message_id != '';
+        """,
+    )
+
+
 def connect(path: Path | str) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

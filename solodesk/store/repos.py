@@ -591,6 +591,23 @@ class MailRecord:
     triage_status: str
     triage_note: str
     automated: str = ""
+    fingerprint: str = ""
+    header_message_id: str = ""
+
+    @property
+    def reply_message_id(self) -> str:
+        """The Message-ID a reply refers to (In-Reply-To, RFC 5322 3.6.4): the message's own,
+        also when it is stored under another key because of a Message-ID conflict."""
+        return self.header_message_id or self.message_id
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessageId:
+    """A stored mail holding a Message-ID (as its key or as its own header)."""
+
+    id: int
+    fingerprint: str
+    source: str
 
 
 class MailRepo:
@@ -605,14 +622,44 @@ class MailRepo:
         ).fetchone()
         return row is not None
 
+    def holding(self, message_id: str) -> list[StoredMessageId]:
+        """Stored mail whose key or own Message-ID header is ``message_id``, oldest first."""
+        rows = self.db.execute(
+            "SELECT id, fingerprint, source FROM mail WHERE message_id = ?"
+            " UNION SELECT id, fingerprint, source FROM mail"
+            " WHERE header_message_id = ? AND header_message_id != ''"  # the partial index
+            " ORDER BY id",
+            [message_id, message_id],
+        ).fetchall()
+        return [StoredMessageId(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def raw(self, mail_id: int) -> bytes:
+        """The message as imported (RFC 5322 bytes).
+
+        Raises:
+            NotFound: no such mail.
+        """
+        row = self.db.execute("SELECT raw FROM mail WHERE id = ?", [mail_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no mail with id {mail_id}")
+        return bytes(row[0])
+
+    def set_fingerprint(self, mail_id: int, fingerprint: str) -> None:
+        """Record the content fingerprint of a mail imported before fingerprints existed."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE mail SET fingerprint = ? WHERE id = ?", [fingerprint, mail_id]
+            )
+
     def insert(self, record: Mapping[str, Any]) -> int | None:
         """Insert one mail row; returns its id, or None if its Message-ID is already stored."""
         columns = [
             "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
             "in_reply_to", "refs", "body_text", "raw", "source",
         ]
-        if "automated" in record:
-            columns.append("automated")
+        for optional in ("automated", "fingerprint", "header_message_id"):
+            if optional in record:
+                columns.append(optional)
         with self.db.atomic():
             cur = self.db.execute(
                 f"INSERT OR IGNORE INTO mail ({', '.join(columns)}, imported_at)"
@@ -629,7 +676,7 @@ class MailRepo:
             self.db.query(
                 "SELECT id, message_id, from_addr, reply_to, to_addrs, cc_addrs, subject, date,"
                 " in_reply_to, refs, body_text, source, imported_at, triage_status, triage_note,"
-                " automated"
+                " automated, fingerprint, header_message_id"
                 " FROM mail WHERE id = ?",
                 [mail_id],
             )

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from solodesk.agents.runner import TriageReport
 from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
 from solodesk.core.actions import Action, ActionStatus
+from solodesk.core.bounds import for_terminal
 from solodesk.core.events import MailImported, Progress, RunFailed
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 ERROR_STYLE = "QLabel { color: #b3261e; }"
 
+#: Problems of one import listed in the status bar's tooltip (the rest are in the log).
+MAX_PROBLEM_LINES = 30
 #: How often the outbox looks for approvals whose undo window has ended (milliseconds).
 OUTBOX_INTERVAL_MS = 1000
 WARNING_STYLE = "QLabel { color: #b3261e; font-weight: bold; }"
@@ -279,6 +282,20 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.keyring_label)
         self.update_status_labels()
         self.show_message("Ready")
+        self.show_settings_problems()
+
+    def show_settings_problems(self) -> None:
+        """Warn (status bar, in red; the tooltip lists them all) about values in the settings
+        file that are not allowed: whatever needs such a setting stops until it is fixed."""
+        problems = self.services.config.problems
+        if not problems:
+            return
+        keys = ", ".join(p.key for p in problems)
+        self.show_message(
+            f"Settings not allowed: {keys} — open Settings (Ctrl+,) to correct them\n"
+            + "\n".join(p.message for p in problems),
+            error=True,
+        )
 
     def update_status_labels(self) -> None:
         """Show the configured model and the keyring state."""
@@ -331,13 +348,29 @@ class MainWindow(QMainWindow):
         self.show_message(f"{event.task} failed: {event.message}", error=True)
 
     def on_mail_imported(self, event: MailImported) -> None:
+        """Show the import's summary; the tooltip lists each problem with its path and reason."""
         text = (
             f"Imported {event.imported} mail, skipped {event.duplicates} already imported, "
             f"{event.malformed} malformed"
         )
-        if event.imported:
+        if event.not_read:
+            text += f", {event.not_read} not read"
+        if event.conflicts:
+            text += f", {event.conflicts} Message-ID conflict(s) imported separately"
+        if event.problems:
+            text += " (hover for details)"
+        if event.stopped:
+            text += " — stopped early: import the same mail again to continue"
+        elif event.imported:
             text += " — press Triage mail (Ctrl+T) to draft replies"
-        self.show_message(text, error=bool(event.malformed and not event.imported))
+        if event.problems:
+            shown = list(event.problems[:MAX_PROBLEM_LINES])
+            more = len(event.problems) - len(shown)
+            if more:
+                shown.append(f"… and {more} more (see solodesk.log)")
+            text += "\n" + "\n".join(shown)
+        failed = event.malformed + event.not_read
+        self.show_message(text, error=bool(event.stopped or (failed and not event.imported)))
 
     # -- import --------------------------------------------------------------------------------
     def choose_import(self, *, folder: bool) -> QFileDialog:
@@ -385,10 +418,19 @@ class MainWindow(QMainWindow):
         finally:
             self._importing = False
             self._set_busy(False)
-        for bad in report.malformed:
-            log.warning("malformed mail %s: %s", bad.where, bad.reason)
+        problems = report.problems()
+        for line in problems:
+            log.warning("mail import: %s", line)
         self.services.bus.publish(
-            MailImported(len(report.imported), report.duplicates, len(report.malformed))
+            MailImported(
+                len(report.imported),
+                report.duplicates,
+                len(report.malformed),
+                not_read=len(report.unreadable),
+                conflicts=len(report.conflicts),
+                problems=tuple(for_terminal(line, "problem") for line in problems),
+                stopped=report.stopped,
+            )
         )
         return report
 
@@ -495,7 +537,9 @@ class MainWindow(QMainWindow):
 
     def _settings_saved(self, dialog: SettingsDialog) -> None:
         self.update_status_labels()
-        if dialog.notes:
+        if self.services.config.problems:
+            self.show_settings_problems()
+        elif dialog.notes:
             self.show_message("; ".join(dialog.notes), error=True)
         else:
             self.show_message("Settings saved")

@@ -34,7 +34,15 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.core.actions import ActionKind
-from solodesk.core.policy import FIELDS, Condition, Outcome, PolicyRule, RuleError, parse_condition
+from solodesk.core.policy import (
+    FIELDS,
+    Condition,
+    Outcome,
+    PolicyRule,
+    RuleError,
+    auto_approve_warning,
+    parse_condition,
+)
 from solodesk.store.repos import NotFound, Store
 from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
@@ -43,6 +51,10 @@ log = logging.getLogger(__name__)
 
 ERROR_STYLE = "QLabel { color: #b3261e; }"
 OK_STYLE = "QLabel { color: #1b6e35; }"
+CAUTION_STYLE = (
+    "QLabel { background: #fff4e5; color: #6b3d00; border: 1px solid #f0c27b;"
+    " border-radius: 4px; padding: 4px 6px; }"
+)
 
 OUTCOME_LABELS = {
     Outcome.AUTO_APPROVE: "auto-approve",
@@ -132,7 +144,9 @@ class PolicyRulesModel(ReadOnlyTableModel):
                 return OUTCOME_LABELS[rule.outcome]
             return rule.note
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{rule.describe()}\n{rule.outcome.value}: {OUTCOME_HELP[rule.outcome]}"
+            text = f"{rule.describe()}\n{rule.outcome.value}: {OUTCOME_HELP[rule.outcome]}"
+            warning = auto_approve_warning(rule.outcome, rule.conditions)
+            return f"{text}\n⚠ {warning}" if warning else text
         if role == Qt.ItemDataRole.ForegroundRole and col == 3:
             color = OUTCOME_COLORS.get(rule.outcome)
             return QBrush(QColor(color)) if color else None
@@ -209,6 +223,13 @@ class PolicyDialog(QDialog):
             self.outcome_combo.addItem(
                 f"{OUTCOME_LABELS[outcome]} — {OUTCOME_HELP[outcome]}", outcome.value
             )
+        self.outcome_combo.currentIndexChanged.connect(self._validate)
+        self.untrusted_warning = QLabel()
+        self.untrusted_warning.setObjectName("untrustedWarning")
+        self.untrusted_warning.setWordWrap(True)
+        self.untrusted_warning.setTextFormat(Qt.TextFormat.PlainText)
+        self.untrusted_warning.setStyleSheet(CAUTION_STYLE)
+        self.untrusted_warning.hide()
         self.position_spin = QSpinBox()
         self.position_spin.setRange(-1, 1_000_000)
         self.position_spin.setSpecialValueText("at the end")
@@ -228,6 +249,7 @@ class PolicyDialog(QDialog):
         form.addRow("Conditions:", conditions_box)
         form.addRow("", self.error_label)
         form.addRow("Outcome:", self.outcome_combo)
+        form.addRow("", self.untrusted_warning)
         form.addRow("Position:", self.position_spin)
         form.addRow("Note:", self.note_edit)
         add_row = QHBoxLayout()
@@ -260,12 +282,19 @@ class PolicyDialog(QDialog):
         self._update_buttons()
 
     # -- form ----------------------------------------------------------------------------------
-    def _validate(self) -> list[str]:
-        _conditions, errors = parse_conditions(self.conditions_edit.toPlainText())
+    def _validate(self, *_args: Any) -> list[str]:
+        conditions, errors = parse_conditions(self.conditions_edit.toPlainText())
         self.error_label.setText("\n".join(errors))
         self.error_label.setVisible(bool(errors))
         self.add_button.setEnabled(not errors)
+        # A warning, not a refusal: the founder may mean it.
+        warning = "" if errors else auto_approve_warning(self._outcome(), conditions)
+        self.untrusted_warning.setText(f"⚠ Caution: {warning}" if warning else "")
+        self.untrusted_warning.setVisible(bool(warning))
         return errors
+
+    def _outcome(self) -> Outcome:
+        return Outcome(str(self.outcome_combo.currentData()))
 
     def add_from_form(self) -> PolicyRule | None:
         """Add the rule described by the form (audited by the store).
@@ -298,6 +327,9 @@ class PolicyDialog(QDialog):
         self.note_edit.clear()
         self.position_spin.setValue(-1)
         text = f"Rule #{rule.id} added: {rule.describe()}"
+        warning = auto_approve_warning(rule.outcome, rule.conditions)
+        if warning:
+            text += f"\n⚠ Caution: {warning}"
         self._status(text)
         self.changed.emit(text)
         self._update_buttons()

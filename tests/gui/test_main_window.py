@@ -237,3 +237,25 @@ def test_undo_window_cancel_and_the_outbox_sends_when_due(
     assert window.message_label.fullText().startswith(f"#{action.id} sent")
     assert drive(view.undo_send()) is None  # too late: nothing to undo
     assert len(mailer.sent) == 1
+
+
+def test_import_problems_are_listed_in_the_status_tooltip(
+    window: MainWindow, gui_services: Services, tmp_path: Path, drive: Drive[object]
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "ok.eml").write_bytes(
+        b"From: sam@example.com\r\nMessage-ID: <ok@example.com>\r\nSubject: hi\r\n\r\nhello\r\n"
+    )
+    (folder / "empty.eml").write_bytes(b"")
+    (folder / "gone.eml").symlink_to(tmp_path / "nowhere")
+    report = drive(window.import_mail(folder))
+    assert report is not None and len(report.imported) == 1
+    text = window.message_label.fullText()
+    assert text == (
+        "Imported 1 mail, skipped 0 already imported, 1 malformed, 1 not read (hover for "
+        "details) — press Triage mail (Ctrl+T) to draft replies"
+    )
+    tooltip = window.message_label.toolTip()
+    assert f"malformed: {folder / 'empty.eml'}: empty file" in tooltip
+    assert f"not read: {folder / 'gone.eml'}: dangling symbolic link" in tooltip

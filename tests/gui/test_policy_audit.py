@@ -201,3 +201,30 @@ def test_detail_summary() -> None:
     assert detail_summary("{}") == ""
     long = detail_summary(json.dumps({"diff": "x" * 500}))
     assert len(long) < 100 and long.endswith("…")
+
+
+def test_policy_page_warns_when_a_rule_could_auto_approve_untrusted_content(
+    window: MainWindow, gui_services: Services
+) -> None:
+    dialog = window.open_policy()
+    dialog.conditions_edit.setPlainText("recipients_known == true")
+    assert dialog.untrusted_warning.isHidden()  # outcome is still "ask"
+    dialog.outcome_combo.setCurrentIndex(dialog.outcome_combo.findData("auto_approve"))
+    assert dialog.untrusted_warning.isVisibleTo(dialog)
+    assert "untrusted content" in dialog.untrusted_warning.text()
+    assert "untrusted == false" in dialog.untrusted_warning.text()  # what to do about it
+    assert dialog.add_button.isEnabled()  # a warning, not a refusal
+
+    dialog.conditions_edit.setPlainText("recipients_known == true\nrisk <= low")
+    assert dialog.untrusted_warning.isHidden()
+    dialog.conditions_edit.setPlainText("recipients_known == true\nrisk <= high")
+    assert "names high risk" in dialog.untrusted_warning.text()
+
+    dialog.conditions_edit.setPlainText("recipients_known == true")
+    rule = dialog.add_from_form()
+    assert rule is not None and gui_services.store.policy.rules() == [rule]
+    assert "Caution: this rule can auto-approve" in dialog.status_label.text()
+    row = dialog.model.row_of(rule.id)
+    tooltip = dialog.model.index(row, 2).data(Qt.ItemDataRole.ToolTipRole)
+    assert "untrusted content" in tooltip
+    dialog.reject()

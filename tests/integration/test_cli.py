@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -265,3 +266,35 @@ def test_secrets_set_without_a_secure_keyring_refuses(home: Path) -> None:
     assert "unknown secret" in one_line_error(
         run_cli(home, "secrets", "set", "smtp.pasword", input="x")
     )
+
+
+def test_mail_import_reports_each_problem_with_path_and_reason(home: Path, tmp_path: Path) -> None:
+    # Issue 6: one bad file no longer aborts the import; each is named with why.
+    folder = tmp_path / "eml"
+    folder.mkdir()
+    for n in (1, 2):
+        (folder / f"{n}.eml").write_bytes(
+            f"From: sam@example.com\r\nMessage-ID: <ok-{n}@example.com>\r\nSubject: hi\r\n\r\n"
+            f"hello {n}\r\n".encode()
+        )
+    (folder / "conflict.eml").write_bytes(
+        b"From: eve@example.com\r\nMessage-ID: <ok-1@example.com>\r\nSubject: other\r\n\r\nx\r\n"
+    )
+    (folder / "gone.eml").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(folder / "pipe.eml")
+    (folder / "evil\x1b[2Jname.eml").write_bytes(b"")
+    result = run_cli(home, "mail", "import", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "imported 3, skipped 0 already imported, 1 malformed, 2 not read, "
+        "1 Message-ID conflict(s) imported separately"
+    )
+    problems = result.stderr.strip().splitlines()
+    assert sorted(problems) == sorted([
+        f"not read: {folder / 'gone.eml'}: dangling symbolic link to {tmp_path / 'nowhere'}; "
+        "not read",
+        f"not read: {folder / 'pipe.eml'}: a FIFO (named pipe), not a mail file; not read",
+        f"malformed: {folder}/evil\\e[2Jname.eml: empty file",  # escape shown, not obeyed
+        f"Message-ID conflict: {folder / 'conflict.eml'}: <ok-1@example.com> is already used "
+        f"by a different message ({folder / '1.eml'}); imported separately as mail 3",
+    ])

@@ -71,6 +71,7 @@ class RecordedRequest:
     headers: dict[str, str]
     reply: Scripted | None = None
     usage: dict[str, int] | None = None
+    size: int = 0  # bytes of the request body as received
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -268,6 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         body = self._read_body()
         request = RecordedRequest("POST", self.path, body, dict(self.headers.items()))
+        request.size = int(self.headers.get("Content-Length") or 0)
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.scripted._record(request)
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})

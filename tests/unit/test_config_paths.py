@@ -61,10 +61,12 @@ def test_choices(tmp_path: Path) -> None:
 
 
 def test_get_int_rejects_non_numbers(tmp_path: Path) -> None:
+    # Issue 6: a bad value is refused when set (it used to be stored and fail only when read).
     cfg = Config(tmp_path / "config.json")
-    cfg.set("llm.timeout", "soon")
     with pytest.raises(ConfigError, match="llm.timeout must be a whole number"):
-        cfg.get_int("llm.timeout")
+        cfg.set("llm.timeout", "soon")
+    assert cfg.get_int("llm.timeout") == 120
+    assert not (tmp_path / "config.json").exists()
 
 
 def test_items_mark_defaults(tmp_path: Path) -> None:

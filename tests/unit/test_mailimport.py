@@ -133,12 +133,40 @@ def test_single_eml(store: Store, tmp_path: Path) -> None:
     assert import_mail(path, store.mail).duplicates == 1
 
 
-def test_same_message_id_in_two_files_is_one_mail(store: Store, tmp_path: Path) -> None:
+def test_same_message_in_two_files_is_one_mail(store: Store, tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "1.eml").write_bytes(eml(1))
-    (tmp_path / "d" / "2.eml").write_bytes(eml(1, subject="forwarded copy"))
+    # The same message with LF line endings and a transport header added on the way.
+    copy = b"Received: from relay.example by mx.example; Mon, 16 Nov 2026 09:00:01 +0000\n"
+    (tmp_path / "d" / "2.eml").write_bytes(copy + eml(1).replace(b"\r\n", b"\n"))
     report = import_mail(tmp_path / "d", store.mail)
-    assert len(report.imported) == 1 and report.duplicates == 1
+    assert len(report.imported) == 1 and report.duplicates == 1 and report.conflicts == []
+
+
+def test_a_different_message_reusing_a_message_id_is_imported_as_a_conflict(
+    store: Store, tmp_path: Path
+) -> None:
+    # Issue 6: it used to be dropped silently as a "duplicate".
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "1.eml").write_bytes(eml(1))
+    (tmp_path / "d" / "2.eml").write_bytes(eml(1, subject="a different question"))
+    report = import_mail(tmp_path / "d", store.mail)
+    assert len(report.imported) == 2 and report.duplicates == 0
+    [conflict] = report.conflicts
+    assert conflict.message_id == "<msg-1@example.com>"
+    assert conflict.where == str(tmp_path / "d" / "2.eml")
+    assert conflict.other == str(tmp_path / "d" / "1.eml")  # both sources named
+    line = report.problems()[0]
+    assert str(tmp_path / "d" / "2.eml") in line and str(tmp_path / "d" / "1.eml") in line
+    second = store.mail.get(conflict.mail_id)
+    assert second.subject == "a different question"
+    assert second.message_id.startswith("<conflict-") and second.header_message_id == (
+        "<msg-1@example.com>"
+    )
+    assert second.reply_message_id == "<msg-1@example.com>"  # replies thread on its own id
+    # Running the import again changes nothing and reports no new conflict.
+    again = import_mail(tmp_path / "d", store.mail)
+    assert again.imported == [] and again.duplicates == 2 and again.conflicts == []
 
 
 def test_missing_message_id_gets_a_stable_one(store: Store, tmp_path: Path) -> None:

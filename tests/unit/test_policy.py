@@ -11,6 +11,7 @@ from solodesk.core.policy import (
     Outcome,
     PolicyRule,
     RuleError,
+    auto_approve_warning,
     evaluate,
     facts,
     parse_condition,
@@ -48,7 +49,8 @@ RULES = [
     [
         ("reply_email", CUSTOMER, Outcome.AUTO_APPROVE, 1),
         ("send_email", CUSTOMER, Outcome.AUTO_APPROVE, 4),  # rule 1 is for replies only
-        ("reply_email", STRANGER, Outcome.AUTO_APPROVE, 4),  # 0 cents < 10000...
+        # 0 cents < 10000, but high risk from untrusted mail: the policy floor asks (issue 6)
+        ("reply_email", STRANGER, Outcome.ASK, 4),
         ("send_email", MANAGER, Outcome.BLOCK, 2),  # 7 recipients: block fires before ask
         ("send_email", PAYMENT, Outcome.BLOCK, 5),
     ],
@@ -123,3 +125,64 @@ def test_rule_changes_are_stored_in_order_and_audited(tmp_path: Path) -> None:
     events = [e["event"] for e in store.audit.entries()]
     assert events == ["policy_rule_added", "policy_rule_added", "policy_rule_removed"]
     assert store.audit.verify() == []
+
+
+# -- the policy floor (issue 6) ----------------------------------------------------------------
+
+INJECTED = facts(agent="support", risk=Risk.HIGH, untrusted=True,
+                 recipients=["jonas.berg@example.org"], known=True)
+
+
+@pytest.mark.parametrize(
+    ("conditions", "fact", "outcome", "floored"),
+    [
+        # The issue's rule: recipients_known == true auto-sent a prompt-injected reply.
+        (["recipients_known == true"], INJECTED, Outcome.ASK, True),
+        ([], INJECTED, Outcome.ASK, True),
+        (["risk != low"], INJECTED, Outcome.AUTO_APPROVE, False),  # admits high: named
+        (["risk <= high"], INJECTED, Outcome.AUTO_APPROVE, False),
+        (["risk == high", "recipients_known == true"], INJECTED, Outcome.AUTO_APPROVE, False),
+        (["risk >= medium"], INJECTED, Outcome.AUTO_APPROVE, False),
+        # Not high risk, or not from untrusted content: the floor does not apply.
+        (["recipients_known == true"], CUSTOMER, Outcome.AUTO_APPROVE, False),
+        (["recipients_known == false"], PAYMENT, Outcome.AUTO_APPROVE, False),
+    ],
+)
+def test_policy_floor(conditions: list[str], fact, outcome: Outcome, floored: bool) -> None:
+    r = rule(7, 10, "*", Outcome.AUTO_APPROVE, *conditions)
+    decision = evaluate([r], "reply_email", fact)
+    assert decision.outcome is outcome
+    assert decision.rule_id == 7  # the rule that fired, or would have
+    assert bool(decision.floor) is floored
+    if floored:
+        assert "policy floor" in decision.floor
+        assert decision.explanation[0] == f"{r.describe()} (would have fired)"
+
+
+def test_the_floor_never_turns_block_or_ask_into_anything_else() -> None:
+    for outcome in (Outcome.BLOCK, Outcome.ASK):
+        decision = evaluate([rule(1, 1, "*", outcome)], "reply_email", INJECTED)
+        assert decision.outcome is outcome and not decision.floor
+
+
+@pytest.mark.parametrize(
+    ("outcome", "conditions", "warns"),
+    [
+        (Outcome.AUTO_APPROVE, ["recipients_known == true"], "whatever their risk"),
+        (Outcome.AUTO_APPROVE, [], "whatever their risk"),
+        (Outcome.AUTO_APPROVE, ["agent == support"], "whatever their risk"),
+        (Outcome.AUTO_APPROVE, ["risk <= high"], "names high risk"),
+        (Outcome.AUTO_APPROVE, ["recipients_known == true", "risk == high"], "names high risk"),
+        (Outcome.AUTO_APPROVE, ["risk <= low"], ""),
+        (Outcome.AUTO_APPROVE, ["risk < high"], ""),
+        (Outcome.AUTO_APPROVE, ["untrusted == false"], ""),
+        (Outcome.AUTO_APPROVE, ["untrusted != true", "risk <= high"], ""),
+        (Outcome.ASK, [], ""),
+        (Outcome.BLOCK, [], ""),
+    ],
+)
+def test_auto_approve_warning(outcome: Outcome, conditions: list[str], warns: str) -> None:
+    warning = auto_approve_warning(outcome, [parse_condition(c) for c in conditions])
+    assert (warns in warning) if warns else warning == ""
+    if warns:
+        assert "untrusted == false" in warning  # says what to do
