@@ -185,10 +185,17 @@ def test_jobs_errors(home: Path, args: tuple[str, ...], message: str) -> None:
 
 
 def test_jobs_bad_time_zone(home: Path) -> None:
-    Config(home_paths(home).config_file).set("schedule.timezone", "Mars/Olympus")
-    assert "'Mars/Olympus' is not a time zone; use an IANA name" in one_line_error(
-        run_cli(home, "jobs", "list")
-    )
+    refused = run_cli(home, "config", "set", "schedule.timezone", "Mars/Olympus")
+    assert refused.returncode == 1
+    assert "schedule.timezone" in refused.stderr and "IANA time zone" in refused.stderr
+    # A hand-edited settings file: the command that needs the time zone says what is wrong.
+    config_file = home_paths(home).ensure().config_file
+    config_file.write_text(json.dumps({"schedule.timezone": "Mars/Olympus"}), encoding="utf-8")
+    listed = run_cli(home, "jobs", "list")
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    warning, error = listed.stderr.strip().splitlines()
+    assert warning.startswith("solodesk: warning: settings file") and "Mars/Olympus" in warning
+    assert error.startswith("solodesk: ") and "schedule.timezone" in error
 
 
 def test_jobs_run_and_history(
