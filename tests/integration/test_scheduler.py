@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from solodesk.core.events import EventBus, Progress, RunFailed
-from solodesk.core.schedule import ScheduleError
+from solodesk.core.schedule import ScheduleError, timezone_named
 from solodesk.scheduler import JobContext, JobKind, JobResult, JobScheduler
-from solodesk.store.config import Config
+from solodesk.store.config import Config, ConfigError
 from solodesk.store.db import connect
 from solodesk.store.paths import home_paths
 from solodesk.store.repos import Store
@@ -197,9 +197,16 @@ def test_a_schedule_that_cannot_be_read_is_reported_once_and_skipped(world: Worl
 
 
 def test_a_bad_time_zone_setting_is_a_clear_error(world: World) -> None:
-    world.config.set("schedule.timezone", "Mars/Olympus")
-    with pytest.raises(ScheduleError, match="'Mars/Olympus' is not a time zone"):
+    with pytest.raises(ConfigError, match="schedule.timezone"):
+        world.config.set("schedule.timezone", "Mars/Olympus")
+    # Hand-edited into the settings file: the scheduler stops with the key and the value.
+    world.paths.config_file.write_text('{"schedule.timezone": "Mars/Olympus"}', encoding="utf-8")
+    world.scheduler.config = world.config = Config(world.paths.config_file)
+    with pytest.raises(ConfigError, match="schedule.timezone.*Mars/Olympus"):
         world.tick()
+    # And the schedule core's own check still names a bad zone handed to it directly.
+    with pytest.raises(ScheduleError, match="'Mars/Olympus' is not a time zone"):
+        timezone_named("Mars/Olympus")
 
 
 def test_run_forever_sleeps_until_each_slot(world: World) -> None:
