@@ -21,6 +21,7 @@ from solodesk.store.config import (
     MailboxValue,
     PathValue,
     TextValue,
+    TimeZoneValue,
     UrlValue,
     check,
 )
@@ -118,7 +119,7 @@ def test_config_set_accepts_and_normalises(
 def test_every_setting_has_a_type_and_a_valid_default() -> None:
     kinds = (
         IntValue, FloatValue, BoolValue, ChoiceValue, TextValue, HostValue, UrlValue,
-        PathValue, MailboxValue,
+        PathValue, MailboxValue, TimeZoneValue,
     )
     for key, setting in SETTINGS.items():
         assert isinstance(setting.type, kinds), key
@@ -195,3 +196,11 @@ def test_hand_edited_json_types(tmp_path: Path) -> None:
     assert cfg.get_int("smtp.port") == 2525
     with pytest.raises(ConfigError, match=r"llm.timeout must be a whole number.*not '\[1, 2\]'"):
         cfg.get_int("llm.timeout")
+
+
+def test_time_zone_setting() -> None:
+    assert check("schedule.timezone", " Europe/Paris ") == "Europe/Paris"
+    assert check("schedule.timezone", "") == ""
+    for bad in ("Mars/Olympus", "Europe/Paris\n", "../etc/passwd"):
+        with pytest.raises(ConfigError, match="schedule.timezone.*IANA time zone"):
+            check("schedule.timezone", bad)
