@@ -201,6 +201,6 @@ def test_hand_edited_json_types(tmp_path: Path) -> None:
 def test_time_zone_setting() -> None:
     assert check("schedule.timezone", " Europe/Paris ") == "Europe/Paris"
     assert check("schedule.timezone", "") == ""
-    for bad in ("Mars/Olympus", "Europe/Paris\n", "../etc/passwd"):
+    for bad in ("Mars/Olympus", "Europe/Par\nis", "../etc/passwd"):
         with pytest.raises(ConfigError, match="schedule.timezone.*IANA time zone"):
             check("schedule.timezone", bad)
