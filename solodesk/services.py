@@ -14,6 +14,7 @@ from pathlib import Path
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
 from solodesk.agents.runner import Runner
+from solodesk.connectors.mailimport import rederive_legacy
 from solodesk.core.events import EventBus
 from solodesk.store.config import Config
 from solodesk.store.db import connect
@@ -68,6 +69,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
     setup_logging(paths.log_dir)
     config = Config(paths.config_file)
     store = Store(connect(paths.database))
+    rederive_legacy(store.mail)  # once after the upgrade that keeps HTML; then a no-op query
     secrets = secrets or SecretStore()
     bus = EventBus()
     outbox = Outbox(

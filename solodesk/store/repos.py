@@ -589,6 +589,15 @@ class MailRecord:
     triage_status: str
     triage_note: str
     automated: str = ""
+    from_email: str = ""
+    reply_to_email: str = ""
+    body_html: str | None = None
+
+    @property
+    def reply_address(self) -> str:
+        """Where a reply goes: every Reply-To addr-spec, else the From addr-spec (RFC 5322
+        3.6.2), comma-separated; never a display name."""
+        return self.reply_to_email or self.from_email
 
 
 class MailRepo:
@@ -609,8 +618,8 @@ class MailRepo:
             "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
             "in_reply_to", "refs", "body_text", "raw", "source",
         ]
-        if "automated" in record:
-            columns.append("automated")
+        columns += [c for c in ("automated", "from_email", "reply_to_email", "body_html")
+                    if c in record]
         with self.db.atomic():
             cur = self.db.execute(
                 f"INSERT OR IGNORE INTO mail ({', '.join(columns)}, imported_at)"
@@ -627,7 +636,7 @@ class MailRepo:
             self.db.query(
                 "SELECT id, message_id, from_addr, reply_to, to_addrs, cc_addrs, subject, date,"
                 " in_reply_to, refs, body_text, source, imported_at, triage_status, triage_note,"
-                " automated"
+                " automated, from_email, reply_to_email, body_html"
                 " FROM mail WHERE id = ?",
                 [mail_id],
             )
@@ -655,6 +664,30 @@ class MailRepo:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM mail").fetchone()[0])
+
+    def raw(self, mail_id: int) -> bytes:
+        """The message as imported (RFC 5322 bytes).
+
+        Raises:
+            NotFound: no such mail.
+        """
+        row = self.db.execute("SELECT raw FROM mail WHERE id = ?", [mail_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no mail with id {mail_id}")
+        return bytes(row[0])
+
+    def legacy_body_ids(self) -> list[int]:
+        """Mail imported before HTML was kept whose text is empty (to be re-read from raw)."""
+        rows = self.db.execute("SELECT id FROM mail WHERE body_html IS NULL ORDER BY id")
+        return [int(r[0]) for r in rows.fetchall()]
+
+    def set_body(self, mail_id: int, *, text: str, html: str) -> None:
+        """Replace a mail's text and HTML (re-derived from its raw bytes)."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE mail SET body_text = ?, body_html = ? WHERE id = ?",
+                [text, html, mail_id],
+            )
 
 
 class ChatRepo:
