@@ -373,6 +373,21 @@ async def _chat(sv: Any, message: str, *, new: bool) -> int:
     return 0
 
 
+def source_mail_text(mail: Any, warnings: Sequence[str] = ()) -> str:
+    """The answered mail for the terminal: true sender (addr-spec), Reply-To, subject, date
+    ("unknown" when missing or unreadable), sender warnings, then the text."""
+    from solodesk.core.mail import first_mailbox, parse_mailboxes
+
+    lines = [f"From: {first_mailbox(mail.from_addr).describe() or mail.from_email}"]
+    replies = [b.describe() for b in parse_mailboxes(mail.reply_to) if b.addr]
+    if replies:
+        lines.append(f"Reply-To: {', '.join(replies)}")
+    lines.append(f"Subject: {mail.subject}")
+    lines.append(f"Date: {mail.date or 'unknown (missing or unreadable Date header)'}")
+    lines += [f"⚠ sender: {w}" for w in warnings]
+    return "\n".join(lines) + f"\n\n{mail.body_text}"
+
+
 def _source_text(sv: Any, a: Action) -> str:
     from solodesk.store.repos import NotFound
 
@@ -382,7 +397,8 @@ def _source_text(sv: Any, a: Action) -> str:
         m = sv.store.mail.get(a.provenance.ref)
     except NotFound:
         return ""
-    return f"From: {m.from_addr}\nSubject: {m.subject}\nDate: {m.date}\n\n{m.body_text}"
+    warnings = [s.reason for s in sv.runner.gates.sender_signals(m)]
+    return source_mail_text(m, warnings)
 
 
 async def _wait_undo_window(sv: Any, a: Action) -> None:
@@ -467,6 +483,7 @@ def _audit(sv: Any, args: argparse.Namespace) -> int:
 
 async def _inbox(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.actions.outbox import NotClaimed
+    from solodesk.agents.runner import ApprovalRefused
     from solodesk.core.actions import InvalidTransition
     from solodesk.store.repos import NotFound, StaleApproval
 
@@ -529,7 +546,16 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 await _wait_undo_window(sv, a)
                 a = await sv.runner.execute_approved(args.id)
             print(format_action(a))
-            return 0 if a.status is ActionStatus.EXECUTED else 1
+            if a.status is ActionStatus.EXECUTED:
+                return 0
+            # Exit 1 always comes with a reason on stderr (the view above is on stdout).
+            detail = str((a.result or {}).get("detail") or "no reason was recorded")
+            hint = (
+                f"; fix it and run 'solodesk inbox approve {a.id}' again"
+                if a.status is ActionStatus.FAILED
+                else ""
+            )
+            raise CliError(f"#{a.id} was not sent ({a.status.value}): {detail}{hint}")
         if args.action == "cancel":
             a = await sv.runner.cancel(args.id)
             print(f"#{a.id} approval cancelled: back to pending, nothing sent")
@@ -538,7 +564,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             a = await sv.runner.reject(args.id, reason=args.reason)
             print(f"#{a.id} rejected")
             return 0
-    except (NotFound, StaleApproval, InvalidTransition, NotClaimed) as exc:
+    except (NotFound, StaleApproval, InvalidTransition, NotClaimed, ApprovalRefused) as exc:
         raise CliError(str(exc)) from None
     raise CliError("unknown inbox command")
 

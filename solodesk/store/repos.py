@@ -351,6 +351,54 @@ class ActionRepo:
             )
         return self.get(action_id)
 
+    def reissue_message_id(
+        self,
+        action_id: int,
+        payload: JSONObject,
+        *,
+        expected_sha256: str,
+        actor: str = "solodesk",
+    ) -> Action:
+        """Replace a placeholder Message-ID (and the idempotency key) just before approval.
+
+        Audited as ``message_id_reissued`` with the old and new hashes; the status is kept, so
+        the approval that follows covers the new payload.
+
+        Raises:
+            StaleApproval: the payload is no longer ``expected_sha256``.
+        """
+        new_sha = payload_sha256(payload)
+        with self.db.atomic():
+            current = self.get(action_id)
+            cur = self.db.execute(
+                "UPDATE actions SET payload = ?, payload_sha256 = ?, idempotency_key = ?,"
+                " updated_at = ? WHERE id = ? AND payload_sha256 = ?",
+                [
+                    canonical_json(payload),
+                    new_sha,
+                    payload["message_id"],
+                    utcnow(),
+                    action_id,
+                    expected_sha256,
+                ],
+            )
+            if cur.rowcount != 1:
+                raise StaleApproval(f"action {action_id} changed since you viewed it")
+            self.audit.append(
+                "message_id_reissued",
+                action_id=action_id,
+                actor=actor,
+                detail={
+                    "old_sha256": current.payload_sha256,
+                    "new_sha256": new_sha,
+                    "old_message_id": current.payload.get("message_id"),
+                    "new_message_id": payload["message_id"],
+                    "reason": "the placeholder Message-ID (made before smtp.from was set) is "
+                    "replaced by one on the founder's domain before approval",
+                },
+            )
+        return self.get(action_id)
+
     def approve(
         self,
         action_id: int,
