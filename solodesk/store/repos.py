@@ -30,6 +30,7 @@ from solodesk.core.actions import (
 )
 from solodesk.core.audit import GENESIS, entry_sha256, verify_chain
 from solodesk.core.llmtypes import LLMCallRecord
+from solodesk.core.mail import addr_specs, first_mailbox
 from solodesk.core.policy import (
     Condition,
     Outcome,
@@ -661,7 +662,14 @@ class MailRepo:
         return row is not None
 
     def insert(self, record: Mapping[str, Any]) -> int | None:
-        """Insert one mail row; returns its id, or None if its Message-ID is already stored."""
+        """Insert one mail row; returns its id, or None if its Message-ID is already stored.
+
+        ``from_email``/``reply_to_email`` are derived from ``from_addr``/``reply_to`` when the
+        row does not carry them.
+        """
+        record = dict(record)
+        record.setdefault("from_email", first_mailbox(str(record.get("from_addr", ""))).addr)
+        record.setdefault("reply_to_email", ", ".join(addr_specs(str(record.get("reply_to", "")))))
         columns = [
             "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
             "in_reply_to", "refs", "body_text", "raw", "source",
