@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 from collections.abc import Callable
 
@@ -50,9 +51,12 @@ def mono_font() -> QFont:
     return font
 
 
-def _suspicious(addr: str) -> list[tuple[int, str, str]]:
-    """``(index, style, note)`` for each character of ``addr`` to highlight."""
-    at = addr.rfind("@")
+def _suspicious(addr: str, *, domain_from: int | None = None) -> list[tuple[int, str, str]]:
+    """``(index, style, note)`` for each character of ``addr`` to highlight: non-ASCII and
+    hidden characters anywhere, capital letters in the domain (from ``domain_from``; by default
+    after the last ``@``)."""
+    start = domain_from if domain_from is not None else addr.rfind("@") + 1 if "@" in addr \
+        else len(addr)
     out: list[tuple[int, str, str]] = []
     hidden = {h.index for h in hidden_characters("", addr)}
     for i, ch in enumerate(addr):
@@ -60,7 +64,7 @@ def _suspicious(addr: str) -> list[tuple[int, str, str]]:
         if i in hidden or not ch.isascii():
             name = unicodedata.name(ch, "UNNAMED CHARACTER")
             out.append((i, CONFUSABLE_STYLE, f"'{ch}' {code} {name} (not a plain ASCII letter)"))
-        elif i > at >= 0 and ch.isupper():
+        elif i >= start and ch.isupper():
             out.append(
                 (i, CAPITAL_STYLE,
                  f"'{ch}' {code} capital letter in the domain (domains ignore case; a capital "
@@ -69,16 +73,21 @@ def _suspicious(addr: str) -> list[tuple[int, str, str]]:
     return out
 
 
+def _mono(text: str, *, domain_from: int) -> str:
+    """``text`` in monospace; characters of :func:`_suspicious` (the domain starting at
+    ``domain_from``) on a coloured background, hidden characters as numeric references."""
+    marks = {i: style for i, style, _note in _suspicious(text, domain_from=domain_from)}
+    hidden = {h.index for h in hidden_characters("", text)}
+    parts = []
+    for i, ch in enumerate(text):
+        shown = f"&#x{ord(ch):X};" if i in hidden else html.escape(ch)
+        parts.append(f"<span style=\"{marks[i]}\">{shown}</span>" if i in marks else shown)
+    return f"<span style=\"{MONO}\">{''.join(parts)}</span>"
+
+
 def address_html(addr: str) -> str:
     """``addr`` as rich text: monospace, suspicious characters highlighted, punycode decoded."""
-    marks = {i: style for i, style, _note in _suspicious(addr)}
-    parts = []
-    for i, ch in enumerate(addr):
-        shown = f"&#x{ord(ch):X};" if i in {h.index for h in hidden_characters("", addr)} else (
-            html.escape(ch)
-        )
-        parts.append(f"<span style=\"{marks[i]}\">{shown}</span>" if i in marks else shown)
-    text = f"<span style=\"{MONO}\">{''.join(parts)}</span>"
+    text = _mono(addr, domain_from=addr.rfind("@") + 1 if "@" in addr else len(addr))
     domain = addr.rsplit("@", 1)[1] if "@" in addr else ""
     shown_domain, problem = unicode_domain(domain)
     if problem:
@@ -87,6 +96,26 @@ def address_html(addr: str) -> str:
         local = addr.rsplit("@", 1)[0]
         text += " <i>displays as</i> " + address_html(f"{local}@{shown_domain}")
     return text
+
+
+_TOKEN = re.compile(
+    r"[\w.+-]+@(?:[\w-]+\.)+[\w-]{2,}|(?<![\w@.-])(?:[\w-]+\.)+[^\W\d_]{2,}(?![\w-])"
+)
+
+
+def reason_html(text: str) -> str:
+    """A one-line reason (risk, sender warning) as rich text, with every address and domain in
+    it rendered like :func:`address_html` (monospace, look-alike characters highlighted)."""
+    out: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(text):
+        out.append(html.escape(text[pos : m.start()]))
+        token = m.group(0)
+        at = token.rfind("@")
+        out.append(_mono(token, domain_from=at + 1 if at >= 0 else 0))
+        pos = m.end()
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
 
 
 def address_notes(addr: str) -> list[str]:

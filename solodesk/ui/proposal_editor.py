@@ -50,6 +50,7 @@ from solodesk.ui.mail_render import (
     address_notes,
     mailbox_html,
     mono_font,
+    reason_html,
 )
 
 UNTRUSTED_STYLE = (
@@ -369,7 +370,9 @@ class ProposalEditor(QWidget):
             self.risk_label.setToolTip("")
             return
         color = RISK_COLORS.get(action.risk, RED)
-        reasons = "".join(f"<br>&nbsp;&nbsp;• {_esc(r)}" for r in action.risk_reasons)
+        reasons = "".join(
+            f"<br>&nbsp;&nbsp;• {reason_html(reveal(r))}" for r in action.risk_reasons
+        )
         edited = (
             " <i>(assessed when proposed or last saved; saving re-assesses it)</i>"
             if self.is_dirty()
@@ -529,8 +532,10 @@ class SourceMailPane(QFrame):
         self.warnings_label = QLabel()
         self.warnings_label.setObjectName("senderWarnings")
         self.warnings_label.setWordWrap(True)
-        self.warnings_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.warnings_label.setTextFormat(Qt.TextFormat.RichText)
         self.warnings_label.setStyleSheet(BANNER_STYLE)
+        # Never squeezed below its text: the mail body gives up the room instead.
+        self.warnings_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.warnings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.warnings_label.hide()
         self.view_toggle = QPushButton("&View HTML")
@@ -599,7 +604,8 @@ class SourceMailPane(QFrame):
         if untrusted and action is not None:
             self.untrusted_label.setToolTip(untrusted_tooltip(action))
         self.warnings_label.setText(
-            "⚠ The sender looks suspicious:\n" + "\n".join(f"• {w}" for w in self.warnings)
+            "⚠ The sender looks suspicious:"
+            + "".join(f"<br>• {reason_html(reveal(w))}" for w in self.warnings)
             if self.warnings else ""
         )
         self.warnings_label.setVisible(bool(self.warnings))
