@@ -236,15 +236,17 @@ def _codepoints(label: str) -> str:
 
 
 def domains_in_text(text: str) -> list[str]:
-    """Lower-cased domains a text names (URLs, addresses, bare host names), first ones first."""
-    found: dict[str, None] = {}
+    """Domains a text names (URLs, addresses, bare host names) as written, first ones first,
+    each once (compared case-insensitively)."""
+    found: dict[str, str] = {}
     for m in _EMAIL_IN_TEXT.finditer(text):
-        found.setdefault(m.group(1).lower())
+        found.setdefault(m.group(1).casefold(), m.group(1))
     for m in _DOMAIN_IN_TEXT.finditer(text):
-        found.setdefault(m.group(0).lower().rstrip("."))
+        domain = m.group(0).rstrip(".")
+        found.setdefault(domain.casefold(), domain)
         if len(found) >= MAX_BODY_DOMAINS:
             break
-    return list(found)[:MAX_BODY_DOMAINS]
+    return list(found.values())[:MAX_BODY_DOMAINS]
 
 
 # -- signals ------------------------------------------------------------------------------------
@@ -281,6 +283,14 @@ def _domain_shape_signals(domain: str, where: str) -> list[Signal]:
     return out
 
 
+@lru_cache(maxsize=65536)
+def _label_and_skeleton(domain: str) -> tuple[str, str]:
+    """The organisation's name in ``domain`` (punycode decoded) and its case-folded skeleton."""
+    shown, _problem = unicode_domain(domain)
+    label = organisational_domain(shown).split(".")[0]
+    return label, skeleton(label).casefold()
+
+
 def _lookalike(domain: str, references: Iterable[tuple[str, str]]) -> Signal | None:
     """A signal if ``domain`` looks like one of ``references`` (``(domain, where named)``).
 
@@ -288,15 +298,13 @@ def _lookalike(domain: str, references: Iterable[tuple[str, str]]) -> Signal | N
     ``www.aquillaindustries.com``) are compared by case-folded skeleton; the same name under
     another suffix (``example.org``, ``example.com``) is not a look-alike.
     """
-    shown, _problem = unicode_domain(domain)
-    own_label = organisational_domain(shown).split(".")[0]
-    own_skeleton = skeleton(own_label).casefold()
+    own_label, own_skeleton = _label_and_skeleton(domain)
     for ref, named in references:
-        ref_shown, _ = unicode_domain(ref)
-        other_label = organisational_domain(ref_shown).split(".")[0]
+        other_label, other_skeleton = _label_and_skeleton(ref)
         if not other_label or other_label.casefold() == own_label.casefold():
             continue
-        other_skeleton = skeleton(other_label).casefold()
+        if abs(len(other_skeleton) - len(own_skeleton)) > MAX_EDIT_DISTANCE:
+            continue
         if other_skeleton == own_skeleton:
             return Signal("high", f"{domain} looks like {ref} ({named}) but is another domain")
         if min(len(own_label), len(other_label)) < MIN_LABEL_FOR_DISTANCE:
@@ -364,10 +372,16 @@ def sender_signals(facts: SenderFacts) -> list[Signal]:
     for header, box in [("From", sender)] + [("Reply-To", b) for b in replies]:
         if box.domain and box.domain.casefold() not in {d.casefold() for d, _ in checked}:
             checked.append((box.domain, header))
+    # The sender's own domains are never references for each other (a body that names the
+    # Reply-To domain must not make From look like a copy of it); Reply-To is compared with From.
+    own = {d.casefold() for d, _ in checked}
     references: list[tuple[str, str]] = [
         (d, "a known correspondent's domain") for d in sorted(facts.known_domains)
+        if d.casefold() not in own
     ]
-    references += [(d, "named in the mail") for d in domains_in_text(facts.body)]
+    references += [
+        (d, "named in the mail") for d in domains_in_text(facts.body) if d.casefold() not in own
+    ]
     for domain, header in checked:
         signals += _domain_shape_signals(domain, header)
         refs = list(references)

@@ -198,3 +198,15 @@ def test_signals_are_risk_reasons_of_the_reply() -> None:
     )
     assert after.level is Risk.HIGH
     assert any(r.startswith("source mail: Reply-To look-alike domain") for r in after.reasons)
+
+
+def test_body_naming_the_reply_to_domain_does_not_flag_the_real_from() -> None:
+    facts_ = SenderFacts(
+        "Accounts <accounts@aquillaindustries.com>",
+        "accounts@aquiIlaindustries.com",
+        body="Reply to accounts@aquiIlaindustries.com, not to the old address.",
+    )
+    text = reasons(sender_signals(facts_))
+    assert "From look-alike" not in text
+    assert "Reply-To look-alike domain: aquiIlaindustries.com looks like aquillaindustries.com " \
+        "(the From domain)" in text
