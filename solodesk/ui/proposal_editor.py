@@ -17,6 +17,7 @@ from email.utils import getaddresses
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -62,6 +63,9 @@ BANNER_STYLE = (
     " border-radius: 4px; padding: 4px 6px; font-weight: bold; }"
 )
 ERROR_STYLE = "QLabel { color: #b3261e; }"
+VIEW_TOGGLE_KEYS = "Alt+V"
+VIEW_HTML = "View HTML  (Alt+V)"
+VIEW_TEXT = "View text  (Alt+V)"
 RED = "#b3261e"
 
 
@@ -538,7 +542,7 @@ class SourceMailPane(QFrame):
         self.warnings_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.warnings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.warnings_label.hide()
-        self.view_toggle = QPushButton("&View HTML")
+        self.view_toggle = QPushButton(VIEW_HTML)
         self.view_toggle.setObjectName("htmlToggle")
         self.view_toggle.setCheckable(True)
         self.view_toggle.setAutoDefault(False)
@@ -547,6 +551,9 @@ class SourceMailPane(QFrame):
             "from the internet or your files (Alt+V)"
         )
         self.view_toggle.toggled.connect(self._show_mode)
+        self.view_shortcut = QShortcut(QKeySequence(VIEW_TOGGLE_KEYS), self)
+        self.view_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.view_shortcut.activated.connect(self.toggle_view)
         self.resources_label = QLabel()
         self.resources_label.setObjectName("blockedResources")
         self.resources_label.setWordWrap(True)
@@ -664,7 +671,7 @@ class SourceMailPane(QFrame):
         """Show the text (``rendered=False``) or the HTML rendered safely."""
         mail = self.mail
         rendered = rendered and mail is not None and bool(mail.body_html)
-        self.view_toggle.setText("&View text" if rendered else "&View HTML")
+        self.view_toggle.setText(VIEW_TEXT if rendered else VIEW_HTML)
         self.body_view.setVisible(mail is not None and not rendered)
         self.html_view.setVisible(rendered)
         if rendered and mail is not None and self._html_shown_for != mail.id:
@@ -680,6 +687,11 @@ class SourceMailPane(QFrame):
         )
         self.resources_label.setToolTip("\n".join(self.html_view.blocked) if rendered else "")
         self.resources_label.setVisible(bool(blocked))
+
+    def toggle_view(self) -> None:
+        """Switch between text and HTML (Alt+V), when the shown mail has HTML."""
+        if self.view_toggle.isVisible():
+            self.view_toggle.toggle()
 
     def _on_link_hovered(self, target: str) -> None:
         self.html_view.setToolTip(f"Link target (not opened): {target}" if target else "")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QFontInfo, QTextDocument
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from solodesk.connectors.mailimport import import_mail
@@ -112,10 +113,10 @@ def test_html_view_renders_inline_images_and_loads_nothing_from_outside(
     view = _show(qtbot, gui_services, "html_remote_images.eml")
     pane = view.source
     assert pane.body_view.isVisible() and pane.html_view.isHidden()
-    assert pane.view_toggle.isVisible() and pane.view_toggle.text() == "&View HTML"
+    assert pane.view_toggle.isVisible() and pane.view_toggle.text() == "View HTML  (Alt+V)"
     qtbot.mouseClick(pane.view_toggle, Qt.MouseButton.LeftButton)
     assert pane.html_view.isVisible() and pane.body_view.isHidden()
-    assert pane.view_toggle.text() == "&View text"
+    assert pane.view_toggle.text() == "View text  (Alt+V)"
     assert "Hi Ada, here is what I see" in pane.html_view.toPlainText()
     assert pane.html_view.loaded == ["cid:shot@example.com"]
     assert sorted(pane.html_view.blocked) == [
@@ -126,6 +127,15 @@ def test_html_view_renders_inline_images_and_loads_nothing_from_outside(
     assert pane.resources_label.text().startswith("2 remote images or files not loaded")
     qtbot.mouseClick(pane.view_toggle, Qt.MouseButton.LeftButton)
     assert pane.body_view.isVisible() and pane.html_view.isHidden()
+    view.activateWindow()
+    qtbot.waitUntil(view.isActiveWindow)
+    view.table.setFocus()
+    qtbot.waitUntil(view.table.hasFocus)
+    focused = QApplication.focusWidget()
+    assert focused is not None
+    # The shortcut works from anywhere in the window (here: the list has focus).
+    qtbot.keyClick(focused, Qt.Key.Key_V, Qt.KeyboardModifier.AltModifier)
+    assert pane.html_view.isVisible() and pane.view_toggle.isChecked()
 
 
 @pytest.mark.parametrize(
