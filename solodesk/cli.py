@@ -564,7 +564,9 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             a = await sv.runner.reject(args.id, reason=args.reason)
             print(f"#{a.id} rejected")
             return 0
-    except (NotFound, StaleApproval, InvalidTransition, NotClaimed, ApprovalRefused) as exc:
+    except ApprovalRefused as exc:
+        raise CliError(f"#{exc.action_id} not approved: {exc}") from None
+    except (NotFound, StaleApproval, InvalidTransition, NotClaimed) as exc:
         raise CliError(str(exc)) from None
     raise CliError("unknown inbox command")
 

@@ -66,7 +66,7 @@ class ApprovalRefused(ValueError):
 
     def __init__(self, action_id: int, problems: list[str]) -> None:
         super().__init__(
-            f"#{action_id} cannot be sent yet, so it stays as it is: " + "; ".join(problems)
+            "sending cannot work yet, so it stays as it is: " + "; ".join(problems)
         )
         self.action_id = action_id
         self.problems = problems

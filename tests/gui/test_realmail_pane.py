@@ -176,4 +176,5 @@ def test_approval_refused_up_front_keeps_the_proposal_pending(
     assert drive(view.approve_selected()) is None
     assert gui_services.store.actions.get(action_id).status is ActionStatus.PENDING
     assert problems and "not approved" in problems[-1]
-    assert "no SMTP server: set smtp.host" in problems[-1]
+    assert problems[-1].startswith(f"#{action_id} not approved: sending cannot work yet, so it "
+                                   "stays as it is: no SMTP server: set smtp.host")

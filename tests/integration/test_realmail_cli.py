@@ -102,8 +102,8 @@ def test_approve_is_refused_up_front_when_smtp_is_not_set_up(
     action_id = reply_to(store, "broken_date.eml")
     Config(home_paths(cli_home).config_file).set("smtp.host", "")
     line = error_line(run_cli(cli_home, "inbox", "approve", str(action_id), "--now"))
-    assert f"#{action_id} cannot be sent yet, so it stays as it is: no SMTP server: set " \
-        "smtp.host" in line
+    assert f"#{action_id} not approved: sending cannot work yet, so it stays as it is: no " \
+        "SMTP server: set smtp.host" in line
     assert store.actions.get(action_id).status is ActionStatus.PENDING
     assert smtp_server.messages == []
 
