@@ -413,6 +413,24 @@ async def _chat(sv: Any, message: str, *, new: bool) -> int:
     return 0
 
 
+def source_mail_text(mail: Any, warnings: Sequence[str] = ()) -> str:
+    """The answered mail for the terminal: true sender (addr-spec), Reply-To, subject, date
+    ("unknown" when missing or unreadable), sender warnings, then the text."""
+    from solodesk.core.mail import first_mailbox, parse_mailboxes
+
+    # Untrusted: every field bounded, control characters escaped (core.bounds).
+    sender = first_mailbox(mail.from_addr).describe() or mail.from_email
+    lines = [f"From: {for_terminal(sender, 'from')}"]
+    replies = [b.describe() for b in parse_mailboxes(mail.reply_to) if b.addr]
+    if replies:
+        lines.append(f"Reply-To: {for_terminal(', '.join(replies), 'reply_to')}")
+    lines.append(f"Subject: {for_terminal(mail.subject, 'subject')}")
+    date = for_terminal(mail.date, "date") if mail.date else None
+    lines.append(f"Date: {date or 'unknown (missing or unreadable Date header)'}")
+    lines += [f"⚠ sender: {for_terminal(w, 'body')}" for w in warnings]
+    return "\n".join(lines) + f"\n\n{for_terminal(mail.body_text, 'body', multiline=True)}"
+
+
 def _source_text(sv: Any, a: Action) -> str:
     from solodesk.store.repos import NotFound
 
@@ -422,12 +440,8 @@ def _source_text(sv: Any, a: Action) -> str:
         m = sv.store.mail.get(a.provenance.ref)
     except NotFound:
         return ""
-    return (  # untrusted: every field bounded, control characters escaped
-        f"From: {for_terminal(m.from_addr, 'from')}\n"
-        f"Subject: {for_terminal(m.subject, 'subject')}\n"
-        f"Date: {for_terminal(m.date or '', 'date')}\n\n"
-        f"{for_terminal(m.body_text, 'body', multiline=True)}"
-    )
+    warnings = [s.reason for s in sv.runner.gates.sender_signals(m)]
+    return source_mail_text(m, warnings)
 
 
 async def _wait_undo_window(sv: Any, a: Action) -> None:
@@ -515,6 +529,7 @@ def _audit(sv: Any, args: argparse.Namespace) -> int:
 
 async def _inbox(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.actions.outbox import NotClaimed
+    from solodesk.agents.runner import ApprovalRefused
     from solodesk.core.actions import InvalidTransition
     from solodesk.store.repos import NotFound, StaleApproval
 
@@ -577,7 +592,16 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 await _wait_undo_window(sv, a)
                 a = await sv.runner.execute_approved(args.id)
             print(format_action(a))
-            return 0 if a.status is ActionStatus.EXECUTED else 1
+            if a.status is ActionStatus.EXECUTED:
+                return 0
+            # Exit 1 always comes with a reason on stderr (the view above is on stdout).
+            detail = str((a.result or {}).get("detail") or "no reason was recorded")
+            hint = (
+                f"; fix it and run 'solodesk inbox approve {a.id}' again"
+                if a.status is ActionStatus.FAILED
+                else ""
+            )
+            raise CliError(f"#{a.id} was not sent ({a.status.value}): {detail}{hint}")
         if args.action == "cancel":
             a = await sv.runner.cancel(args.id)
             print(f"#{a.id} approval cancelled: back to pending, nothing sent")
@@ -586,6 +610,8 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             a = await sv.runner.reject(args.id, reason=args.reason)
             print(f"#{a.id} rejected")
             return 0
+    except ApprovalRefused as exc:
+        raise CliError(f"#{exc.action_id} not approved: {exc}") from None
     except (NotFound, StaleApproval, InvalidTransition, NotClaimed) as exc:
         raise CliError(str(exc)) from None
     raise CliError("unknown inbox command")

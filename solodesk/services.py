@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from solodesk.actions.outbox import Outbox
-from solodesk.actions.smtp import SmtpSettings
+from solodesk.actions.smtp import SmtpSettings, preflight
 from solodesk.agents.runner import Runner
+from solodesk.connectors.mailimport import rederive_legacy
+from solodesk.core.actions import Action, ActionKind
 from solodesk.core.events import EventBus
 from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import Paths, default_paths
 from solodesk.store.repos import Store
-from solodesk.store.secrets import SecretStore
+from solodesk.store.secrets import SecretError, SecretStore
 
 
 @dataclass(slots=True)
@@ -57,6 +60,23 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def mail_preflight(config: Config, secrets: SecretStore) -> Callable[[Action], list[str]]:
+    """The check run before every approval: what would stop the mail from being sent."""
+
+    def check(action: Action) -> list[str]:
+        if action.kind not in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
+            return []
+        present = True
+        if config.get("smtp.username"):
+            try:
+                present = secrets.get("smtp.password") is not None
+            except SecretError as exc:
+                return [str(exc)]
+        return preflight(config, password_present=present)
+
+    return check
+
+
 def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = None) -> Services:
     """Open the database (migrating it) and wire the parts together.
 
@@ -68,6 +88,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
     setup_logging(paths.log_dir)
     config = Config(paths.config_file)
     store = Store(connect(paths.database))
+    rederive_legacy(store.mail)  # once after the upgrade that keeps HTML; then a no-op query
     secrets = secrets or SecretStore()
     bus = EventBus()
     outbox = Outbox(
@@ -84,5 +105,6 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         bus=bus,
         execute=outbox.execute,
         log_dir=paths.log_dir,
+        preflight=mail_preflight(config, secrets),
     )
     return Services(paths, config, store, secrets, bus, outbox, runner)

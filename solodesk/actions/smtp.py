@@ -4,6 +4,10 @@ SMTP cannot deduplicate: a send interrupted after the DATA command began may or 
 delivered, so it is reported as :class:`SendOutcome` ``unknown`` and never retried automatically.
 Failures before DATA (connection, TLS, login, refused sender or recipients) and explicit
 rejections of the data are definite: nothing was sent.
+
+A password is never sent over an unencrypted connection (``smtp.security none``) except to a
+loopback host; a payload whose Message-ID is a placeholder (``solodesk.invalid``) is never sent.
+:func:`preflight` says, before an approval, everything that would stop a send.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any, Literal
 
-from solodesk.core.mail import all_recipients
+from solodesk.core.mail import (
+    all_recipients,
+    first_mailbox,
+    is_loopback_host,
+    is_placeholder_message_id,
+)
 from solodesk.store.config import Config, ConfigError
 
 
@@ -99,6 +108,56 @@ class SendOutcome:
     refused: tuple[str, ...] = ()
 
 
+def plaintext_auth_problem(security: str, host: str, username: str) -> str:
+    """Why a login would send the password in clear, or ``""`` (RFC 8314: use TLS)."""
+    if security == "none" and username and not is_loopback_host(host):
+        return (
+            f"refusing to send the SMTP password unencrypted to {host} (smtp.security is "
+            "'none'): set smtp.security to starttls or ssl (solodesk config set smtp.security "
+            "starttls), or clear smtp.username if the server needs no login; plain connections "
+            "with a login are allowed only to this computer (localhost, 127.0.0.1, ::1)"
+        )
+    return ""
+
+
+def preflight(config: Config, *, password_present: bool) -> list[str]:
+    """Everything that would stop an approved mail from being sent, checked before approval.
+
+    Args:
+        config: The settings (``smtp.*``).
+        password_present: Whether the keyring holds ``smtp.password``.
+
+    Returns:
+        One line per problem, each saying what to set; empty when sending can work.
+    """
+    problems: list[str] = []
+    host = config.get("smtp.host")
+    from_addr = config.get("smtp.from")
+    username = config.get("smtp.username")
+    if not host:
+        problems.append(
+            "no SMTP server: set smtp.host (solodesk config set smtp.host HOST, or Settings in "
+            "the app), and smtp.port / smtp.security / smtp.username as your provider says"
+        )
+    if not from_addr:
+        problems.append(
+            "no sender address: set smtp.from (solodesk config set smtp.from "
+            "\"Your Name <you@your-domain.example>\"); replies' Message-IDs use its domain"
+        )
+    elif "@" not in first_mailbox(from_addr).addr:
+        problems.append(f"smtp.from {from_addr!r} has no email address: use 'Name <you@domain>'")
+    if host:
+        auth = plaintext_auth_problem(config.get("smtp.security"), host, username)
+        if auth:
+            problems.append(auth)
+    if username and not password_present:
+        problems.append(
+            f"smtp.username is {username!r} but no SMTP password is in the keyring: run "
+            "'solodesk secrets set smtp.password' (or set it in Settings)"
+        )
+    return problems
+
+
 def build_message(payload: Mapping[str, Any], from_addr: str) -> EmailMessage:
     """The RFC 5322 message for a ``send_email``/``reply_email`` payload.
 
@@ -129,7 +188,18 @@ def send(
     """Send one payload (blocking; run it in a worker thread).
 
     Never raises for SMTP or network errors: they become a ``failed`` or ``unknown`` outcome.
+    A placeholder Message-ID or a login over an unencrypted connection to another host fails
+    before connecting.
     """
+    if is_placeholder_message_id(str(payload.get("message_id", ""))):
+        return SendOutcome(
+            "failed",
+            "the Message-ID is a placeholder (made before smtp.from was set): set smtp.from, "
+            "then approve again; SoloDesk gives it a Message-ID on your domain",
+        )
+    refusal = plaintext_auth_problem(settings.security, settings.host, settings.username)
+    if refusal:
+        return SendOutcome("failed", refusal)
     msg = build_message(payload, settings.from_addr)
     recipients = all_recipients(payload)
     sender = getaddresses([settings.from_addr])[0][1]

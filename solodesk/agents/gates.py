@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from email.utils import getaddresses
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus, JSONObject, Provenance
-from solodesk.core.mail import mail_domain
+from solodesk.core.mail import addr_specs, domains_of, mail_domain
+from solodesk.core.phishing import SenderFacts, Signal, sender_signals
 from solodesk.core.policy import Decision, Outcome, evaluate, facts
 from solodesk.core.risk import Risk, RiskAssessment, assess, recipients
 from solodesk.store.config import Config
-from solodesk.store.repos import NotFound, Store
+from solodesk.store.repos import MailRecord, NotFound, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,11 @@ class Correspondents:
     """Who a proposal's recipients are measured against (read once per proposal).
 
     Attributes:
-        participants: Lower-cased addresses in the From/Reply-To/To/Cc of the mail the proposal
-            came from (empty for chat).
+        participants: Lower-cased addr-specs in the From/Reply-To/To/Cc of the mail the proposal
+            came from (empty for chat); display names are never addresses.
         known: Lower-cased addresses the founder has corresponded with: senders of imported
-            mail and recipients of mail SoloDesk has sent.
+            mail (for a proposal from a mail: of mail imported before it) and recipients of mail
+            SoloDesk has sent.
     """
 
     participants: frozenset[str]
@@ -53,30 +54,64 @@ class Gates:
         return float(self.config.get_int("outbox.undo_seconds"))
 
     def correspondents(self, provenance: Provenance) -> Correspondents:
-        """Read the source mail's participants and the known addresses (one pass each)."""
+        """Read the source mail's participants and the known addresses (one pass each).
+
+        For a proposal derived from a mail, ``known`` holds the senders of *earlier* mail (and
+        everyone the founder has mailed), so the mail's own sender is known only if seen before.
+        """
         participants: set[str] = set()
+        before: int | None = None
         if provenance.source == "mail" and provenance.ref is not None:
+            before = provenance.ref
             try:
                 mail = self.store.mail.get(provenance.ref)
             except NotFound:
                 pass
             else:
-                fields = [mail.from_addr, mail.reply_to, mail.to_addrs, mail.cc_addrs]
-                participants = {
-                    a.lower() for _n, a in getaddresses([f for f in fields if f]) if a
+                participants = {mail.from_email.lower()} | {
+                    a.lower()
+                    for field in (mail.reply_to_email, mail.to_addrs, mail.cc_addrs)
+                    for a in addr_specs(field)
                 }
+                participants.discard("")
         db = self.store.db
-        known = {
-            a.lower()
-            for (value,) in db.execute("SELECT from_addr FROM mail").fetchall()
-            for _n, a in getaddresses([value])
-            if a
-        }
+        sql = "SELECT DISTINCT lower(from_email) FROM mail WHERE from_email != ''"
+        rows = (
+            db.execute(sql + " AND id < ?", [before]) if before is not None else db.execute(sql)
+        ).fetchall()
+        known = {str(a) for (a,) in rows}
         for (payload,) in db.execute(
             "SELECT payload FROM actions WHERE status = ?", [ActionStatus.EXECUTED.value]
         ).fetchall():
             known.update(recipients(json.loads(payload)))
         return Correspondents(frozenset(participants), frozenset(known))
+
+    def sender_facts(self, mail: MailRecord, who: Correspondents) -> SenderFacts:
+        """What ``core.phishing`` needs about ``mail``'s sender (``who`` from
+        :meth:`correspondents` of a proposal derived from it)."""
+        known_domains = domains_of(who.known) | {self.own_domain()}
+        known_domains.discard("")
+        return SenderFacts(
+            from_header=mail.from_addr,
+            reply_to_header=mail.reply_to,
+            subject=mail.subject,
+            body=mail.body_text,
+            first_contact=bool(mail.from_email) and mail.from_email.lower() not in who.known,
+            known_domains=frozenset(known_domains),
+        )
+
+    def sender_signals(self, mail: MailRecord) -> list[Signal]:
+        """The phishing signals of a received mail's sender, for display (GUI, CLI)."""
+        who = self.correspondents(Provenance("mail", mail.id, untrusted=True))
+        return sender_signals(self.sender_facts(mail, who))
+
+    def _source_mail(self, provenance: Provenance) -> MailRecord | None:
+        if provenance.source != "mail" or provenance.ref is None:
+            return None
+        try:
+            return self.store.mail.get(provenance.ref)
+        except NotFound:
+            return None
 
     def assess(
         self,
@@ -85,8 +120,12 @@ class Gates:
         provenance: Provenance,
         who: Correspondents | None = None,
     ) -> RiskAssessment:
-        """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``."""
+        """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``.
+
+        A proposal derived from a mail also carries that mail's phishing signals.
+        """
         who = who or self.correspondents(provenance)
+        mail = self._source_mail(provenance)
         return assess(
             kind,
             payload,
@@ -94,6 +133,7 @@ class Gates:
             own_domain=self.own_domain(),
             source_participants=who.participants,
             known_addresses=who.known,
+            sender=self.sender_facts(mail, who) if mail is not None else None,
         )
 
     def decide(self, action: Action, who: Correspondents | None = None) -> Decision:

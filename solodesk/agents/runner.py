@@ -12,13 +12,13 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from solodesk.agents import proposals as P
 from solodesk.agents.gates import Gates
 from solodesk.core.actions import (
+    APPROVABLE,
     Action,
     ActionKind,
     ActionStatus,
@@ -37,8 +37,10 @@ from solodesk.core.events import (
 )
 from solodesk.core.llmtypes import Completion, LLMCallRecord, LLMError, Message, ToolCall
 from solodesk.core.mail import (
-    mail_domain,
+    first_mailbox,
+    is_placeholder_message_id,
     new_message_id,
+    parse_mailboxes,
     reply_subject,
     validate_draft,
     validate_payload,
@@ -47,13 +49,28 @@ from solodesk.core.resources import prompt
 from solodesk.llm.gateway import Gateway, ModelTarget
 from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
 from solodesk.store.config import Config
-from solodesk.store.repos import MailRecord, Store
+from solodesk.store.repos import MailRecord, StaleApproval, Store
 from solodesk.store.secrets import SecretError, SecretStore
 
 log = logging.getLogger(__name__)
 
 ExecuteFn = Callable[[int], Awaitable[Action]]
 """Executes one approved action; raises a LookupError if it is not claimable."""
+
+PreflightFn = Callable[[Action], list[str]]
+"""Why an action cannot be executed now (missing settings, no password...); empty if it can."""
+
+
+class ApprovalRefused(ValueError):
+    """Executing the action cannot work yet (e.g. SMTP is not set up); nothing was approved
+    and it stays as it was. The message says what to set first."""
+
+    def __init__(self, action_id: int, problems: list[str]) -> None:
+        super().__init__(
+            "sending cannot work yet, so it stays as it is: " + "; ".join(problems)
+        )
+        self.action_id = action_id
+        self.problems = problems
 
 SUPPORT_AGENT = "support"
 MANAGER_AGENT = "manager"
@@ -90,6 +107,8 @@ class Runner:
         execute: The outbox's execute function for approved actions.
         log_dir: Where the local model server writes its log.
         gateway_factory: Builds the gateway for a target (tests may pass their own).
+        preflight: Says why an approved action could not be executed now (checked before
+            every approval by the founder); None checks nothing.
     """
 
     def __init__(
@@ -102,6 +121,7 @@ class Runner:
         execute: ExecuteFn,
         log_dir: Path,
         gateway_factory: Callable[[ModelTarget], Gateway] | None = None,
+        preflight: PreflightFn | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -110,6 +130,7 @@ class Runner:
         self.execute = execute
         self.log_dir = log_dir
         self._gateway_factory = gateway_factory
+        self.preflight = preflight
         self._local: LocalModelServer | None = None
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
@@ -210,14 +231,11 @@ class Runner:
             "founder": self.config.get("founder.name"),
         }
 
-    def _message_id_domain(self, mail: MailRecord | None = None) -> str:
-        """The right-hand side of new Message-IDs: the domain of ``smtp.from``, else of the
-        address the answered mail was sent to, else ``solodesk.invalid`` (RFC 2606)."""
-        return (
-            self.gates.own_domain()
-            or (mail_domain(mail.to_addrs) if mail is not None else "")
-            or "solodesk.invalid"
-        )
+    def _message_id_domain(self) -> str:
+        """The right-hand side of new Message-IDs: the founder's own domain (``smtp.from``)
+        only; empty gives a placeholder on ``solodesk.invalid`` that is never sent (approval
+        asks for ``smtp.from`` first and then re-issues it)."""
+        return self.gates.own_domain()
 
     def _retries(self) -> int:
         return self.config.get_int("llm.validation_retries")  # 0..5, checked by the settings
@@ -261,9 +279,7 @@ class Runner:
         if mail.automated:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
-        sender = mail.reply_to or mail.from_addr
-        if len(sender) > limit("from"):  # an untrusted, overlong display name is left out
-            sender = parseaddr(sender)[1] or sender
+        sender = self._reply_recipients(mail)
         # A small local model cannot reliably decide whether a human's mail needs an answer
         # (SmolLM2 dismisses nearly everything), so with it every human mail gets a draft the
         # founder can edit or reject. Stronger models choose between the two tools.
@@ -278,11 +294,13 @@ class Runner:
                 "role": "user",
                 "content": P.quote_untrusted_email(
                     {
-                        "From": mail.from_addr,
-                        "Reply-To": mail.reply_to,
+                        "From": first_mailbox(mail.from_addr).describe() or mail.from_email,
+                        "Reply-To": ", ".join(
+                            b.describe() for b in parse_mailboxes(mail.reply_to) if b.addr
+                        ),
                         "To": mail.to_addrs,
                         "Cc": mail.cc_addrs,
-                        "Date": mail.date or "",
+                        "Date": mail.date or "unknown (missing or unreadable Date header)",
                         "Subject": mail.subject,
                         "Body": mail.body_text,
                     }
@@ -315,7 +333,7 @@ class Runner:
                     errors = [err or "invalid arguments"]
                 else:
                     if not args.get("to"):
-                        args["to"] = [sender]
+                        args["to"] = sender
                     if not str(args.get("subject") or "").strip():
                         args["subject"] = reply_subject(mail.subject)
                     draft, errors = validate_draft(self._local_fixups(args))
@@ -346,18 +364,39 @@ class Runner:
         self._announce(action)
         return TriageOutcome(mail.id, "invalid", action.id, "; ".join(attempts))
 
+    @staticmethod
+    def _reply_recipients(mail: MailRecord) -> list[str]:
+        """Where a reply goes by default: every Reply-To mailbox, else the From mailbox (RFC 5322
+        3.6.2), by addr-spec; a display name is kept only when it does not look like an
+        address."""
+        boxes = [b for b in parse_mailboxes(mail.reply_to) if b.addr]
+        if not boxes:
+            boxes = [first_mailbox(mail.from_addr)]
+        # An untrusted, overlong display name is left out (core.bounds caps the From field).
+        return [
+            b.for_reply() if len(b.name) <= limit("from") else b.addr for b in boxes if b.addr
+        ] or [mail.from_email]
+
     def _reply_payload(self, mail: MailRecord, draft: JSONObject) -> JSONObject:
-        """The ``reply_email`` payload for a draft, threaded on ``mail`` (RFC 5322 3.6.4)."""
-        refs = mail.refs.split() if mail.refs else []
-        if mail.reply_message_id not in refs:
-            refs.append(mail.reply_message_id)
+        """The ``reply_email`` payload for a draft, threaded on ``mail`` (RFC 5322 3.6.4).
+
+        A Message-ID the importer invented for a mail without one is not real: the reply then
+        has no In-Reply-To, and References holds only the real ids of the thread. The parent is
+        the message's own Message-ID, also when it is stored under another key (a conflict).
+        """
+        parent = mail.reply_message_id
+        refs = [r for r in (mail.refs.split() if mail.refs else [])
+                if not is_placeholder_message_id(r)]
+        real_parent = not is_placeholder_message_id(parent)
+        if real_parent and parent not in refs:
+            refs.append(parent)
         return {
             "to": draft["to"],
             "cc": draft.get("cc", []),
             "subject": draft["subject"],
             "body": draft["body"],
-            "message_id": new_message_id(self._message_id_domain(mail)),
-            "in_reply_to": mail.reply_message_id,
+            "message_id": new_message_id(self._message_id_domain()),
+            "in_reply_to": parent if real_parent else "",
             "references": refs,
             "source_mail_id": mail.id,
         }
@@ -535,9 +574,24 @@ class Runner:
         window) and the outbox sends it when due (:meth:`run_due`); otherwise it is executed
         now, at most once.
 
+        Before approving, :attr:`preflight` must find nothing missing (SMTP host, sender,
+        password...). A placeholder Message-ID (made while ``smtp.from`` was unset) is then
+        re-issued on the founder's domain, as an audited change that this approval covers: the
+        approved sha256 is of the payload that is sent.
+
         Raises:
+            ApprovalRefused: sending cannot work yet; nothing changed (it stays pending/failed).
             NotFound, StaleApproval, InvalidTransition: from the store; nothing was executed.
         """
+        current = self.store.actions.get(action_id)
+        if expected_sha256 is not None and current.payload_sha256 != expected_sha256:
+            raise StaleApproval(f"action {action_id} changed since you viewed it; review it again")
+        if current.status in APPROVABLE:
+            problems = self.preflight(current) if self.preflight is not None else []
+            if problems:
+                raise ApprovalRefused(action_id, problems)
+            current = self._reissue_message_id(current)
+            expected_sha256 = current.payload_sha256
         action = self.store.actions.approve(
             action_id, expected_sha256=expected_sha256, delay_s=delay_s
         )
@@ -545,6 +599,17 @@ class Runner:
         if action.status is ActionStatus.SCHEDULED:
             return action
         return await self.execute_approved(action_id)
+
+    def _reissue_message_id(self, action: Action) -> Action:
+        """Replace a placeholder Message-ID with one on the founder's domain (audited)."""
+        message_id = str(action.payload.get("message_id", ""))
+        domain = self._message_id_domain()
+        if not is_placeholder_message_id(message_id) or not domain:
+            return action
+        payload = {**action.payload, "message_id": new_message_id(domain)}
+        return self.store.actions.reissue_message_id(
+            action.id, payload, expected_sha256=action.payload_sha256
+        )
 
     async def execute_approved(self, action_id: int) -> Action:
         """Execute one due action through the outbox and announce the result.

@@ -12,6 +12,9 @@ duplicate and is skipped, so an interrupted import can simply be run again. A *d
 reusing a stored Message-ID is a conflict: it is imported under its own key
 (``<conflict-...@solodesk.invalid>``, its own Message-ID kept for threading replies) and reported
 with both sources, so the customer's mail never vanishes.
+
+How one message is read (charsets, best text part, HTML, true senders) is in
+``connectors.mailparse``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import email.policy
 import errno
 import hashlib
-import html
+import logging
 import mailbox
 import os
 import re
@@ -29,11 +32,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from solodesk.connectors.mailparse import address_header, best_body, header_text, parse_date
+from solodesk.core.mail import PLACEHOLDER_DOMAIN, addr_specs, first_mailbox
 from solodesk.store.repos import MailRepo
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 BATCH = 200
@@ -387,31 +393,11 @@ def _iter_sources(path: Path, limit: int = MAX_MESSAGE_BYTES) -> Iterator[_Item]
     yield item
 
 
-_TAG = re.compile(r"<[^>]+>")
-
-
-def _body_text(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    try:
-        text = part.get_content()
-    except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True)
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    if not isinstance(text, str):
-        return ""
-    if part.get_content_subtype() == "html":
-        text = html.unescape(_TAG.sub("", re.sub(r"(?i)<br\s*/?>|</p>", "\n", text)))
-    return text.replace("\r\n", "\n").strip()
-
-
 def _header(msg: EmailMessage, name: str) -> str:
     try:
-        value = msg.get(name)
-    except Exception:  # a header the parser cannot decode
-        value = None
-    return str(value).strip() if value is not None else ""
+        return header_text(msg, name)
+    except Exception:  # a header that cannot be decoded at all
+        return ""
 
 
 _NOREPLY = re.compile(
@@ -441,7 +427,13 @@ def automated_reason(msg: EmailMessage, sender: str) -> str:
 
 
 def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """Parse one RFC 5322 message into a mail row.
+    """Parse one RFC 5322 message into a mail row (see ``connectors.mailparse``).
+
+    The row holds the decoded headers as written (``from_addr``, ``reply_to``...) and, beside
+    them, the addr-specs mail really comes from and replies go to (``from_email``,
+    ``reply_to_email``: every Reply-To addr-spec, comma-separated); the best text
+    (``body_text``) and the HTML (``body_html``, ``""`` if none); the Date as ISO 8601 or None
+    when missing or unreadable.
 
     Returns:
         ``(row, None)`` on success, else ``(None, reason)``.
@@ -459,38 +451,35 @@ def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     assert isinstance(msg, EmailMessage)
     if not msg.keys():
         return None, "no headers: not an RFC 5322 message"
-    from_addr = _header(msg, "From")
-    pairs = [a for a in getaddresses([from_addr]) if a[1]]
-    if not from_addr or not pairs or "@" not in pairs[0][1]:
+    sender = first_mailbox(address_header(msg, "From"))
+    if not sender.addr:
         return None, "missing or invalid From header"
     message_id = _header(msg, "Message-ID")
     if not message_id:
         # Deterministic stand-in so the same message is still recognised next time.
-        message_id = f"<sha256-{hashlib.sha256(raw).hexdigest()[:32]}@solodesk.invalid>"
-    date = _header(msg, "Date")
-    iso_date: str | None = None
-    if date:
-        try:
-            iso_date = parsedate_to_datetime(date).isoformat()
-        except (TypeError, ValueError, IndexError):
-            iso_date = None
+        digest = hashlib.sha256(raw).hexdigest()[:32]
+        message_id = f"<sha256-{digest}@{PLACEHOLDER_DOMAIN}>"
     try:
-        body = _body_text(msg)
-    except Exception as exc:
-        return None, f"body cannot be decoded: {type(exc).__name__}"
+        body = best_body(msg)
+    except Exception as exc:  # pragma: no cover - best_body decodes defensively
+        return None, f"body cannot be decoded: {type(exc).__name__}: {exc}"
+    reply_to = addr_specs(address_header(msg, "Reply-To"))
     row = {
         "message_id": message_id.split()[0] if message_id.startswith("<") else message_id,
-        "from_addr": from_addr,
+        "from_addr": _header(msg, "From"),
+        "from_email": sender.addr,
         "reply_to": _header(msg, "Reply-To"),
+        "reply_to_email": ", ".join(reply_to),
         "to_addrs": _header(msg, "To"),
         "cc_addrs": _header(msg, "Cc"),
-        "subject": _header(msg, "Subject"),
-        "date": iso_date,
+        "subject": " ".join(_header(msg, "Subject").split()),
+        "date": parse_date(_header(msg, "Date")),
         "in_reply_to": _header(msg, "In-Reply-To"),
         "refs": " ".join(_header(msg, "References").split()),
-        "body_text": body,
+        "body_text": body.text,
+        "body_html": body.html,
         "raw": raw,
-        "automated": automated_reason(msg, pairs[0][1]),
+        "automated": automated_reason(msg, sender.addr),
     }
     return row, None
 
@@ -683,3 +672,25 @@ def import_mail(
 
 class _Stop(Exception):
     """The database refuses writes: stop the import (the report says why)."""
+
+
+def rederive_legacy(repo: MailRepo) -> int:
+    """Re-read, once, the body of mail imported before HTML was kept whose text came out empty
+    (the old importer dropped HTML-only bodies): text and HTML are derived from ``raw`` again.
+
+    Returns:
+        How many mails were re-read (0 once done; an indexed query finds none).
+    """
+    done = 0
+    for mail_id in repo.legacy_body_ids():
+        try:
+            msg = BytesParser(policy=email.policy.default).parsebytes(repo.raw(mail_id))
+            assert isinstance(msg, EmailMessage)
+            body = best_body(msg)
+        except Exception as exc:  # keep the row as it was, and never try it again
+            log.warning("mail %s: body not re-read: %s", mail_id, type(exc).__name__)
+            repo.set_body(mail_id, text=repo.get(mail_id).body_text, html="")
+            continue
+        repo.set_body(mail_id, text=body.text, html=body.html)
+        done += 1
+    return done

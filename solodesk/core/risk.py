@@ -3,7 +3,8 @@
 Levels: ``low`` (a reply to the people who wrote, nothing unusual), ``medium`` (external
 recipients the founder has not mailed before, or a new conversation), ``high`` (recipients that
 appear nowhere in the untrusted input it was derived from, many recipients, hidden characters or
-disguised links, money, irreversible effects). Each level comes with the reasons that raised it.
+disguised links, money, irreversible effects, and the phishing signals of the mail it answers:
+``core.phishing``). Each level comes with the reasons that raised it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from solodesk.core.actions import ActionKind, Provenance
 from solodesk.core.inspect import hidden_characters, links
 from solodesk.core.mail import all_recipients
+from solodesk.core.phishing import SenderFacts, sender_signals
 
 MANY_RECIPIENTS = 5
 
@@ -69,13 +71,17 @@ def assess(
     own_domain: str = "",
     source_participants: Collection[str] = (),
     known_addresses: Collection[str] = (),
+    sender: SenderFacts | None = None,
 ) -> RiskAssessment:
     """Assess one proposal.
 
     Args:
         own_domain: The founder's mail domain (from ``smtp.from``); recipients there are internal.
-        source_participants: Lower-cased addresses in the untrusted input's From/Reply-To/To/Cc.
+        source_participants: Lower-cased addr-specs in the untrusted input's
+            From/Reply-To/To/Cc.
         known_addresses: Lower-cased addresses the founder has corresponded with.
+        sender: Facts about the sender of the mail the proposal answers; its phishing signals
+            (``core.phishing.sender_signals``) become reasons.
     """
     level = Risk.LOW
     reasons: list[str] = []
@@ -117,6 +123,9 @@ def assess(
         disguised = [lk for lk in links(str(payload.get("body", ""))) if lk.disguised]
         if disguised:
             raise_to(Risk.HIGH, "link text differs from its target: " + disguised[0].target)
+        if sender is not None:
+            for signal in sender_signals(sender):
+                raise_to(Risk.parse(signal.level), "source mail: " + signal.reason)
     else:  # an unknown kind is never low risk
         raise_to(Risk.HIGH, f"unreviewed action kind {kind}")
     amount = payload.get("amount_cents")

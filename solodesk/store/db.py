@@ -16,6 +16,7 @@ from sqlite_utils.migrations import Migrations
 
 from solodesk.core.actions import utcnow
 from solodesk.core.ledger import DEFAULT_CHART
+from solodesk.core.mail import addr_specs, first_mailbox
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -434,6 +435,33 @@ def m005_input_mail_fingerprint(db: Database) -> None:
             WHERE header_message_id != '';
         """,
     )
+
+
+@migrations()
+def m005_realmail_senders_html(db: Database) -> None:
+    # True senders beside the raw headers: the addr-spec mail comes from and the addr-specs
+    # replies go to (comma-separated), filled for existing rows from the stored headers.
+    # body_html: the HTML part kept for the safe rendered view; NULL for mail imported before
+    # it was kept. Rows whose stored text is empty stay NULL so that
+    # connectors.mailimport.rederive_legacy() re-reads them once from ``raw`` (the old importer
+    # dropped HTML-only bodies); the others get '' (text kept as it was, no HTML view).
+    _script(
+        db,
+        """
+        ALTER TABLE mail ADD COLUMN from_email TEXT NOT NULL DEFAULT '';
+        ALTER TABLE mail ADD COLUMN reply_to_email TEXT NOT NULL DEFAULT '';
+        ALTER TABLE mail ADD COLUMN body_html TEXT;
+        UPDATE mail SET body_html = '' WHERE body_text != '';
+        CREATE INDEX mail_from_email ON mail(from_email);
+        CREATE INDEX mail_legacy_body ON mail(id) WHERE body_html IS NULL;
+        """,
+    )
+    rows = db.execute("SELECT id, from_addr, reply_to FROM mail").fetchall()
+    for mail_id, from_addr, reply_to in rows:
+        db.execute(
+            "UPDATE mail SET from_email = ?, reply_to_email = ? WHERE id = ?",
+            [first_mailbox(from_addr).addr, ", ".join(addr_specs(reply_to)), mail_id],
+        )
 
 
 def connect(path: Path | str) -> Database:

@@ -30,6 +30,7 @@ from solodesk.core.actions import (
 )
 from solodesk.core.audit import GENESIS, entry_sha256, verify_chain
 from solodesk.core.llmtypes import LLMCallRecord
+from solodesk.core.mail import addr_specs, first_mailbox
 from solodesk.core.policy import (
     Condition,
     Outcome,
@@ -353,6 +354,54 @@ class ActionRepo:
             )
         return self.get(action_id)
 
+    def reissue_message_id(
+        self,
+        action_id: int,
+        payload: JSONObject,
+        *,
+        expected_sha256: str,
+        actor: str = "solodesk",
+    ) -> Action:
+        """Replace a placeholder Message-ID (and the idempotency key) just before approval.
+
+        Audited as ``message_id_reissued`` with the old and new hashes; the status is kept, so
+        the approval that follows covers the new payload.
+
+        Raises:
+            StaleApproval: the payload is no longer ``expected_sha256``.
+        """
+        new_sha = payload_sha256(payload)
+        with self.db.atomic():
+            current = self.get(action_id)
+            cur = self.db.execute(
+                "UPDATE actions SET payload = ?, payload_sha256 = ?, idempotency_key = ?,"
+                " updated_at = ? WHERE id = ? AND payload_sha256 = ?",
+                [
+                    canonical_json(payload),
+                    new_sha,
+                    payload["message_id"],
+                    utcnow(),
+                    action_id,
+                    expected_sha256,
+                ],
+            )
+            if cur.rowcount != 1:
+                raise StaleApproval(f"action {action_id} changed since you viewed it")
+            self.audit.append(
+                "message_id_reissued",
+                action_id=action_id,
+                actor=actor,
+                detail={
+                    "old_sha256": current.payload_sha256,
+                    "new_sha256": new_sha,
+                    "old_message_id": current.payload.get("message_id"),
+                    "new_message_id": payload["message_id"],
+                    "reason": "the placeholder Message-ID (made before smtp.from was set) is "
+                    "replaced by one on the founder's domain before approval",
+                },
+            )
+        return self.get(action_id)
+
     def approve(
         self,
         action_id: int,
@@ -593,12 +642,21 @@ class MailRecord:
     automated: str = ""
     fingerprint: str = ""
     header_message_id: str = ""
+    from_email: str = ""
+    reply_to_email: str = ""
+    body_html: str | None = None
 
     @property
     def reply_message_id(self) -> str:
         """The Message-ID a reply refers to (In-Reply-To, RFC 5322 3.6.4): the message's own,
         also when it is stored under another key because of a Message-ID conflict."""
         return self.header_message_id or self.message_id
+
+    @property
+    def reply_address(self) -> str:
+        """Where a reply goes: every Reply-To addr-spec, else the From addr-spec (RFC 5322
+        3.6.2), comma-separated; never a display name."""
+        return self.reply_to_email or self.from_email
 
 
 @dataclass(frozen=True, slots=True)
@@ -652,14 +710,26 @@ class MailRepo:
             )
 
     def insert(self, record: Mapping[str, Any]) -> int | None:
-        """Insert one mail row; returns its id, or None if its Message-ID is already stored."""
+        """Insert one mail row; returns its id, or None if its Message-ID is already stored.
+
+        ``from_email``/``reply_to_email`` are derived from ``from_addr``/``reply_to`` when the
+        row does not carry them.
+        """
+        record = dict(record)
+        record.setdefault("from_email", first_mailbox(str(record.get("from_addr", ""))).addr)
+        record.setdefault("reply_to_email", ", ".join(addr_specs(str(record.get("reply_to", "")))))
         columns = [
             "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
             "in_reply_to", "refs", "body_text", "raw", "source",
         ]
-        for optional in ("automated", "fingerprint", "header_message_id"):
-            if optional in record:
-                columns.append(optional)
+        columns += [
+            c
+            for c in (
+                "automated", "fingerprint", "header_message_id", "from_email",
+                "reply_to_email", "body_html",
+            )
+            if c in record
+        ]
         with self.db.atomic():
             cur = self.db.execute(
                 f"INSERT OR IGNORE INTO mail ({', '.join(columns)}, imported_at)"
@@ -676,7 +746,7 @@ class MailRepo:
             self.db.query(
                 "SELECT id, message_id, from_addr, reply_to, to_addrs, cc_addrs, subject, date,"
                 " in_reply_to, refs, body_text, source, imported_at, triage_status, triage_note,"
-                " automated, fingerprint, header_message_id"
+                " automated, fingerprint, header_message_id, from_email, reply_to_email, body_html"
                 " FROM mail WHERE id = ?",
                 [mail_id],
             )
@@ -704,6 +774,19 @@ class MailRepo:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM mail").fetchone()[0])
+
+    def legacy_body_ids(self) -> list[int]:
+        """Mail imported before HTML was kept whose text is empty (to be re-read from raw)."""
+        rows = self.db.execute("SELECT id FROM mail WHERE body_html IS NULL ORDER BY id")
+        return [int(r[0]) for r in rows.fetchall()]
+
+    def set_body(self, mail_id: int, *, text: str, html: str) -> None:
+        """Replace a mail's text and HTML (re-derived from its raw bytes)."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE mail SET body_text = ?, body_html = ? WHERE id = ?",
+                [text, html, mail_id],
+            )
 
 
 class ChatRepo:

@@ -42,7 +42,8 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.actions.outbox import NotClaimed
-from solodesk.agents.runner import Runner
+from solodesk.agents.runner import ApprovalRefused, Runner
+from solodesk.connectors.mailparse import inline_parts
 from solodesk.core.actions import (
     APPROVABLE,
     EDITABLE,
@@ -77,7 +78,9 @@ from solodesk.ui.tasks import TaskTracker, async_slot, await_dialog
 log = logging.getLogger(__name__)
 
 #: Errors a founder's decision can meet that are reported, not raised.
-DECISION_ERRORS = (NotFound, StaleApproval, InvalidTransition, NotClaimed, ValueError)
+DECISION_ERRORS = (
+    NotFound, StaleApproval, InvalidTransition, NotClaimed, ApprovalRefused, ValueError
+)
 
 HINT = "Import mail, then Triage mail — or ask the agent in the chat"
 ERROR_STYLE = "QLabel { color: #b3261e; }"
@@ -601,9 +604,36 @@ class InboxView(QWidget):
                 except NotFound:
                     mail = None
         self.editor.show_action(action)
-        self.source.show_source(action, mail)
+        warnings: list[str] = []
+        if mail is not None:
+            try:
+                warnings = [sig.reason for sig in self.runner.gates.sender_signals(mail)]
+            except Exception:  # a display aid must never hide the proposal
+                log.exception("sender checks failed for mail %s", mail.id)
+        self.source.show_source(
+            action,
+            mail,
+            warnings=warnings,
+            resolve_cid=self._cid_resolver(mail.id) if mail is not None else None,
+        )
         self._show_unknown(action)
         self._update_buttons()
+
+    def _cid_resolver(self, mail_id: int) -> Callable[[str], tuple[str, bytes] | None]:
+        """Finds ``cid:`` parts (RFC 2392) of one stored mail for its HTML view; the message is
+        parsed only if its HTML asks for one."""
+        parts: dict[str, tuple[str, bytes]] | None = None
+
+        def resolve(content_id: str) -> tuple[str, bytes] | None:
+            nonlocal parts
+            if parts is None:
+                try:
+                    parts = inline_parts(self.store.mail.raw(mail_id))
+                except NotFound:
+                    parts = {}
+            return parts.get(content_id.strip("<>"))
+
+        return resolve
 
     def _show_unknown(self, action: Action | None) -> None:
         """For a send interrupted mid-flight: what is known, and the two ways to close it

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -32,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from solodesk.core.actions import EDITABLE, Action, ActionStatus, JSONObject, payload_sha256
 from solodesk.core.inspect import HiddenChar, hidden_characters, links
+from solodesk.core.mail import Mailbox, first_mailbox, parse_mailboxes
 from solodesk.store.repos import MailRecord
 from solodesk.ui.inbox_model import (
     RISK_COLORS,
@@ -39,6 +43,15 @@ from solodesk.ui.inbox_model import (
     parse_utc,
     reveal,
     untrusted_tooltip,
+)
+from solodesk.ui.mail_render import (
+    CidResolver,
+    SafeMailBrowser,
+    address_html,
+    address_notes,
+    mailbox_html,
+    mono_font,
+    reason_html,
 )
 
 UNTRUSTED_STYLE = (
@@ -50,6 +63,9 @@ BANNER_STYLE = (
     " border-radius: 4px; padding: 4px 6px; font-weight: bold; }"
 )
 ERROR_STYLE = "QLabel { color: #b3261e; }"
+VIEW_TOGGLE_KEYS = "Alt+V"
+VIEW_HTML = "View HTML  (Alt+V)"
+VIEW_TEXT = "View text  (Alt+V)"
 RED = "#b3261e"
 
 
@@ -172,6 +188,9 @@ class ProposalEditor(QWidget):
         self.subject_edit = QLineEdit()
         self.to_edit.setPlaceholderText("name@example.com, other@example.com")
         self.cc_edit.setPlaceholderText("(none)")
+        mono = mono_font()
+        for line in (self.to_edit, self.cc_edit):  # addresses: I and l, 0 and O differ
+            line.setFont(mono)
         self.body_edit = QPlainTextEdit()
         self.body_edit.setTabChangesFocus(True)
         self.body_edit.setMinimumHeight(90)
@@ -355,7 +374,9 @@ class ProposalEditor(QWidget):
             self.risk_label.setToolTip("")
             return
         color = RISK_COLORS.get(action.risk, RED)
-        reasons = "".join(f"<br>&nbsp;&nbsp;• {_esc(r)}" for r in action.risk_reasons)
+        reasons = "".join(
+            f"<br>&nbsp;&nbsp;• {reason_html(reveal(r))}" for r in action.risk_reasons
+        )
         edited = (
             " <i>(assessed when proposed or last saved; saving re-assesses it)</i>"
             if self.is_dirty()
@@ -425,12 +446,15 @@ class ProposalEditor(QWidget):
 
         rcpts = recipients_of(payload)
         lines = []
+        notes: list[str] = []
         for r in rcpts:
             name = f" &nbsp;<i>({_esc(r.name)})</i>" if r.name else ""
-            line = f"{r.header}: <b>{_esc(r.address)}</b>{name}"
+            line = f"{r.header}: <b>{address_html(r.address)}</b>{name}"
+            notes += address_notes(r.address)
             if r.problem:
                 line = f"<span style='color:{RED}'>⚠ {line} — {_esc(r.problem)}</span>"
             lines.append(line)
+        self.recipients_label.setToolTip("\n".join(notes))
         count = len(rcpts)
         heading = f"<b>Sends to {count} recipient{'s' if count != 1 else ''}:</b>"
         if not rcpts:
@@ -487,7 +511,9 @@ def _strip_tags(text: str) -> str:
 
 
 class SourceMailPane(QFrame):
-    """The email a proposal answers, with a visible untrusted-content marker."""
+    """The email a proposal answers, with a visible untrusted-content marker, the sender's
+    phishing signals, addresses rendered so look-alikes show (``ui.mail_render``), and a toggle
+    between the mail's text and its HTML rendered safely (nothing loaded from outside)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -503,46 +529,113 @@ class SourceMailPane(QFrame):
         self.untrusted_label.setStyleSheet(UNTRUSTED_STYLE)
         self.untrusted_label.setObjectName("untrustedMarker")
         self.headers_label = QLabel()
+        self.headers_label.setObjectName("sourceHeaders")
         self.headers_label.setWordWrap(True)
-        self.headers_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.headers_label.setTextFormat(Qt.TextFormat.RichText)
         self.headers_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label = QLabel()
+        self.warnings_label.setObjectName("senderWarnings")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setTextFormat(Qt.TextFormat.RichText)
+        self.warnings_label.setStyleSheet(BANNER_STYLE)
+        # Never squeezed below its text: the mail body gives up the room instead.
+        self.warnings_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.warnings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label.hide()
+        self.view_toggle = QPushButton(VIEW_HTML)
+        self.view_toggle.setObjectName("htmlToggle")
+        self.view_toggle.setCheckable(True)
+        self.view_toggle.setAutoDefault(False)
+        self.view_toggle.setToolTip(
+            "Switch between the mail's text and its HTML, rendered without loading anything "
+            "from the internet or your files (Alt+V)"
+        )
+        self.view_toggle.toggled.connect(self._show_mode)
+        self.view_shortcut = QShortcut(QKeySequence(VIEW_TOGGLE_KEYS), self)
+        self.view_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.view_shortcut.activated.connect(self.toggle_view)
+        self.resources_label = QLabel()
+        self.resources_label.setObjectName("blockedResources")
+        self.resources_label.setWordWrap(True)
+        self.resources_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.resources_label.setStyleSheet("QLabel { color: #555; }")
+        self.resources_label.hide()
         self.body_view = QPlainTextEdit()
         self.body_view.setReadOnly(True)
         self.body_view.setTabChangesFocus(True)
+        self.html_view = SafeMailBrowser()
+        self.html_view.setObjectName("htmlView")
+        self.html_view.setTabChangesFocus(True)
+        self.html_view.hide()
+        self.html_view.link_hovered.connect(self._on_link_hovered)
+        head = QHBoxLayout()
+        head.addWidget(self.heading, 1)
+        head.addWidget(self.view_toggle)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.heading)
+        layout.addLayout(head)
         layout.addWidget(self.untrusted_label)
+        layout.addWidget(self.warnings_label)
         layout.addWidget(self.headers_label)
         layout.addWidget(self.body_view, 1)
+        layout.addWidget(self.html_view, 1)
+        layout.addWidget(self.resources_label)
         layout.addStretch(0)  # keeps the heading at the top when there is no body
         self.setMinimumWidth(220)
         self.mail: MailRecord | None = None
+        self.warnings: list[str] = []
+        self._resolve_cid: CidResolver | None = None
+        self._html_shown_for: int | None = None
         self.show_source(None, None)
 
-    def show_source(self, action: Action | None, mail: MailRecord | None) -> None:
-        """Show the source of ``action``: its mail, or where it came from if not a mail."""
+    def show_source(
+        self,
+        action: Action | None,
+        mail: MailRecord | None,
+        *,
+        warnings: Sequence[str] = (),
+        resolve_cid: CidResolver | None = None,
+    ) -> None:
+        """Show the source of ``action``: its mail, or where it came from if not a mail.
+
+        Args:
+            warnings: The sender's phishing signals (shown in red above the headers).
+            resolve_cid: Finds a ``cid:`` part of the mail for the HTML view.
+        """
         self.mail = mail
+        self.warnings = list(warnings)
+        self._resolve_cid = resolve_cid
+        self._html_shown_for = None
         untrusted = action is not None and action.provenance.untrusted
         self.untrusted_label.setVisible(untrusted)
         if untrusted and action is not None:
             self.untrusted_label.setToolTip(untrusted_tooltip(action))
+        self.warnings_label.setText(
+            "⚠ The sender looks suspicious:"
+            + "".join(f"<br>• {reason_html(reveal(w))}" for w in self.warnings)
+            if self.warnings else ""
+        )
+        self.warnings_label.setVisible(bool(self.warnings))
         if mail is not None:
             self.heading.setText("In reply to")
-            lines = [f"From: {reveal(mail.from_addr)}"]
-            if mail.reply_to:
-                lines.append(f"Reply-To: {reveal(mail.reply_to)}")
-            lines.append(f"Subject: {reveal(mail.subject)}")
-            if mail.date:
-                lines.append(f"Date: {mail.date}")
-            self.headers_label.setText("\n".join(lines))
+            self.headers_label.setText(self._headers_html(mail))
+            self.headers_label.setToolTip("\n".join(self._address_notes(mail)))
             self.headers_label.show()
             self.body_view.setPlainText(reveal(mail.body_text))
-            self.body_view.show()
+            has_html = bool(mail.body_html)
+            self.view_toggle.setVisible(has_html)
+            if not has_html and self.view_toggle.isChecked():
+                self.view_toggle.setChecked(False)
+            self._show_mode(self.view_toggle.isChecked() and has_html)
             return
+        self.view_toggle.hide()
+        self.headers_label.setToolTip("")
         self.headers_label.hide()
         self.body_view.clear()
         self.body_view.hide()
+        self.html_view.clear()
+        self.html_view.hide()
+        self.resources_label.hide()
         if action is None:
             self.heading.setText("Source")
             self.headers_label.setText("The email a selected proposal answers is shown here.")
@@ -553,3 +646,52 @@ class SourceMailPane(QFrame):
             self.heading.setText(f"Source email #{action.provenance.ref} is no longer stored")
         else:
             self.heading.setText(f"Source: {action.provenance.source or 'unknown'}")
+
+    @staticmethod
+    def _headers_html(mail: MailRecord) -> str:
+        sender = first_mailbox(mail.from_addr)
+        if not sender.addr:
+            sender = Mailbox("", mail.from_email)
+        lines = [f"<b>From:</b> {mailbox_html(sender)}"]
+        replies = [b for b in parse_mailboxes(mail.reply_to) if b.addr]
+        if replies:
+            lines.append("<b>Reply-To:</b> " + ", ".join(mailbox_html(b) for b in replies))
+        lines.append(f"<b>Subject:</b> {_esc(mail.subject)}")
+        date = mail.date or "unknown (missing or unreadable Date header)"
+        lines.append(f"<b>Date:</b> {html.escape(date)}")
+        return "<br>".join(lines)
+
+    @staticmethod
+    def _address_notes(mail: MailRecord) -> list[str]:
+        addrs = [first_mailbox(mail.from_addr).addr or mail.from_email]
+        addrs += [b.addr for b in parse_mailboxes(mail.reply_to) if b.addr]
+        return [note for a in addrs for note in address_notes(a)]
+
+    def _show_mode(self, rendered: bool) -> None:
+        """Show the text (``rendered=False``) or the HTML rendered safely."""
+        mail = self.mail
+        rendered = rendered and mail is not None and bool(mail.body_html)
+        self.view_toggle.setText(VIEW_TEXT if rendered else VIEW_HTML)
+        self.body_view.setVisible(mail is not None and not rendered)
+        self.html_view.setVisible(rendered)
+        if rendered and mail is not None and self._html_shown_for != mail.id:
+            self.html_view.show_html(mail.body_html or "", resolve_cid=self._resolve_cid)
+            self._html_shown_for = mail.id
+        blocked = len(self.html_view.blocked) if rendered else 0
+        self.resources_label.setText(
+            f"{blocked} remote image{'s' if blocked != 1 else ''} or file"
+            f"{'s' if blocked != 1 else ''} not loaded (SoloDesk never loads them: they can "
+            "tell the sender you opened the mail)"
+            if blocked
+            else ""
+        )
+        self.resources_label.setToolTip("\n".join(self.html_view.blocked) if rendered else "")
+        self.resources_label.setVisible(bool(blocked))
+
+    def toggle_view(self) -> None:
+        """Switch between text and HTML (Alt+V), when the shown mail has HTML."""
+        if self.view_toggle.isVisible():
+            self.view_toggle.toggle()
+
+    def _on_link_hovered(self, target: str) -> None:
+        self.html_view.setToolTip(f"Link target (not opened): {target}" if target else "")

@@ -68,6 +68,8 @@ def help_rows() -> list[tuple[str, str, str]]:
         ("Inbox", native(SAVE_KEYS), "Save the edit without approving"),
         ("Inbox", native(UNDO_KEYS), "Undo send: cancel the latest approval in its undo window"),
         ("Editor", native(BACK_TO_LIST_KEYS), "Back to the list (edits are kept)"),
+        ("Source mail", "Alt+V", "Switch between the mail's text and its HTML (loads nothing "
+         "from outside the mail)"),
         ("Chat", "Enter", "Send the message"),
         ("Chat", native(CHAT_STOP_KEYS), "Stop the reply being written"),
         ("Window", native(TRIAGE_KEYS), "Triage imported mail"),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from solodesk.actions.outbox import NotClaimed
+from solodesk.agents.runner import ApprovalRefused
 from solodesk.core.actions import Action, ActionStatus, InvalidTransition, payload_sha256
 from solodesk.core.events import ActionResolved
 from solodesk.services import Services
@@ -205,10 +206,29 @@ def test_smtp_down_fails_definitely_then_reapproval_sends_once(
     ]
 
 
-def test_smtp_not_configured_fails_without_sending(services: Services, run) -> None:
+def test_smtp_not_configured_refuses_the_approval_and_keeps_it_pending(
+    services: Services, run
+) -> None:
+    # Issue 7: approval is refused up front when sending cannot work (it used to be accepted
+    # and then fail).
     services.config.set("smtp.host", "")
     action = propose_email(services.store)
-    final = run(services.runner.approve(action.id))
+    with pytest.raises(ApprovalRefused, match="smtp.host"):
+        run(services.runner.approve(action.id))
+    assert services.store.actions.get(action.id).status is ActionStatus.PENDING
+    events = [e["event"] for e in services.store.audit.entries(action_id=action.id)]
+    assert "approved" not in events
+
+
+def test_smtp_not_configured_fails_without_sending_when_approved_by_a_rule(
+    services: Services, run
+) -> None:
+    # A policy rule approves through the store, not the founder's approval path: the outbox
+    # still refuses to send and says which setting is missing.
+    services.config.set("smtp.host", "")
+    action = propose_email(services.store)
+    services.store.actions.approve(action.id, actor="policy rule #1")
+    final = run(services.runner.execute_approved(action.id))
     assert final.status is ActionStatus.FAILED
     assert "smtp.host" in (final.result or {}).get("detail", "")
 
