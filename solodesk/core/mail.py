@@ -112,7 +112,30 @@ def is_loopback_host(host: str) -> bool:
 
 # -- addresses of received mail -----------------------------------------------------------------
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
-_ADDRESS_LIKE = re.compile(r"[^\s@<>()\"',;:]+@[^\s@<>()\"',;:]+\.[^\s@<>()\"',;:]+")
+#: Characters that end an address-like run (besides ``@``, which separates its two parts).
+_NOT_IN_ADDRESS = re.compile(r"[\s<>()\"',;:]+")
+
+
+def address_like(text: str) -> list[str]:
+    """Runs of ``text`` that look like an email address (``local@domain.tld``), in order.
+
+    Linear in ``len(text)`` (display names are untrusted and may be megabytes long; a
+    backtracking regular expression over them is quadratic).
+    """
+    found: list[str] = []
+    for run in _NOT_IN_ADDRESS.split(text):
+        if "@" not in run:
+            continue
+        parts = run.split("@")
+        i = 0
+        while i < len(parts) - 1:
+            local, domain = parts[i], parts[i + 1]
+            if local and "." in domain[1:-1]:
+                found.append(f"{local}@{domain}")
+                i += 2
+            else:
+                i += 1
+    return found
 
 
 def decode_words(text: str) -> str:
@@ -167,9 +190,9 @@ class Mailbox:
     def name_address(self) -> str:
         """An address shown in the display name that is not the real one, else ``""``
         (``"alice@example.com" <bob@example.com>`` gives ``alice@example.com``)."""
-        for m in _ADDRESS_LIKE.finditer(self.name):
-            if m.group(0).strip(".").lower() != self.addr.lower():
-                return m.group(0).strip(".")
+        for candidate in address_like(self.name):
+            if candidate.strip(".").lower() != self.addr.lower():
+                return candidate.strip(".")
         return ""
 
     def describe(self) -> str:

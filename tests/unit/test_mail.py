@@ -218,3 +218,14 @@ def test_build_message_headers_follow_the_payload() -> None:
     assert msg["In-Reply-To"] == "<orig@example.com>"
     assert msg["References"] == "<first@example.com> <orig@example.com>"
     assert msg.get_content().rstrip("\n") == "Hello"
+
+
+def test_address_like_finds_addresses_in_display_names() -> None:
+    from solodesk.core.mail import Mailbox, address_like
+
+    assert address_like('"alice@example.com" x') == ["alice@example.com"]
+    assert address_like("a@b.c@d.e f@g") == ["a@b.c"]
+    assert address_like("no address, @ here") == []
+    # A megabyte-long untrusted display name is read in one pass (it once took minutes).
+    huge = "A" * 1_000_000 + " bob@evil.example"
+    assert Mailbox(huge, "marta@example.com").name_address == "bob@evil.example"
