@@ -131,15 +131,26 @@ def preflight(config: Config, *, password_present: bool) -> list[str]:
         One line per problem, each saying what to set; empty when sending can work.
     """
     problems: list[str] = []
-    host = config.get("smtp.host")
-    from_addr = config.get("smtp.from")
-    username = config.get("smtp.username")
-    if not host:
+    invalid: set[str] = set()
+
+    def setting(key: str) -> str:
+        try:
+            return config.get(key)
+        except ConfigError as exc:  # a bad value hand-edited into the settings file
+            problems.append(str(exc))
+            invalid.add(key)
+            return ""
+
+    host = setting("smtp.host")
+    from_addr = setting("smtp.from")
+    username = setting("smtp.username")
+    security = setting("smtp.security") or "starttls"
+    if not host and "smtp.host" not in invalid:
         problems.append(
             "no SMTP server: set smtp.host (solodesk config set smtp.host HOST, or Settings in "
             "the app), and smtp.port / smtp.security / smtp.username as your provider says"
         )
-    if not from_addr:
+    if not from_addr and "smtp.from" not in invalid:
         problems.append(
             "no sender address: set smtp.from (solodesk config set smtp.from "
             "\"Your Name <you@your-domain.example>\"); replies' Message-IDs use its domain"
@@ -147,7 +158,7 @@ def preflight(config: Config, *, password_present: bool) -> list[str]:
     elif "@" not in first_mailbox(from_addr).addr:
         problems.append(f"smtp.from {from_addr!r} has no email address: use 'Name <you@domain>'")
     if host:
-        auth = plaintext_auth_problem(config.get("smtp.security"), host, username)
+        auth = plaintext_auth_problem(security, host, username)
         if auth:
             problems.append(auth)
     if username and not password_present:

@@ -10,7 +10,7 @@ import pytest
 
 from solodesk.actions import smtp
 from solodesk.core.mail import is_loopback_host
-from solodesk.store.config import Config
+from solodesk.store.config import Config, ConfigError
 
 PAYLOAD = {
     "to": ["marta@example.com"],
@@ -49,9 +49,14 @@ def test_username_without_password(tmp_path: Path) -> None:
 
 
 def test_sender_without_address(tmp_path: Path) -> None:
-    cfg = config(tmp_path, smtp_host="smtp.example.com", smtp_from="Ada Founder")
-    (problem,) = smtp.preflight(cfg, password_present=True)
-    assert "has no email address" in problem
+    # Refused when set; hand-edited into the file, the preflight names the setting.
+    with pytest.raises(ConfigError, match="smtp.from"):
+        config(tmp_path, smtp_from="Ada Founder")
+    (tmp_path / "config.json").write_text(
+        '{"smtp.host": "smtp.example.com", "smtp.from": "Ada Founder"}', encoding="utf-8"
+    )
+    (problem,) = smtp.preflight(Config(tmp_path / "config.json"), password_present=True)
+    assert "smtp.from is not one address" in problem and "'Ada Founder'" in problem
 
 
 @pytest.mark.parametrize(
