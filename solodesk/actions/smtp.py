@@ -155,7 +155,7 @@ def preflight(config: Config, *, password_present: bool) -> list[str]:
             "no sender address: set smtp.from (solodesk config set smtp.from "
             "\"Your Name <you@your-domain.example>\"); replies' Message-IDs use its domain"
         )
-    elif "@" not in first_mailbox(from_addr).addr:
+    elif from_addr and "@" not in first_mailbox(from_addr).addr:
         problems.append(f"smtp.from {from_addr!r} has no email address: use 'Name <you@domain>'")
     if host:
         auth = plaintext_auth_problem(security, host, username)
