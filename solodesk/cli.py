@@ -207,8 +207,8 @@ def why(a: Action) -> str:
 def next_step(a: Action) -> str:
     """What the founder can do about a ``failed`` or ``unknown`` action, or ""."""
     if a.status is ActionStatus.FAILED:
-        return (f"nothing was sent; fix the cause, then 'solodesk inbox approve {a.id}' "
-                "sends it again")
+        step = f"fix the cause, then 'solodesk inbox approve {a.id}' sends it again"
+        return step if "nothing was sent" in why(a) else "nothing was sent; " + step
     if a.status is ActionStatus.UNKNOWN:
         return (
             "it may or may not have been delivered: check the recipient's copy or your Sent "

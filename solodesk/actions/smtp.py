@@ -305,7 +305,9 @@ def send(
         sender = getaddresses([settings.from_addr])[0][1]
     except Exception as exc:  # e.g. CR/LF in a header: nothing was sent
         return SendOutcome(
-            "failed", f"cannot build the message: {type(exc).__name__}: {exc}", stage="SETUP"
+            "failed",
+            f"cannot build the message: {type(exc).__name__}: {exc}; nothing was sent",
+            stage="SETUP",
         )
     smtp: smtplib.SMTP | None = None
     try:
