@@ -210,10 +210,10 @@ def next_step(a: Action) -> str:
         step = f"fix the cause, then 'solodesk inbox approve {a.id}' sends it again"
         return step if "nothing was sent" in why(a) else "nothing was sent; " + step
     if a.status is ActionStatus.UNKNOWN:
-        return (
-            "it may or may not have been delivered: check the recipient's copy or your Sent "
-            f"folder, then 'solodesk inbox resolve {a.id} --delivered' or '--not-delivered'"
-        )
+        step = (f"check the recipient's copy or your Sent folder, then 'solodesk inbox resolve "
+                f"{a.id} --delivered' or '--not-delivered'")
+        return step if "may or may not" in why(a) else (
+            "it may or may not have been delivered: " + step)
     return ""
 
 
