@@ -624,7 +624,10 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             sv.outbox.reconcile()
             delay = 0.0 if args.now else sv.runner.gates.undo_seconds()
             a = actions.get(args.id)
-            if a.status is not ActionStatus.SCHEDULED:
+            if a.status is ActionStatus.APPROVED:
+                # Approved earlier but not sent (e.g. refused for lack of disk space): send it.
+                a = await sv.runner.execute_approved(args.id)
+            elif a.status is not ActionStatus.SCHEDULED:
                 a = await sv.runner.approve(args.id, delay_s=delay)
             if a.status is ActionStatus.SCHEDULED:
                 await _wait_undo_window(sv, a)

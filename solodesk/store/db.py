@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,12 +59,25 @@ def store_error(exc: sqlite3.Error, *, where: str = "") -> StoreError | None:
             f"kept it locked for over {BUSY_TIMEOUT_MS // 1000} s; wait for it to finish and "
             "run the command again (nothing was changed)"
         )
-    if name.startswith("SQLITE_FULL") or "database or disk is full" in text:
+    if name.startswith("SQLITE_FULL") or "database or disk is full" in text or (
+        name.startswith("SQLITE_IOERR") and _nearly_full(where)
+    ):
         return DiskFull(
             f"the disk holding the database{place} is full: free some space on it and run the "
             "command again (nothing was changed)"
         )
     return None
+
+
+def _nearly_full(path: str) -> bool:
+    """Whether the file system holding ``path`` has (almost) no room left: SQLite reports a
+    full disk as an I/O error when it cannot grow its shared-memory file (``-shm``)."""
+    if not path or path == ":memory:":
+        return False
+    try:
+        return shutil.disk_usage(Path(path).parent).free < 64 * 1024
+    except OSError:
+        return False
 
 
 class StoreDatabase(Database):
