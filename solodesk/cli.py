@@ -508,6 +508,29 @@ async def _wait_undo_window(sv: Any, a: Action) -> None:
         raise
 
 
+async def _await_other_sender(sv: Any, action_id: int) -> Action:
+    """Wait while another SoloDesk process sends ``action_id``; its final state.
+
+    Raises:
+        NotClaimed: it is not being sent (e.g. it was cancelled or rejected meanwhile).
+    """
+    from solodesk.actions.outbox import NotClaimed
+
+    a = sv.store.actions.get(action_id)
+    if a.status is ActionStatus.EXECUTING:
+        owner = sv.store.actions.owner(action_id)
+        who = owner.describe() if owner is not None else "another SoloDesk process"
+        print(f"#{action_id} is being sent by {who}; waiting for the result…", file=sys.stderr)
+    while a.status is ActionStatus.EXECUTING:
+        await asyncio.sleep(0.2)
+        sv.outbox.reconcile()  # should that process be gone, its send becomes unknown
+        a = sv.store.actions.get(action_id)
+    if a.status in (ActionStatus.APPROVED, ActionStatus.SCHEDULED, ActionStatus.PENDING,
+                    ActionStatus.REJECTED, ActionStatus.INVALID):
+        raise NotClaimed(f"action {action_id} is {a.status.value}; nothing was sent")
+    return a
+
+
 def _policy(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.policy import Outcome, RuleError, parse_condition
     from solodesk.store.repos import NotFound
@@ -624,14 +647,18 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             sv.outbox.reconcile()
             delay = 0.0 if args.now else sv.runner.gates.undo_seconds()
             a = actions.get(args.id)
-            if a.status is ActionStatus.APPROVED:
-                # Approved earlier but not sent (e.g. refused for lack of disk space): send it.
-                a = await sv.runner.execute_approved(args.id)
-            elif a.status is not ActionStatus.SCHEDULED:
-                a = await sv.runner.approve(args.id, delay_s=delay)
-            if a.status is ActionStatus.SCHEDULED:
-                await _wait_undo_window(sv, a)
-                a = await sv.runner.execute_approved(args.id)
+            try:
+                if a.status is ActionStatus.APPROVED:
+                    # Approved earlier but not sent (e.g. no disk space then): send it now.
+                    a = await sv.runner.execute_approved(args.id)
+                elif a.status is not ActionStatus.SCHEDULED:
+                    a = await sv.runner.approve(args.id, delay_s=delay)
+                if a.status is ActionStatus.SCHEDULED:
+                    await _wait_undo_window(sv, a)
+                    a = await sv.runner.execute_approved(args.id)
+            except NotClaimed:
+                # Another process (the window's outbox) took it first: report its outcome.
+                a = await _await_other_sender(sv, args.id)
             print(format_action(a))
             return 0 if a.status is ActionStatus.EXECUTED else 1
         if args.action == "cancel":
