@@ -516,7 +516,7 @@ async def _await_other_sender(sv: Any, action_id: int) -> Action:
     """
     from solodesk.actions.outbox import NotClaimed
 
-    a = sv.store.actions.get(action_id)
+    a: Action = sv.store.actions.get(action_id)
     if a.status is ActionStatus.EXECUTING:
         owner = sv.store.actions.owner(action_id)
         who = owner.describe() if owner is not None else "another SoloDesk process"

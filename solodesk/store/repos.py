@@ -772,7 +772,7 @@ class ActionRepo:
             owner = Owner.from_json(owner_json)
             if owner_alive(owner):
                 continue
-            who = owner.describe() if owner is not None else "a SoloDesk process"
+            who = f" ({owner.describe()})" if owner is not None else ""
             try:
                 with self.db.atomic():
                     # Re-check inside the write lock: the owner may have finished meanwhile.
@@ -789,8 +789,8 @@ class ActionRepo:
                         event="reconciled_unknown",
                         result={
                             "status": "unknown",
-                            "detail": f"{who} stopped while sending this; it may or may not "
-                            "have been delivered",
+                            "detail": f"SoloDesk stopped while this was being sent{who}; it "
+                            "may or may not have been delivered",
                             "reason": "SoloDesk stopped while this was being sent; it may or "
                             "may not have been delivered. Check the recipient's copy or your "
                             "Sent folder.",
