@@ -26,7 +26,7 @@ from solodesk.core import trust as T
 from solodesk.core.actions import Action, ActionKind, ActionStatus, payload_sha256
 from solodesk.core.mail import validate_payload
 from solodesk.store.db import DiskFull
-from solodesk.store.owner import Owner, keep_leased
+from solodesk.store.owner import Owner
 from solodesk.store.repos import Store, approval_of
 from solodesk.store.reserve import DiskReserve
 
@@ -130,7 +130,7 @@ class Outbox:
             return self._finish(action_id, ActionStatus.FAILED, owner, event, result)
         if action.kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
             try:
-                async with keep_leased(lambda: actions.renew_claim(action_id, owner)):
+                with actions.lease(action_id, owner):
                     outcome = await self.send_mail(action)
             except smtp.SendInterrupted as exc:
                 # Cancelled (Ctrl-C, the window closing): record how far it got, then stop.

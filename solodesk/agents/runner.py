@@ -8,7 +8,6 @@ Progress, proposals and streamed text are published on the :class:`~solodesk.cor
 from __future__ import annotations
 
 import asyncio
-import functools
 import html
 import logging
 from collections.abc import Awaitable, Callable
@@ -46,7 +45,7 @@ from solodesk.core.resources import prompt
 from solodesk.llm.gateway import Gateway, ModelTarget
 from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
 from solodesk.store.config import Config
-from solodesk.store.owner import Owner, keep_leased
+from solodesk.store.owner import Owner
 from solodesk.store.repos import MailRecord, Store, TriageClaimLost
 from solodesk.store.secrets import SecretError, SecretStore
 
@@ -255,9 +254,7 @@ class Runner:
                 continue
             self.bus.publish(Progress("triage", i, total, f"triaging: {mail.subject[:60]}"))
             try:
-                async with keep_leased(
-                    functools.partial(self.store.mail.renew_triage_claim, mail.id, claim)
-                ):
+                with self.store.mail.lease(mail.id, claim):
                     outcome = await self.triage_one(gateway, mail, claim=claim)
             except LLMError as exc:
                 # The mail goes back to untriaged ("new"), so the next run tries it again.

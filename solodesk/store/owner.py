@@ -15,14 +15,15 @@ owner is gone:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import secrets
 import socket
+import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -159,26 +160,44 @@ def owner_alive(owner: Owner | None, *, now: datetime | None = None) -> bool:
     return until > now
 
 
-@contextlib.asynccontextmanager
-async def keep_leased(
-    renew: Callable[[], object], *, every_s: float = LEASE_S / 3
-) -> AsyncIterator[None]:
-    """Call ``renew`` every ``every_s`` seconds while the block runs (a heartbeat).
+@contextlib.contextmanager
+def kept_alive(renew: Callable[[], object], *, every_s: float = LEASE_S / 3) -> Iterator[None]:
+    """Call ``renew`` every ``every_s`` seconds from a daemon thread while the block runs (a
+    heartbeat). ``renew`` must use its own database connection (see ``ActionRepo.lease``).
 
-    A failing renewal is ignored: on Linux the owner check does not depend on the lease, and
-    elsewhere an expired lease only lets another process report the claim as interrupted.
+    A thread rather than an asyncio task: a cancelled long ``asyncio.sleep`` leaves a live
+    timer behind under qasync until it would have fired. A failing renewal is ignored: on Linux
+    the owner check does not depend on the lease, and elsewhere an expired lease only lets
+    another process report the claim as interrupted.
     """
+    stop = threading.Event()
 
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every_s)
+    def beat() -> None:
+        while not stop.wait(every_s):
             with contextlib.suppress(Exception):
                 renew()
 
-    task = asyncio.create_task(beat())
+    threading.Thread(target=beat, name="claim-lease", daemon=True).start()
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+
+
+def renewer(db_path: str, sql: str, params: Callable[[], list[object]]) -> Callable[[], None]:
+    """A lease renewal that runs ``sql`` with ``params()`` on its own connection to
+    ``db_path`` in one ``BEGIN IMMEDIATE`` transaction (for :func:`kept_alive`'s thread); a
+    no-op for an in-memory database."""
+
+    def renew() -> None:
+        if not db_path or db_path == ":memory:":
+            return
+        conn = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(sql, params())
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    return renew

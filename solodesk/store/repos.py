@@ -6,6 +6,7 @@ Every status change of an action and its audit entry are written in one transact
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import json
 import logging
@@ -42,7 +43,7 @@ from solodesk.core.policy import (
     conditions_from_json,
 )
 from solodesk.store.db import StoreDatabase
-from solodesk.store.owner import Owner, owner_alive
+from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
 from solodesk.store.trust import Trust, TrustUnavailable
 
 Row = dict[str, Any]
@@ -643,6 +644,18 @@ class ActionRepo:
             )
         return renewed
 
+    def lease(self, action_id: int, owner: Owner) -> contextlib.AbstractContextManager[None]:
+        """Keep a claim's lease renewed while the block runs (a heartbeat thread with its own
+        connection; see ``store.owner``)."""
+        return kept_alive(
+            renewer(
+                getattr(self.db, "path", ""),
+                "UPDATE actions SET claim_owner = ? WHERE id = ? AND status = 'executing'"
+                " AND json_extract(claim_owner, '$.token') = ?",
+                lambda: [owner.renewed().to_json(), action_id, owner.token],
+            )
+        )
+
     def used_approvals(self, action: Action) -> int:
         """How many claims the audit log records for this action's current approval (a spent
         approval reset to ``approved`` in the database would show more than one)."""
@@ -984,6 +997,17 @@ class MailRepo:
                 [renewed.to_json(), mail_id, owner.token],
             )
         return renewed
+
+    def lease(self, mail_id: int, owner: Owner) -> contextlib.AbstractContextManager[None]:
+        """Keep a triage claim's lease renewed while the block runs (model calls take long)."""
+        return kept_alive(
+            renewer(
+                getattr(self.db, "path", ""),
+                "UPDATE mail SET triage_claim = ? WHERE id = ? AND triage_status = 'triaging'"
+                " AND json_extract(triage_claim, '$.token') = ?",
+                lambda: [owner.renewed().to_json(), mail_id, owner.token],
+            )
+        )
 
     def release_triage(self, mail_id: int, owner: Owner) -> None:
         """Give a claimed mail back untriaged (``new``): the model failed, try again later."""

@@ -177,6 +177,30 @@ def test_renewing_the_lease_keeps_the_claim(store: Store) -> None:
     assert store.actions.reconcile() == []
 
 
+def test_the_heartbeat_renews_the_lease_from_its_own_thread_and_connection(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from solodesk.store import owner as owner_mod
+
+    action_id = propose(store)
+    store.actions.approve(action_id)
+    owner = replace(Owner.current(), host="laptop", lease_until=utcnow(-5))
+    store.actions.claim(action_id, owner=owner)
+    real = owner_mod.kept_alive
+    monkeypatch.setattr(
+        "solodesk.store.repos.kept_alive", lambda renew: real(renew, every_s=0.05)
+    )
+    with store.actions.lease(action_id, owner):
+        deadline = time.monotonic() + 30  # a deadline, not a measurement
+        while not owner_alive(store.actions.owner(action_id)):
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.02)
+    assert store.actions.owner(action_id).token == owner.token  # type: ignore[union-attr]
+    assert store.actions.reconcile() == []
+
+
 # -- write transactions ------------------------------------------------------------------------
 def test_every_write_transaction_begins_immediate(store: Store) -> None:
     statements: list[str] = []
