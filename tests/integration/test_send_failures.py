@@ -14,6 +14,7 @@ import keyring
 import keyring.backend
 import keyring.errors
 import pytest
+from keyring.compat import properties
 
 from solodesk.core.actions import ActionStatus
 from solodesk.services import Services
@@ -100,9 +101,12 @@ def test_invalid_settings_at_send_time_fail_definitely(
 
 class _LockedKeyring(keyring.backend.KeyringBackend):
     """A keyring that is locked and whose unlock is refused (as when the founder dismisses the
-    unlock prompt)."""
+    unlock prompt). Never chosen by keyring's detection (every KeyringBackend subclass is a
+    candidate there, in every later test): only set explicitly."""
 
-    priority = 1  # type: ignore[assignment]
+    @properties.classproperty
+    def priority(cls) -> float:  # noqa: N805 - keyring's classproperty
+        raise RuntimeError("test-only backend: set it explicitly")
 
     def get_password(self, service: str, username: str) -> str | None:
         raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
