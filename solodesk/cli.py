@@ -94,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     ir = inbox.add_parser("reject", help="reject a proposal")
     ir.add_argument("id", type=int)
     ir.add_argument("--reason", default="")
+    irs = inbox.add_parser(
+        "resolve",
+        help="say whether an interrupted (unknown) send arrived",
+        description="After checking the recipient's copy or your Sent folder: --delivered "
+        "records it as sent; --not-delivered returns it to failed, from where it can be "
+        "approved again.",
+    )
+    irs.add_argument("id", type=int)
+    how = irs.add_mutually_exclusive_group(required=True)
+    how.add_argument("--delivered", action="store_true", help="it did arrive")
+    how.add_argument("--not-delivered", action="store_true", help="it did not arrive")
     outbox = sub.add_parser("outbox", help="approved actions waiting to be executed")
     outbox_sub = outbox.add_subparsers(dest="action", required=True)
     outbox_sub.add_parser("run", help="execute every approved action that is due, then exit")
@@ -203,12 +214,43 @@ def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
         body = escape_controls(str(p.get("body", "")), multiline=True)
         lines += ["  " + line for line in body.splitlines()]
         lines += _warnings(p)
-    if a.result:
-        status, detail = a.result.get("status", ""), a.result.get("detail", "")
-        lines.append(f"  result: {status} {detail}".rstrip())
+    lines += outcome_lines(a)
     if source:
         lines += ["", "  --- in reply to ---"] + ["  " + s for s in source.splitlines()]
     return "\n".join(lines)
+
+
+def why(a: Action) -> str:
+    """Why an action ended as it did (its recorded result), one line."""
+    result = a.result or {}
+    return str(result.get("detail") or result.get("reason") or "").strip()
+
+
+def next_step(a: Action) -> str:
+    """What the founder can do about a ``failed`` or ``unknown`` action, or ""."""
+    if a.status is ActionStatus.FAILED:
+        step = f"fix the cause, then 'solodesk inbox approve {a.id}' sends it again"
+        return step if "nothing was sent" in why(a) else "nothing was sent; " + step
+    if a.status is ActionStatus.UNKNOWN:
+        step = (f"check the recipient's copy or your Sent folder, then 'solodesk inbox resolve "
+                f"{a.id} --delivered' or '--not-delivered'")
+        return step if "may or may not" in why(a) else (
+            "it may or may not have been delivered: " + step)
+    return ""
+
+
+def outcome_lines(a: Action) -> list[str]:
+    """The result of an executed, failed or unknown action, and what to do next."""
+    if not a.result:
+        return []
+    status = str(a.result.get("status") or a.status.value)
+    lines = [f"  result: {status}: {why(a)}".rstrip(": ")]
+    if a.result.get("refused") and "refused:" not in why(a):
+        lines.append(f"  refused by the server: {a.result['refused']}")
+    step = next_step(a)
+    if step:
+        lines.append(f"  → {step}")
+    return lines
 
 
 def _warnings(payload: dict[str, Any]) -> list[str]:
@@ -249,7 +291,21 @@ async def _run_async(args: argparse.Namespace) -> int:
             print(f"solodesk: warning: {problem.message}", file=sys.stderr)
     try:
         return await _dispatch(services, args)
+    except asyncio.CancelledError:
+        # Ctrl-C: say what became of a send that was under way, then exit 130.
+        for a in services.outbox.interrupted:
+            state = {
+                ActionStatus.FAILED: "was NOT sent (failed)",
+                ActionStatus.UNKNOWN: "MAY have been sent (unknown)",
+                ActionStatus.EXECUTED: "was sent",
+            }.get(a.status, a.status.value)
+            step = next_step(a)
+            print(f"interrupted: #{a.id} {state}" + (f"; {step}" if step else ""),
+                  file=sys.stderr)
+        raise
     finally:
+        for warning in services.outbox.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         await services.aclose()
 
 
@@ -290,12 +346,7 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
     if cmd == "inbox":
         return await _inbox(sv, args)
     if cmd == "outbox":
-        sv.outbox.reconcile()
-        done = await sv.runner.run_due()
-        for a in done:
-            print(f"#{a.id} {a.status.value}: {(a.result or {}).get('detail', '')}")
-        print(f"executed {len(done)} due action(s)")
-        return 0 if all(a.status is ActionStatus.EXECUTED for a in done) else 1
+        return await _outbox_run(sv)
     if cmd == "policy":
         return _policy(sv, args)
     if cmd == "audit":
@@ -305,15 +356,60 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
     raise CliError(f"unknown command {cmd}")
 
 
+async def _outbox_run(sv: Any) -> int:
+    """Execute every due action; print each outcome and a summary of what really happened."""
+    from solodesk.actions.outbox import NotClaimed
+    from solodesk.store.db import StoreError
+
+    reconciled = sv.outbox.reconcile()
+    for action_id in reconciled:
+        a = sv.store.actions.get(action_id)
+        print(f"#{a.id} unknown: {why(a)}")
+        print(f"  → {next_step(a)}")
+    counts = {"executed": 0, "failed": 0, "unknown": 0}
+    stopped = ""
+    due = sv.store.actions.due()
+    for action_id in due:
+        try:
+            a = await sv.runner.execute_approved(action_id)
+        except NotClaimed:
+            continue  # another process (the window, another command) took it
+        except StoreError as exc:  # a locked keyring, too little disk space, a busy database
+            stopped = str(exc)
+            break
+        counts[a.status.value] = counts.get(a.status.value, 0) + 1
+        label = "sent" if a.status is ActionStatus.EXECUTED else a.status.value
+        print(f"#{a.id} {label}: {why(a)}")
+        step = next_step(a)
+        if step:
+            print(f"  → {step}")
+    summary = (f"sent {counts['executed']}, failed {counts['failed']}, "
+               f"unknown {counts['unknown'] + len(reconciled)}")
+    if stopped:
+        left = len(sv.store.actions.due())
+        print(f"{summary}; stopped with {left} due action(s) not started", flush=True)
+        raise CliError(stopped)
+    print(summary if due or reconciled else "nothing due: " + summary)
+    return 0 if counts["failed"] == counts["unknown"] == 0 and not reconciled else 1
+
+
 def _secrets(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.store.secrets import KNOWN_SECRETS
+    from solodesk.store.trust import KEY_NAME
 
     info = sv.secrets.info
     if args.action == "status":
         state = "secure" if info.secure else "NOT SECURE (secrets are kept in memory only)"
         print(f"keyring backend: {info.name} — {state}")
-        for name, is_set in sv.secrets.status().items():
-            print(f"  {name}: {'set' if is_set else 'not set'}    ({KNOWN_SECRETS[name]})")
+        for name in KNOWN_SECRETS:
+            print(f"  {name}: {sv.secrets.state(name).value}    ({KNOWN_SECRETS[name]})")
+        trust = sv.store.trust.status()
+        if not trust.keyed:
+            print(f"  {KEY_NAME}: not set — {trust.message}")
+        elif trust.available:
+            print(f"  {KEY_NAME}: set — {trust.message}")
+        else:
+            print(f"  {KEY_NAME}: unavailable — {trust.message}")
         return 0
     if args.name not in KNOWN_SECRETS:
         raise CliError(f"unknown secret {args.name!r}; known: {', '.join(KNOWN_SECRETS)}")
@@ -383,10 +479,12 @@ async def _triage(sv: Any, limit: int | None) -> int:
             print(f"mail {o.mail_id} {subject}: invalid proposal #{o.action_id} recorded")
         else:
             print(f"mail {o.mail_id} {subject}: failed: {note}")
+    skipped = (f", {report.skipped} skipped (being triaged by another SoloDesk process)"
+               if report.skipped else "")
     print(
         f"triaged {len(report.outcomes)}: {report.count('proposed')} proposed, "
         f"{report.count('no_reply')} no reply needed, {report.count('invalid')} invalid, "
-        f"{report.count('failed')} failed"
+        f"{report.count('failed')} failed{skipped}"
     )
     return 1 if report.count("failed") else 0
 
@@ -469,6 +567,29 @@ async def _wait_undo_window(sv: Any, a: Action) -> None:
         raise
 
 
+async def _await_other_sender(sv: Any, action_id: int) -> Action:
+    """Wait while another SoloDesk process sends ``action_id``; its final state.
+
+    Raises:
+        NotClaimed: it is not being sent (e.g. it was cancelled or rejected meanwhile).
+    """
+    from solodesk.actions.outbox import NotClaimed
+
+    a: Action = sv.store.actions.get(action_id)
+    if a.status is ActionStatus.EXECUTING:
+        owner = sv.store.actions.owner(action_id)
+        who = owner.describe() if owner is not None else "another SoloDesk process"
+        print(f"#{action_id} is being sent by {who}; waiting for the result…", file=sys.stderr)
+    while a.status is ActionStatus.EXECUTING:
+        await asyncio.sleep(0.2)
+        sv.outbox.reconcile()  # should that process be gone, its send becomes unknown
+        a = sv.store.actions.get(action_id)
+    if a.status in (ActionStatus.APPROVED, ActionStatus.SCHEDULED, ActionStatus.PENDING,
+                    ActionStatus.REJECTED, ActionStatus.INVALID):
+        raise NotClaimed(f"action {action_id} is {a.status.value}; nothing was sent")
+    return a
+
+
 def _policy(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.policy import Outcome, RuleError, auto_approve_warning, parse_condition
     from solodesk.store.repos import NotFound
@@ -509,13 +630,16 @@ def _audit(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.audit import write_entries
 
     if args.action == "verify":
-        problems = sv.store.audit.verify()
-        count = len(sv.store.audit.entries())
-        for p in problems:
+        report = sv.store.audit.verify_report()
+        for p in report.problems:
             print(p, file=sys.stderr)
-        if problems:
-            raise CliError(f"audit chain BROKEN: {len(problems)} problem(s) in {count} entries")
-        print(f"audit chain intact: {count} entries")
+        if report.problems:
+            raise CliError(
+                f"audit chain BROKEN: {len(report.problems)} problem(s) in {report.entries} "
+                "entries"
+            )
+        print(f"audit chain intact: {report.entries} entries")
+        print(("" if report.keyed else "warning: ") + report.note)
         return 0
     entries = sv.store.audit.entries()
     if args.output:
@@ -586,11 +710,18 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             sv.outbox.reconcile()
             delay = 0.0 if args.now else sv.runner.gates.undo_seconds()
             a = actions.get(args.id)
-            if a.status is not ActionStatus.SCHEDULED:
-                a = await sv.runner.approve(args.id, delay_s=delay)
-            if a.status is ActionStatus.SCHEDULED:
-                await _wait_undo_window(sv, a)
-                a = await sv.runner.execute_approved(args.id)
+            try:
+                if a.status is ActionStatus.APPROVED:
+                    # Approved earlier but not sent (e.g. no disk space then): send it now.
+                    a = await sv.runner.execute_approved(args.id)
+                elif a.status is not ActionStatus.SCHEDULED:
+                    a = await sv.runner.approve(args.id, delay_s=delay)
+                if a.status is ActionStatus.SCHEDULED:
+                    await _wait_undo_window(sv, a)
+                    a = await sv.runner.execute_approved(args.id)
+            except NotClaimed:
+                # Another process (the window's outbox) took it first: report its outcome.
+                a = await _await_other_sender(sv, args.id)
             print(format_action(a))
             if a.status is ActionStatus.EXECUTED:
                 return 0
@@ -609,6 +740,15 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
         if args.action == "reject":
             a = await sv.runner.reject(args.id, reason=args.reason)
             print(f"#{a.id} rejected")
+            return 0
+        if args.action == "resolve":
+            if args.delivered:
+                a = await sv.runner.confirm_delivered(args.id)
+                print(f"#{a.id} recorded as delivered (executed)")
+            else:
+                a = await sv.runner.confirm_not_delivered(args.id)
+                print(f"#{a.id} recorded as not delivered (failed): 'solodesk inbox approve "
+                      f"{a.id}' sends it again")
             return 0
     except ApprovalRefused as exc:
         raise CliError(f"#{exc.action_id} not approved: {exc}") from None
@@ -631,6 +771,7 @@ def display_available() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``solodesk`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    _quiet_console_logging()
     if args.home:
         os.environ[HOME_ENV] = str(Path(args.home).expanduser().resolve())
     try:
@@ -666,6 +807,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # last resort: one line, details in the log
         from solodesk.store.config import ConfigError
 
+        message = _known_error(exc)
+        if message is not None:
+            print(f"solodesk: {message}", file=sys.stderr)
+            return 1
         if isinstance(exc, ConfigError):
             print(f"solodesk: {exc}", file=sys.stderr)
             return 1
@@ -674,5 +819,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("solodesk").exception("command failed")
         print(f"solodesk: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _quiet_console_logging() -> None:
+    """The console never shows a logging traceback: records go to the log file only.
+
+    Without a handler, logging's last resort prints a record with its traceback to stderr, and a
+    file handler that cannot write (a full disk) prints a "--- Logging error ---" traceback.
+    """
+    import logging
+
+    logging.raiseExceptions = False
+    logging.lastResort = None
+    logging.getLogger("solodesk").addHandler(logging.NullHandler())
+
+
+def _known_error(exc: BaseException) -> str | None:
+    """One actionable line for failures the founder can fix (a locked database, a full disk,
+    a locked keyring), or None."""
+    import errno
+    import sqlite3
+
+    from solodesk.store.db import StoreError, store_error
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        translated = store_error(exc)
+        return str(translated) if translated is not None else None
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (f"the disk is full{where}: free some space and run the command again "
+                "(nothing was changed)")
+    return None
 
 

@@ -22,7 +22,9 @@ from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import Paths, default_paths
 from solodesk.store.repos import Store
+from solodesk.store.reserve import DiskReserve
 from solodesk.store.secrets import SecretError, SecretStore
+from solodesk.store.trust import Trust
 
 
 @dataclass(slots=True)
@@ -43,14 +45,23 @@ class Services:
         self.store.close()
 
 
+class _QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file that never prints to the console when it cannot write (a full disk): the
+    standard handler would print a "--- Logging error ---" traceback to stderr instead."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API
+        pass
+
+
 def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> None:
     """Log to ``log_dir/solodesk.log`` (rotated at 2 MB, 3 files kept)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     if any(getattr(h, "_solodesk", False) for h in root.handlers):
         return
-    handler = logging.handlers.RotatingFileHandler(
-        log_dir / "solodesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    handler = _QuietFileHandler(
+        log_dir / "solodesk.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8",
+        delay=True,
     )
     handler._solodesk = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -80,16 +91,28 @@ def mail_preflight(config: Config, secrets: SecretStore) -> Callable[[Action], l
 def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = None) -> Services:
     """Open the database (migrating it) and wire the parts together.
 
+    In a home not yet keyed, a secure keyring keys it now (``Store.key_home``); the disk reserve
+    is put in place when there is room (``store.reserve``).
+
     Raises:
         ConfigError: the settings file is unreadable.
         sqlite3.DatabaseError: the database is not a SQLite file.
+        StoreBusy, DiskFull: the database could not be opened for writing.
     """
     paths = (paths or default_paths()).ensure()
     setup_logging(paths.log_dir)
     config = Config(paths.config_file)
-    store = Store(connect(paths.database))
-    rederive_legacy(store.mail)  # once after the upgrade that keeps HTML; then a no-op query
     secrets = secrets or SecretStore()
+    trust = Trust.for_home(paths.config_dir, paths.data_dir, secrets)
+    store = Store(connect(paths.database), trust=trust)
+    try:
+        store.key_home()  # first run with a secure keyring: key approvals and the audit trail
+    except BaseException:
+        store.close()
+        raise
+    rederive_legacy(store.mail)  # once after the upgrade that keeps HTML; then a no-op query
+    reserve = DiskReserve(paths.data_dir)
+    reserve.ensure()
     bus = EventBus()
     outbox = Outbox(
         store,
@@ -97,6 +120,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
             settings=lambda: SmtpSettings.from_config(config),
             password=lambda: secrets.get("smtp.password"),
         ),
+        reserve=reserve,
     )
     runner = Runner(
         store=store,

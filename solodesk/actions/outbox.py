@@ -1,23 +1,43 @@
 """The outbox: the only place approved actions are executed, each at most once.
 
 An approved action is claimed with a conditional update (``approved -> executing``) in a
-transaction; only the claimer executes it. Before executing, the payload's sha256 is recomputed
-and compared with the hash recorded at approval; a mismatch is refused. Mail cannot be
-deduplicated by the SMTP server, so an interrupted send becomes ``unknown`` and is never re-sent
-automatically; at start, :meth:`Outbox.reconcile` marks rows left ``executing`` as ``unknown``.
+``BEGIN IMMEDIATE`` transaction that records the claim's owner (this process); only the claimer
+executes it. Before executing, the payload's sha256 is recomputed and compared with the hash
+recorded at approval, and in a keyed home the approval's MAC is verified (``core.trust``): a
+mismatch is refused (``failed``, audited, nothing sent). Mail cannot be deduplicated by the SMTP
+server, so a send interrupted once its data had started becomes ``unknown`` and is never re-sent
+automatically; one that stopped earlier is ``failed`` (see ``actions.smtp``). At start,
+:meth:`Outbox.reconcile` marks as ``unknown`` only rows left ``executing`` by a process that is
+gone; another process's live send is left to that process.
+
+Before a claim the outbox makes sure the outcome can be recorded: the home's key must be usable
+(keyed homes) and the disk must have room (``store.reserve``); when recording an outcome finds the
+disk full, the reserve file is released and the outcome recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from solodesk.actions import smtp
+from solodesk.core import trust as T
 from solodesk.core.actions import Action, ActionKind, ActionStatus, payload_sha256
 from solodesk.core.mail import validate_payload
-from solodesk.store.repos import Store
+from solodesk.store.db import DiskFull
+from solodesk.store.owner import Owner
+from solodesk.store.repos import Store, approval_of
+from solodesk.store.reserve import DiskReserve
+
+log = logging.getLogger(__name__)
 
 _EVENTS = {"sent": "executed", "failed": "execution_failed", "unknown": "execution_unknown"}
+_TARGETS = {
+    "sent": ActionStatus.EXECUTED,
+    "failed": ActionStatus.FAILED,
+    "unknown": ActionStatus.UNKNOWN,
+}
 
 SendFn = Callable[[Action], Awaitable[smtp.SendOutcome]]
 
@@ -32,35 +52,54 @@ class Outbox:
     Args:
         store: The database.
         send_mail: Sends a mail action and returns the outcome (normally :meth:`smtp_sender`).
+            On cancellation it raises :class:`smtp.SendInterrupted` saying how far it got.
+        reserve: The data folder's free-space check and reserve file (None: no check).
+
+    Attributes:
+        interrupted: Actions whose send was cancelled in this process (for a closing message).
+        warnings: One line per event the founder should hear about (e.g. the disk reserve was
+            used to record an outcome).
     """
 
-    def __init__(self, store: Store, send_mail: SendFn) -> None:
+    def __init__(
+        self, store: Store, send_mail: SendFn, *, reserve: DiskReserve | None = None
+    ) -> None:
         self.store = store
         self.send_mail = send_mail
+        self.reserve = reserve
+        self.interrupted: list[Action] = []
+        self.warnings: list[str] = []
 
     @staticmethod
     def smtp_sender(
         settings: Callable[[], smtp.SmtpSettings], password: Callable[[], str | None]
     ) -> SendFn:
-        """A ``send_mail`` that sends over SMTP in a worker thread.
+        """A ``send_mail`` that sends over SMTP in a daemon thread (:func:`smtp.send_async`).
 
         ``settings`` and ``password`` are called at send time, so settings changed in the UI
-        apply to the next send.
+        apply to the next send. Nothing can have been sent when either fails (an invalid or
+        mistyped setting, a locked keyring): that is a ``failed`` outcome, never ``unknown``.
         """
 
         async def send(action: Action) -> smtp.SendOutcome:
             try:
                 s = settings()
-            except smtp.SmtpConfigError as exc:
-                return smtp.SendOutcome("failed", str(exc))
-            pw = password() if s.username else None
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, smtp.send, action.payload, s, pw)
+            except Exception as exc:  # SmtpConfigError, ConfigError (e.g. smtp.port 587x)
+                return smtp.SendOutcome("failed", f"{exc}; nothing was sent", stage="SETUP")
+            try:
+                pw = password() if s.username else None
+            except Exception as exc:  # SecretError: the keyring is locked or failing
+                return smtp.SendOutcome(
+                    "failed", f"cannot read smtp.password: {exc}; nothing was sent",
+                    stage="SETUP",
+                )
+            return await smtp.send_async(action.payload, s, pw)
 
         return send
 
     def reconcile(self) -> list[int]:
-        """Mark actions left ``executing`` by a crash as ``unknown``; returns their ids."""
+        """Mark actions left ``executing`` by a process that is gone as ``unknown``; returns
+        their ids. Claims of live processes are left alone."""
         return self.store.actions.reconcile()
 
     async def execute(self, action_id: int) -> Action:
@@ -71,65 +110,125 @@ class Outbox:
 
         Raises:
             NotClaimed: the action is not ``approved`` (e.g. already sent, or never approved).
+            TrustUnavailable: the home is keyed and the keyring is locked or unavailable
+                (nothing was claimed or sent).
+            NoSpace: too little free disk space to record the outcome (nothing was claimed).
+            StoreBusy, DiskFull: the database could not be written (nothing was sent).
         """
         actions = self.store.actions
-        action = actions.claim(action_id)
+        key = self.store.trust.key()  # a keyed home with a locked keyring stops here
+        if self.reserve is not None:
+            self.reserve.check(f"#{action_id}")
+        owner = Owner.current()
+        action = actions.claim(action_id, owner=owner)
         if action is None:
             current = actions.get(action_id)
             raise NotClaimed(f"action {action_id} is {current.status.value}; nothing to execute")
-        actual = payload_sha256(action.payload)
-        if actual != action.approved_sha256 or actual != action.payload_sha256:
-            return actions.transition(
-                action_id,
-                ActionStatus.FAILED,
-                actor="outbox",
-                event="hash_mismatch",
-                result={
-                    "status": "failed",
-                    "detail": "the payload differs from what was approved; it was not executed."
-                    " Review it and approve it again.",
-                    "approved_sha256": action.approved_sha256,
-                    "actual_sha256": actual,
-                },
-            )
-        errors = validate_payload(action.kind, action.payload)
-        if errors:
-            return actions.transition(
-                action_id,
-                ActionStatus.FAILED,
-                actor="outbox",
-                event="execution_failed",
-                result={"status": "failed", "detail": "invalid payload: " + "; ".join(errors)},
-            )
+        refusal = self._refusal(action, key)
+        if refusal is not None:
+            event, result = refusal
+            return self._finish(action_id, ActionStatus.FAILED, owner, event, result)
         if action.kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
             try:
-                outcome = await self.send_mail(action)
+                with actions.lease(action_id, owner):
+                    outcome = await self.send_mail(action)
+            except smtp.SendInterrupted as exc:
+                # Cancelled (Ctrl-C, the window closing): record how far it got, then stop.
+                final = self._record(action_id, owner, exc.outcome, event="execution_interrupted")
+                self.interrupted.append(final)
+                raise asyncio.CancelledError from None
             except asyncio.CancelledError:
-                # Shutdown mid-send: we cannot know whether the server accepted it.
-                actions.transition(
+                # A sender that cannot say how far it got: it may have been delivered.
+                final = self._record(
                     action_id,
-                    ActionStatus.UNKNOWN,
-                    actor="outbox",
+                    owner,
+                    smtp.SendOutcome("unknown", "interrupted while sending"),
                     event="execution_unknown",
-                    result={"status": "unknown", "detail": "interrupted while sending"},
                 )
+                self.interrupted.append(final)
                 raise
             except Exception as exc:  # a bug in a sender must not leave the row executing
                 outcome = smtp.SendOutcome("unknown", f"{type(exc).__name__}: {exc}")
         else:  # pragma: no cover - every kind has an executor
             outcome = smtp.SendOutcome("failed", f"no executor for {action.kind}")
-        target = {
-            "sent": ActionStatus.EXECUTED,
-            "failed": ActionStatus.FAILED,
-            "unknown": ActionStatus.UNKNOWN,
-        }[outcome.status]
-        result = {"status": outcome.status, "detail": outcome.detail}
+        return self._record(action_id, owner, outcome)
+
+    def _refusal(self, action: Action, key: bytes | None) -> tuple[str, dict[str, str]] | None:
+        """Why a claimed action must not be executed, as ``(event, result)``; None if it may."""
+        actual = payload_sha256(action.payload)
+        if actual != action.approved_sha256 or actual != action.payload_sha256:
+            return "hash_mismatch", {
+                "status": "failed",
+                "detail": "the payload differs from what was approved; it was not executed."
+                " Review it and approve it again.",
+                "approved_sha256": action.approved_sha256 or "",
+                "actual_sha256": actual,
+            }
+        if key is not None:
+            approval = approval_of(action)
+            if approval is None or not T.verify_approval(key, approval, action.approval_mac):
+                return "approval_not_verified", {
+                    "status": "failed",
+                    "detail": "its approval is not signed with this home's key (it was not "
+                    "approved in SoloDesk, or the database was changed outside SoloDesk); it "
+                    "was not executed. Review it and approve it again.",
+                }
+            if self.store.actions.used_approvals(action) > 1:
+                return "approval_already_used", {
+                    "status": "failed",
+                    "detail": "this approval was already used for an earlier send (the "
+                    "database was changed outside SoloDesk); it was not executed again. "
+                    "Review it and approve it again.",
+                }
+        errors = validate_payload(action.kind, action.payload)
+        if errors:
+            return "execution_failed", {
+                "status": "failed",
+                "detail": "invalid payload: " + "; ".join(errors),
+            }
+        return None
+
+    def _record(
+        self,
+        action_id: int,
+        owner: Owner,
+        outcome: smtp.SendOutcome,
+        *,
+        event: str | None = None,
+    ) -> Action:
+        result: dict[str, str] = {"status": outcome.status, "detail": outcome.detail}
         if outcome.refused:
             result["refused"] = ", ".join(outcome.refused)
-        return actions.transition(
-            action_id,
-            target,
-            actor="outbox",
-            event=_EVENTS[outcome.status],
-            result=result,
+        if outcome.stage:
+            result["stage"] = outcome.stage
+        return self._finish(
+            action_id, _TARGETS[outcome.status], owner, event or _EVENTS[outcome.status], result
         )
+
+    def _finish(
+        self,
+        action_id: int,
+        target: ActionStatus,
+        owner: Owner,
+        event: str,
+        result: dict[str, str],
+    ) -> Action:
+        """Record an outcome; when the disk is full, release the reserve and record it."""
+        actions = self.store.actions
+        try:
+            return actions.finish(action_id, target, owner=owner, event=event, result=result)
+        except DiskFull:
+            if self.reserve is None or not self.reserve.release():
+                raise DiskFull(
+                    f"the disk holding the database is full: the outcome of #{action_id} "
+                    f"({result['status']}: {result['detail']}) could not be recorded. Free some "
+                    "space, then run 'solodesk inbox show "
+                    f"{action_id}' (it will show as unknown: resolve it with 'solodesk inbox "
+                    f"resolve {action_id} --delivered' or '--not-delivered')"
+                ) from None
+        final = actions.finish(action_id, target, owner=owner, event=event, result=result)
+        self.warnings.append(
+            f"the disk holding {self.reserve.data_dir} is full: the outcome of #{action_id} "
+            "was recorded using SoloDesk's disk reserve. Free some space before sending more"
+        )
+        return final

@@ -49,7 +49,8 @@ from solodesk.core.resources import prompt
 from solodesk.llm.gateway import Gateway, ModelTarget
 from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
 from solodesk.store.config import Config
-from solodesk.store.repos import MailRecord, StaleApproval, Store
+from solodesk.store.owner import Owner
+from solodesk.store.repos import MailRecord, StaleApproval, Store, TriageClaimLost
 from solodesk.store.secrets import SecretError, SecretStore
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,15 @@ class TriageOutcome:
 
 @dataclass(slots=True)
 class TriageReport:
-    """All outcomes of one triage run."""
+    """All outcomes of one triage run.
+
+    Attributes:
+        outcomes: One per mail this run triaged.
+        skipped: Mail another run (the window, another command) was triaging meanwhile.
+    """
 
     outcomes: list[TriageOutcome] = field(default_factory=list)
+    skipped: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -251,6 +258,7 @@ class Runner:
         Raises:
             LLMError: the model cannot be reached at all.
         """
+        self.store.mail.release_stale_triage()
         mails = self.store.mail.untriaged(limit=limit)
         report = TriageReport()
         if not mails:
@@ -258,26 +266,50 @@ class Runner:
         gateway = await self.gateway()
         total = len(mails)
         for i, mail in enumerate(mails):
+            # Claimed before any model call: a mail another run (the window, a second command)
+            # is triaging is skipped, so it is never drafted twice.
+            claim = self.store.mail.claim_for_triage(mail.id)
+            if claim is None:
+                report.skipped += 1
+                continue
             self.bus.publish(Progress("triage", i, total, f"triaging: {mail.subject[:60]}"))
             try:
-                outcome = await self.triage_one(gateway, mail)
+                with self.store.mail.lease(mail.id, claim):
+                    outcome = await self.triage_one(gateway, mail, claim=claim)
             except LLMError as exc:
-                # The mail stays untriaged ("new"), so the next run tries it again.
+                # The mail goes back to untriaged ("new"), so the next run tries it again.
+                self.store.mail.release_triage(mail.id, claim)
                 self.bus.publish(RunFailed("triage", f"{mail.subject[:60]}: {exc}"))
                 report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
                 if not exc.server_refused:
                     break  # timeout or unreachable: the other mails would fail the same way
                 continue
+            except TriageClaimLost as exc:
+                report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
+                continue
+            except BaseException:
+                self.store.mail.release_triage(mail.id, claim)
+                raise
             report.outcomes.append(outcome)
         done = len(report.outcomes)
         self.bus.publish(Progress("triage", done, done, f"triage finished ({done} of {total})"))
         return report
 
-    async def triage_one(self, gateway: Gateway, mail: MailRecord) -> TriageOutcome:
-        """Triage one mail (see :meth:`triage`)."""
+    async def triage_one(
+        self, gateway: Gateway, mail: MailRecord, *, claim: Owner | None = None
+    ) -> TriageOutcome:
+        """Triage one mail (see :meth:`triage`).
+
+        Args:
+            claim: This run's triage claim on the mail (:meth:`MailRepo.claim_for_triage`); the
+                outcome and any proposal are stored only while it still holds.
+
+        Raises:
+            TriageClaimLost: the claim was lost meanwhile; nothing was stored.
+        """
         self._calls.clear()  # usage is tracked per mail: the list never grows unbounded
         if mail.automated:
-            self.store.mail.set_triage(mail.id, "no_reply", mail.automated)
+            self.store.mail.set_triage(mail.id, "no_reply", mail.automated, claim=claim)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
         sender = self._reply_recipients(mail)
         # A small local model cannot reliably decide whether a human's mail needs an answer
@@ -324,7 +356,7 @@ class Runner:
                 args, err = P.parse_arguments(call)
                 reason = str(args.get("reason", "")).strip() if args else ""
                 if args is not None and reason:
-                    self.store.mail.set_triage(mail.id, "no_reply", reason[:500])
+                    self.store.mail.set_triage(mail.id, "no_reply", reason[:500], claim=claim)
                     return TriageOutcome(mail.id, "no_reply", note=reason[:500])
                 errors = [err or "reason: must not be empty"]
             elif call.name == P.PROPOSE_REPLY.name:
@@ -343,24 +375,26 @@ class Runner:
                         if not errors:
                             action = self._store_proposal(
                                 ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
-                                attempts,
+                                attempts, mail_claim=(mail.id, claim),
                             )
-                            self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
                             return TriageOutcome(mail.id, "proposed", action.id)
             else:
                 errors = [f"unknown tool {call.name!r}: use propose_reply or no_reply_needed"]
             attempts.extend(f"attempt {_attempt + 1}: {e}" for e in errors)
             messages = messages + P.feedback_messages(call, completion.text, errors)
-        action = self.store.actions.record_invalid(
-            cost=self._usage(),
-            kind=ActionKind.REPLY_EMAIL,
-            payload=P.raw_attempt(last_call, last_text),
-            agent=SUPPORT_AGENT,
-            summary=f"Invalid reply proposal for: {mail.subject}"[:200],
-            provenance=provenance,
-            errors=attempts,
-        )
-        self.store.mail.set_triage(mail.id, "invalid", "; ".join(attempts)[:1000])
+        with self.store.db.atomic():
+            action = self.store.actions.record_invalid(
+                cost=self._usage(),
+                kind=ActionKind.REPLY_EMAIL,
+                payload=P.raw_attempt(last_call, last_text),
+                agent=SUPPORT_AGENT,
+                summary=f"Invalid reply proposal for: {mail.subject}"[:200],
+                provenance=provenance,
+                errors=attempts,
+            )
+            self.store.mail.set_triage(
+                mail.id, "invalid", "; ".join(attempts)[:1000], claim=claim
+            )
         self._announce(action)
         return TriageOutcome(mail.id, "invalid", action.id, "; ".join(attempts))
 
@@ -408,22 +442,34 @@ class Runner:
         agent: str,
         provenance: Provenance,
         attempts: list[str],
+        *,
+        mail_claim: tuple[int, Owner | None] | None = None,
     ) -> Action:
-        """Store a valid proposal with its risk, announce it, then pass it through the gates."""
+        """Store a valid proposal with its risk, announce it, then pass it through the gates.
+
+        With ``mail_claim`` (mail id, this run's triage claim) the mail is marked ``proposed``
+        in the same transaction, and only while the claim holds: one proposal per mail.
+        """
         who = self.gates.correspondents(provenance)
         risk = self.gates.assess(kind, payload, provenance, who)
-        action = self.store.actions.propose(
-            kind=kind,
-            payload=payload,
-            agent=agent,
-            summary=P.summarize_mail(payload["to"], payload["subject"]),
-            provenance=provenance,
-            idempotency_key=payload["message_id"],
-            validation=attempts,
-            cost=self._usage(),
-            risk=risk.level.label,
-            risk_reasons=risk.reasons,
-        )
+        with self.store.db.atomic():
+            action = self.store.actions.propose(
+                kind=kind,
+                payload=payload,
+                agent=agent,
+                summary=P.summarize_mail(payload["to"], payload["subject"]),
+                provenance=provenance,
+                idempotency_key=payload["message_id"],
+                validation=attempts,
+                cost=self._usage(),
+                risk=risk.level.label,
+                risk_reasons=risk.reasons,
+            )
+            if mail_claim is not None:
+                mail_id, claim = mail_claim
+                self.store.mail.set_triage(
+                    mail_id, "proposed", f"action {action.id}", claim=claim
+                )
         self._announce(action)
         decided, decision = self.gates.apply(action, who)
         if decided.status is not action.status:
@@ -658,6 +704,19 @@ class Runner:
         )
         self.bus.publish(
             ActionResolved(action.id, action.status.value, "confirmed delivered by the founder")
+        )
+        return action
+
+    async def confirm_not_delivered(self, action_id: int) -> Action:
+        """The founder checked an ``unknown`` send and it did not arrive: it becomes ``failed``
+        (nothing was delivered) and can be approved again.
+
+        Raises:
+            InvalidTransition: the action is not ``unknown``.
+        """
+        action = self.store.actions.resolve_not_delivered(action_id, actor="founder")
+        self.bus.publish(
+            ActionResolved(action.id, action.status.value, "not delivered, said the founder")
         )
         return action
 

@@ -63,11 +63,18 @@ TRANSITIONS: Mapping[ActionStatus, frozenset[ActionStatus]] = {
     ActionStatus.FAILED: frozenset(
         {ActionStatus.APPROVED, ActionStatus.SCHEDULED, ActionStatus.REJECTED}
     ),
-    # Only the founder resolves an unknown send: confirm it arrived, or dismiss it.
-    ActionStatus.UNKNOWN: frozenset({ActionStatus.EXECUTED, ActionStatus.REJECTED}),
+    # Only the founder resolves an unknown send: confirm it arrived, say it did not arrive
+    # (back to failed, from where it may be approved again), or dismiss it. The process that
+    # was really sending also records its outcome here if another process had given up on it.
+    ActionStatus.UNKNOWN: frozenset(
+        {ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.REJECTED}
+    ),
     ActionStatus.EXECUTED: frozenset(),
     ActionStatus.REJECTED: frozenset(),
 }
+
+#: Statuses whose outcome is settled by execution (``executed_at`` is set on entering them).
+FINISHED = frozenset({ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.UNKNOWN})
 
 #: Statuses in which the payload may still be edited.
 EDITABLE = frozenset({ActionStatus.PENDING, ActionStatus.FAILED})
@@ -91,6 +98,15 @@ class InvalidTransition(Exception):
 def can_transition(current: ActionStatus, target: ActionStatus) -> bool:
     """Return whether ``current -> target`` is allowed by :data:`TRANSITIONS`."""
     return target in TRANSITIONS[current]
+
+
+def sources(target: ActionStatus) -> frozenset[ActionStatus]:
+    """Every status from which :data:`TRANSITIONS` allows moving to ``target``.
+
+    The store builds the status conditions of its SQL updates from this, so the database and
+    the state machine cannot disagree.
+    """
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -166,6 +182,8 @@ class Action:
         risk_reasons: Why the risk is what it is.
         send_at: For ``scheduled`` actions, when the undo window ends (UTC ISO 8601).
         decided_by: Who approved or rejected it: ``founder`` or ``policy rule #N``.
+        approval_mac: HMAC-SHA256 (hex) of the approval under the home's trust key (see
+            ``core.trust``), or None in a home without a key or before approval.
     """
 
     id: int
@@ -188,3 +206,4 @@ class Action:
     risk_reasons: list[str] = field(default_factory=list)
     send_at: str | None = None
     decided_by: str | None = None
+    approval_mac: str | None = None

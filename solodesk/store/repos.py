@@ -6,17 +6,21 @@ Every status change of an action and its audit entry are written in one transact
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlite_utils import Database
 
+from solodesk.core import trust as T
 from solodesk.core.actions import (
     APPROVABLE,
     EDITABLE,
+    FINISHED,
     Action,
     ActionKind,
     ActionStatus,
@@ -26,6 +30,7 @@ from solodesk.core.actions import (
     can_transition,
     canonical_json,
     payload_sha256,
+    sources,
     utcnow,
 )
 from solodesk.core.audit import GENESIS, entry_sha256, verify_chain
@@ -38,10 +43,15 @@ from solodesk.core.policy import (
     RuleError,
     conditions_from_json,
 )
+from solodesk.store.db import StoreDatabase
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
+from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
+from solodesk.store.trust import Trust, TrustUnavailable
 
 Row = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -50,6 +60,23 @@ class NotFound(LookupError):
 
 class StaleApproval(Exception):
     """The payload changed since the founder looked at it; nothing was approved."""
+
+
+class TriageClaimLost(Exception):
+    """The mail's triage claim is no longer this run's (released as stale and taken by another
+    run); the proposal was not stored."""
+
+
+def _status_in(statuses: Iterable[ActionStatus]) -> str:
+    """``status IN ('a', 'b')`` for a set of statuses (enum values, safe to inline)."""
+    return "status IN (" + ", ".join(f"'{s.value}'" for s in sorted(statuses)) + ")"
+
+
+#: Claimable for execution: the sources of ``executing`` in the state machine (a scheduled
+#: action only once its undo window has ended).
+_CLAIMABLE = _status_in(sources(ActionStatus.EXECUTING)) + (
+    f" AND (status != '{ActionStatus.SCHEDULED.value}' OR send_at <= ?)"
+)
 
 
 def _row_to_action(row: Row) -> Action:
@@ -74,14 +101,48 @@ def _row_to_action(row: Row) -> Action:
         risk_reasons=list(json.loads(row.get("risk_reasons") or "[]")),
         send_at=row.get("send_at"),
         decided_by=row.get("decided_by"),
+        approval_mac=row.get("approval_mac"),
     )
 
 
-class AuditLog:
-    """Append-only, hash-chained audit log (see ``core.audit``)."""
+def approval_of(action: Action) -> T.Approval | None:
+    """What the approval MAC of ``action`` covers (None if it was never approved)."""
+    if action.approved_sha256 is None or action.approved_at is None:
+        return None
+    return T.Approval(
+        action_id=action.id,
+        kind=action.kind.value,
+        approved_sha256=action.approved_sha256,
+        decided_by=action.decided_by or "",
+        approved_at=action.approved_at,
+    )
 
-    def __init__(self, db: Database) -> None:
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of :meth:`AuditLog.verify_report`.
+
+    Attributes:
+        entries: How many entries the trail has.
+        problems: One line per problem; empty when the trail is intact.
+        keyed: Whether the home is keyed (MACs and the signed chain head were checked).
+        note: One line on keyed trust, for the founder.
+    """
+
+    entries: int
+    problems: list[str]
+    keyed: bool
+    note: str
+
+
+class AuditLog:
+    """Append-only, hash-chained audit log (see ``core.audit``), keyed when the home is
+    (``core.trust``): each entry then carries a MAC, and the chain head is kept outside the
+    database after every commit."""
+
+    def __init__(self, db: Database, trust: Trust | None = None) -> None:
         self.db = db
+        self.trust = trust or Trust()
 
     def append(
         self, event: str, *, action_id: int | None, actor: str, detail: Mapping[str, Any]
@@ -90,6 +151,10 @@ class AuditLog:
 
         Returns:
             The new entry's id.
+
+        Raises:
+            TrustUnavailable: the home is keyed and its key cannot be used (the caller's
+                transaction is rolled back: nothing changes unaudited).
         """
         last = self.db.execute("SELECT sha256 FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
         prev = last[0] if last else GENESIS
@@ -101,12 +166,24 @@ class AuditLog:
             "detail": canonical_json(detail),
         }
         sha = entry_sha256(prev, fields)
+        mac = self.trust.entry_mac(sha)
         cur = self.db.execute(
-            "INSERT INTO audit_log (ts, event, action_id, actor, detail, prev_sha256, sha256)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [fields["ts"], event, action_id, actor, fields["detail"], prev, sha],
+            "INSERT INTO audit_log (ts, event, action_id, actor, detail, prev_sha256, sha256, mac)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [fields["ts"], event, action_id, actor, fields["detail"], prev, sha, mac],
         )
+        if isinstance(self.db, StoreDatabase) and self.trust.head_path is not None:
+            self.db.after_commit(self._write_head)
         return int(cast(int, cur.lastrowid))
+
+    def _last(self) -> tuple[int, str] | None:
+        row = self.db.execute(
+            "SELECT id, sha256 FROM audit_log ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def _write_head(self) -> None:
+        self.trust.write_head(self._last)
 
     def entries(self, *, action_id: int | None = None) -> list[Row]:
         """All entries in order, optionally for one action."""
@@ -117,8 +194,47 @@ class AuditLog:
         )
 
     def verify(self) -> list[str]:
-        """Problems found in the chain; empty when intact."""
-        return verify_chain(self.entries())
+        """Problems found in the chain, its MACs and its recorded head; empty when intact."""
+        return self.verify_report().problems
+
+    def verify_report(self) -> VerifyReport:
+        """Check the trail: the hash chain always; in a keyed home every MAC since the home
+        was keyed and the signed chain head kept outside the database (so a trail recomputed
+        without the key, or cut short, is detected); in an unkeyed home the unsigned head."""
+        entries = self.entries()
+        problems = verify_chain(entries)
+        status = self.trust.status()
+        key: bytes | None = None
+        if status.keyed:
+            try:
+                key = self.trust.key()
+            except TrustUnavailable as exc:
+                problems.append(f"cannot check the MACs: {exc}")
+        marker = self.trust.marker()
+        if key is not None and marker is not None:
+            if not marker.readable:
+                problems.append("the trust marker (trust.json) is unreadable")
+            keyed = next((e for e in entries if int(e["id"]) == marker.keyed_entry), None)
+            if keyed is None or (keyed["event"] != "trust_keyed" and marker.keyed_entry != 1):
+                problems.append(
+                    f"entry {marker.keyed_entry}: the entry that keyed this home is missing"
+                )
+            problems += T.check_entries(entries, key, keyed_from=marker.keyed_entry)
+        try:
+            head = self.trust.read_head()
+        except ValueError as exc:
+            head = None
+            problems.append(f"the chain head file is unreadable: {exc}")
+        else:
+            if head is None and status.keyed and self.trust.head_path is not None:
+                problems.append("the chain head file is missing (audit-head.json)")
+        if head is not None:
+            last_id = int(entries[-1]["id"]) if entries else 0
+            at_head = next((str(e["sha256"]) for e in entries if int(e["id"]) == head.id), None)
+            problems += T.check_head(head, last_id, at_head, key)
+        return VerifyReport(
+            entries=len(entries), problems=problems, keyed=status.keyed, note=status.message
+        )
 
 
 class ActionRepo:
@@ -321,7 +437,7 @@ class ActionRepo:
             now = utcnow()
             cur = self.db.execute(
                 "UPDATE actions SET payload = ?, payload_sha256 = ?, status = ?, updated_at = ?,"
-                " approved_sha256 = NULL, approved_at = NULL, send_at = NULL,"
+                " approved_sha256 = NULL, approved_at = NULL, send_at = NULL, approval_mac = NULL,"
                 " risk = COALESCE(?, risk), risk_reasons = CASE WHEN ? IS NULL THEN risk_reasons"
                 " ELSE ? END, summary = COALESCE(?, summary)"
                 " WHERE id = ? AND payload_sha256 = ? AND status = ?",
@@ -438,9 +554,18 @@ class ActionRepo:
                 raise InvalidTransition(action_id, current.status, ActionStatus.APPROVED)
             now = utcnow()
             send_at = utcnow(delay_s) if delay_s > 0 else None
+            mac = self.audit.trust.approval_mac(
+                T.Approval(
+                    action_id=action_id,
+                    kind=current.kind.value,
+                    approved_sha256=current.payload_sha256,
+                    decided_by=actor,
+                    approved_at=now,
+                )
+            )
             cur = self.db.execute(
                 "UPDATE actions SET status = ?, approved_sha256 = payload_sha256,"
-                " approved_at = ?, updated_at = ?, send_at = ?, decided_by = ?"
+                " approved_at = ?, updated_at = ?, send_at = ?, decided_by = ?, approval_mac = ?"
                 " WHERE id = ? AND status = ? AND payload_sha256 = ?",
                 [
                     target.value,
@@ -448,6 +573,7 @@ class ActionRepo:
                     now,
                     send_at,
                     actor,
+                    mac,
                     action_id,
                     current.status.value,
                     current.payload_sha256,
@@ -473,8 +599,8 @@ class ActionRepo:
         with self.db.atomic():
             cur = self.db.execute(
                 "UPDATE actions SET status = 'pending', approved_sha256 = NULL,"
-                " approved_at = NULL, send_at = NULL, decided_by = NULL, updated_at = ?"
-                " WHERE id = ? AND status = 'scheduled'",
+                " approved_at = NULL, send_at = NULL, decided_by = NULL, approval_mac = NULL,"
+                f" updated_at = ? WHERE id = ? AND {_status_in(sources(ActionStatus.PENDING))}",
                 [utcnow(), action_id],
             )
             if cur.rowcount != 1:
@@ -487,9 +613,7 @@ class ActionRepo:
         """Ids of actions ready to execute: ``approved``, or ``scheduled`` past ``send_at``."""
         stamp = now or utcnow()
         rows = self.db.execute(
-            "SELECT id FROM actions WHERE status = 'approved'"
-            " OR (status = 'scheduled' AND send_at <= ?) ORDER BY id",
-            [stamp],
+            f"SELECT id FROM actions WHERE {_CLAIMABLE} ORDER BY id", [stamp]
         ).fetchall()
         return [int(r[0]) for r in rows]
 
@@ -515,25 +639,138 @@ class ActionRepo:
             result={"reason": reason} if reason else None,
         )
 
-    def claim(self, action_id: int) -> Action | None:
+    def claim(self, action_id: int, *, owner: Owner | None = None) -> Action | None:
         """Claim an action for execution: ``approved``, or ``scheduled`` whose undo window has
-        ended, becomes ``executing`` in one conditional update.
+        ended, becomes ``executing`` in one conditional update that records its owner.
+
+        Args:
+            owner: Who executes it (default: this process, with a new token). Only this owner
+                may :meth:`finish` the claim; :meth:`reconcile` in another process leaves it
+                alone while the owner is alive.
 
         Returns:
             The claimed action, or None if it was not claimable (someone else claimed it,
             it was already executed, cancelled, never approved, or is not yet due).
         """
+        owner = owner or Owner.current()
         with self.db.atomic():
             now = utcnow()
             cur = self.db.execute(
-                "UPDATE actions SET status = 'executing', updated_at = ?"
-                " WHERE id = ? AND (status = 'approved'"
-                " OR (status = 'scheduled' AND send_at <= ?))",
-                [now, action_id, now],
+                "UPDATE actions SET status = 'executing', updated_at = ?, claim_owner = ?"
+                f" WHERE id = ? AND {_CLAIMABLE}",
+                [now, owner.to_json(), action_id, now],
             )
             if cur.rowcount != 1:
                 return None
-            self.audit.append("claimed", action_id=action_id, actor="outbox", detail={})
+            row = self.db.execute(
+                "SELECT approved_at FROM actions WHERE id = ?", [action_id]
+            ).fetchone()
+            self.audit.append(
+                "claimed",
+                action_id=action_id,
+                actor="outbox",
+                detail={"by": owner.describe(), "approved_at": row[0]},
+            )
+        return self.get(action_id)
+
+    def owner(self, action_id: int) -> Owner | None:
+        """The recorded owner of an action's claim (None if never claimed or unreadable)."""
+        row = self.db.execute(
+            "SELECT claim_owner FROM actions WHERE id = ?", [action_id]
+        ).fetchone()
+        return Owner.from_json(row[0]) if row else None
+
+    def renew_claim(self, action_id: int, owner: Owner) -> Owner:
+        """Extend the lease of a claim this owner still holds (a heartbeat while sending).
+
+        Returns:
+            The owner with its new lease (unchanged in the database if the claim is gone).
+        """
+        renewed = owner.renewed()
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE actions SET claim_owner = ? WHERE id = ? AND status = 'executing'"
+                " AND json_extract(claim_owner, '$.token') = ?",
+                [renewed.to_json(), action_id, owner.token],
+            )
+        return renewed
+
+    def lease(self, action_id: int, owner: Owner) -> contextlib.AbstractContextManager[None]:
+        """Keep a claim's lease renewed while the block runs (a heartbeat thread with its own
+        connection; see ``store.owner``)."""
+        return kept_alive(
+            renewer(
+                getattr(self.db, "path", ""),
+                "UPDATE actions SET claim_owner = ? WHERE id = ? AND status = 'executing'"
+                " AND json_extract(claim_owner, '$.token') = ?",
+                lambda: [owner.renewed().to_json(), action_id, owner.token],
+            )
+        )
+
+    def used_approvals(self, action: Action) -> int:
+        """How many claims the audit log records for this action's current approval (a spent
+        approval reset to ``approved`` in the database would show more than one)."""
+        if action.approved_at is None:
+            return 0
+        key = self.audit.trust.key()
+        count = 0
+        for e in self.audit.entries(action_id=action.id):
+            if e["event"] != "claimed":
+                continue
+            try:
+                detail = json.loads(e["detail"])
+            except ValueError:
+                continue
+            if not isinstance(detail, dict) or detail.get("approved_at") != action.approved_at:
+                continue
+            if key is not None and e.get("mac") != T.entry_mac(key, str(e["sha256"])):
+                continue  # an entry the key did not sign proves nothing
+            count += 1
+        return count
+
+    def finish(
+        self,
+        action_id: int,
+        target: ActionStatus,
+        *,
+        owner: Owner,
+        event: str,
+        result: JSONObject,
+    ) -> Action:
+        """Record the outcome of an execution this owner claimed (audited).
+
+        The row is normally ``executing``; if another process meanwhile reported it
+        ``unknown`` (it believed the owner gone), the real outcome is recorded all the same.
+
+        Raises:
+            NotFound: no such action.
+            InvalidTransition: the claim is not this owner's, or the row is neither
+                ``executing`` nor ``unknown``.
+        """
+        if target not in FINISHED:
+            raise ValueError(f"{target.value} is not an outcome")
+        with self.db.atomic():
+            current = self.get(action_id)
+            held = self.owner(action_id)
+            if (
+                current.status not in (ActionStatus.EXECUTING, ActionStatus.UNKNOWN)
+                or held is None
+                or held.token != owner.token
+                or not can_transition(current.status, target)
+            ):
+                raise InvalidTransition(action_id, current.status, target)
+            if current.status is ActionStatus.UNKNOWN:
+                result = {**result, "was_reported_unknown": True}
+            now = utcnow()
+            cur = self.db.execute(
+                "UPDATE actions SET status = ?, updated_at = ?, executed_at = ?, result = ?"
+                " WHERE id = ? AND status = ?",
+                [target.value, now, now, canonical_json(result), action_id,
+                 current.status.value],
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransition(action_id, current.status, target)
+            self.audit.append(event, action_id=action_id, actor="outbox", detail=result)
         return self.get(action_id)
 
     def transition(
@@ -560,11 +797,7 @@ class ActionRepo:
             ):
                 raise InvalidTransition(action_id, current.status, target)
             now = utcnow()
-            finished = target in (
-                ActionStatus.EXECUTED,
-                ActionStatus.FAILED,
-                ActionStatus.UNKNOWN,
-            )
+            finished = target in FINISHED
             cur = self.db.execute(
                 "UPDATE actions SET status = ?, updated_at = ?,"
                 " executed_at = CASE WHEN ? THEN ? ELSE executed_at END,"
@@ -588,28 +821,91 @@ class ActionRepo:
         return self.get(action_id)
 
     def reconcile(self) -> builtins.list[int]:
-        """Mark actions left ``executing`` by a crash as ``unknown`` (never re-sent).
+        """Mark as ``unknown`` the actions left ``executing`` by a process that is gone (never
+        re-sent). A claim whose owner is alive (another window or command sending right now)
+        is left alone: its owner records the outcome.
 
         Returns:
             The ids marked unknown.
         """
-        ids = [
-            int(r[0])
-            for r in self.db.execute(
-                "SELECT id FROM actions WHERE status = 'executing'"
-            ).fetchall()
-        ]
-        for action_id in ids:
-            self.transition(
-                action_id,
-                ActionStatus.UNKNOWN,
-                actor="outbox",
-                event="reconciled_unknown",
-                result={
-                    "reason": "SoloDesk stopped while this was being sent; it may or may not "
-                    "have been delivered. Check the recipient's copy or your Sent folder."
-                },
+        rows = self.db.execute(
+            "SELECT id, claim_owner FROM actions WHERE status = 'executing'"
+        ).fetchall()
+        gone: builtins.list[int] = []
+        for action_id, owner_json in rows:
+            owner = Owner.from_json(owner_json)
+            if owner_alive(owner):
+                continue
+            who = f" ({owner.describe()})" if owner is not None else ""
+            try:
+                with self.db.atomic():
+                    # Re-check inside the write lock: the owner may have finished meanwhile.
+                    cur = self.db.execute(
+                        "SELECT claim_owner FROM actions WHERE id = ? AND status = 'executing'",
+                        [action_id],
+                    ).fetchone()
+                    if cur is None or cur[0] != owner_json:
+                        continue
+                    self.transition(
+                        int(action_id),
+                        ActionStatus.UNKNOWN,
+                        actor="outbox",
+                        event="reconciled_unknown",
+                        result={
+                            "status": "unknown",
+                            "detail": f"SoloDesk stopped while this was being sent{who}; it "
+                            "may or may not have been delivered",
+                            "reason": "SoloDesk stopped while this was being sent; it may or "
+                            "may not have been delivered. Check the recipient's copy or your "
+                            "Sent folder.",
+                        },
+                    )
+            except InvalidTransition:
+                continue
+            gone.append(int(action_id))
+        return gone
+
+    def resolve_not_delivered(self, action_id: int, *, actor: str = "founder") -> Action:
+        """The founder checked an ``unknown`` send and it did not arrive: it becomes ``failed``
+        (nothing was delivered), from where it can be approved again.
+
+        Raises:
+            NotFound: no such action.
+            InvalidTransition: the action is not ``unknown``.
+        """
+        return self.transition(
+            action_id,
+            ActionStatus.FAILED,
+            actor=actor,
+            event="confirmed_not_delivered",
+            result={
+                "status": "failed",
+                "detail": f"not delivered (checked by {actor}); approve it again to send it",
+            },
+            expect=[ActionStatus.UNKNOWN],
+        )
+
+    def sign_waiting_approvals(self) -> builtins.list[int]:
+        """Sign the approvals still waiting to be executed (``approved``/``scheduled``) that
+        carry no MAC: called once, in the transaction that keys the home.
+
+        Returns:
+            Their ids.
+        """
+        ids: builtins.list[int] = []
+        waiting = self.db.execute(
+            "SELECT id FROM actions WHERE status IN ('approved', 'scheduled')"
+            " AND approval_mac IS NULL"
+        ).fetchall()
+        for (action_id,) in waiting:
+            approval = approval_of(self.get(int(action_id)))
+            if approval is None:
+                continue
+            self.db.execute(
+                "UPDATE actions SET approval_mac = ? WHERE id = ?",
+                [self.audit.trust.approval_mac(approval), action_id],
             )
+            ids.append(int(action_id))
         return ids
 
 
@@ -764,13 +1060,106 @@ class MailRepo:
             params.append(limit)
         return [self.get(int(r[0])) for r in self.db.execute(sql, params).fetchall()]
 
-    def set_triage(self, mail_id: int, status: str, note: str = "") -> None:
-        """Record the triage outcome: ``proposed``, ``no_reply`` or ``failed``."""
+    def set_triage(
+        self, mail_id: int, status: str, note: str = "", *, claim: Owner | None = None
+    ) -> None:
+        """Record the triage outcome: ``proposed``, ``no_reply``, ``invalid`` or ``failed``.
+
+        Args:
+            claim: The triage claim this run holds (:meth:`claim_for_triage`); the outcome is
+                then recorded only while the claim is still this run's, and releases it.
+
+        Raises:
+            TriageClaimLost: ``claim`` is no longer held.
+        """
+        with self.db.atomic():
+            if claim is None:
+                self.db.execute(
+                    "UPDATE mail SET triage_status = ?, triage_note = ?, triage_claim = NULL"
+                    " WHERE id = ?",
+                    [status, note, mail_id],
+                )
+                return
+            cur = self.db.execute(
+                "UPDATE mail SET triage_status = ?, triage_note = ?, triage_claim = NULL"
+                " WHERE id = ? AND triage_status = 'triaging'"
+                " AND json_extract(triage_claim, '$.token') = ?",
+                [status, note, mail_id, claim.token],
+            )
+            if cur.rowcount != 1:
+                raise TriageClaimLost(f"mail {mail_id} is no longer claimed by this triage run")
+
+    def claim_for_triage(self, mail_id: int, *, owner: Owner | None = None) -> Owner | None:
+        """Claim an untriaged mail for one triage run, before any model call: of two runs at
+        once, one gets each mail and the other skips it, so a mail is never drafted twice.
+
+        Returns:
+            The claim (its owner), or None if the mail is not ``new`` (another run has it,
+            or it was triaged meanwhile).
+        """
+        owner = owner or Owner.current()
+        with self.db.atomic():
+            cur = self.db.execute(
+                "UPDATE mail SET triage_status = 'triaging', triage_claim = ?"
+                " WHERE id = ? AND triage_status = 'new'",
+                [owner.to_json(), mail_id],
+            )
+        return owner if cur.rowcount == 1 else None
+
+    def renew_triage_claim(self, mail_id: int, owner: Owner) -> Owner:
+        """Extend the lease of a triage claim this run holds (a heartbeat during model calls)."""
+        renewed = owner.renewed()
         with self.db.atomic():
             self.db.execute(
-                "UPDATE mail SET triage_status = ?, triage_note = ? WHERE id = ?",
-                [status, note, mail_id],
+                "UPDATE mail SET triage_claim = ? WHERE id = ? AND triage_status = 'triaging'"
+                " AND json_extract(triage_claim, '$.token') = ?",
+                [renewed.to_json(), mail_id, owner.token],
             )
+        return renewed
+
+    def lease(self, mail_id: int, owner: Owner) -> contextlib.AbstractContextManager[None]:
+        """Keep a triage claim's lease renewed while the block runs (model calls take long)."""
+        return kept_alive(
+            renewer(
+                getattr(self.db, "path", ""),
+                "UPDATE mail SET triage_claim = ? WHERE id = ? AND triage_status = 'triaging'"
+                " AND json_extract(triage_claim, '$.token') = ?",
+                lambda: [owner.renewed().to_json(), mail_id, owner.token],
+            )
+        )
+
+    def release_triage(self, mail_id: int, owner: Owner) -> None:
+        """Give a claimed mail back untriaged (``new``): the model failed, try again later."""
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE mail SET triage_status = 'new', triage_claim = NULL"
+                " WHERE id = ? AND triage_status = 'triaging'"
+                " AND json_extract(triage_claim, '$.token') = ?",
+                [mail_id, owner.token],
+            )
+
+    def release_stale_triage(self) -> list[int]:
+        """Give back (``new``) mail claimed by triage runs whose process is gone.
+
+        Returns:
+            The released mail ids.
+        """
+        released: list[int] = []
+        rows = self.db.execute(
+            "SELECT id, triage_claim FROM mail WHERE triage_status = 'triaging'"
+        ).fetchall()
+        for mail_id, claim in rows:
+            if owner_alive(Owner.from_json(claim)):
+                continue
+            with self.db.atomic():
+                cur = self.db.execute(
+                    "UPDATE mail SET triage_status = 'new', triage_claim = NULL"
+                    " WHERE id = ? AND triage_status = 'triaging' AND triage_claim IS ?",
+                    [mail_id, claim],
+                )
+            if cur.rowcount == 1:
+                released.append(int(mail_id))
+        return released
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM mail").fetchone()[0])
@@ -936,11 +1325,17 @@ class PolicyRepo:
 
 
 class Store:
-    """All repositories over one database."""
+    """All repositories over one database.
 
-    def __init__(self, db: Database) -> None:
+    Args:
+        db: The database (from :func:`solodesk.store.db.connect`).
+        trust: The home's keyed trust (default: none, an unkeyed store with no files).
+    """
+
+    def __init__(self, db: Database, *, trust: Trust | None = None) -> None:
         self.db = db
-        self.audit = AuditLog(db)
+        self.trust = trust or Trust()
+        self.audit = AuditLog(db, self.trust)
         self.actions = ActionRepo(db, self.audit)
         self.mail = MailRepo(db)
         self.chat = ChatRepo(db)
@@ -951,6 +1346,45 @@ class Store:
         self.bank, self.ledger = books_repos(db, self.audit)
         self.imap = ImapStateRepo(db, self.mail)
         self.jobs = JobRepo(db)
+
+    def key_home(self) -> bool:
+        """Key this home if it is not yet keyed and a secure keyring exists (first run).
+
+        In one write transaction: the key is taken from the keyring (created there if it has
+        none), the approvals waiting to be sent are signed, a ``trust_keyed`` audit entry seals
+        the trail so far, and the marker is written outside the database.
+
+        Returns:
+            True if the home was keyed now. False if it already was, or cannot be (no secure
+            keyring, or it is locked: the home stays unkeyed and says so).
+        """
+        from solodesk.store.secrets import SecretError
+
+        trust = self.trust
+        if not trust.can_key():
+            return False
+        try:
+            with self.db.atomic():
+                if trust.keyed:  # another process keyed it while we waited for the lock
+                    return False
+                key = trust.obtain_key()
+                trust.begin_keying(key)
+                signed = self.actions.sign_waiting_approvals()
+                entry = self.audit.append(
+                    "trust_keyed",
+                    action_id=None,
+                    actor="solodesk",
+                    detail={"key_id": T.key_id(key), "signed_approvals": signed},
+                )
+                trust.write_marker(key, entry)
+        except (SecretError, OSError) as exc:
+            trust.abort_keying()
+            log.warning("home not keyed: %s", exc)
+            return False
+        except BaseException:
+            trust.abort_keying()
+            raise
+        return True
 
     def close(self) -> None:
         self.db.close()

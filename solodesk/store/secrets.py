@@ -8,6 +8,7 @@ so the UI and CLI can say so.
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 
@@ -27,7 +28,26 @@ _INSECURE_NAMES = ("plaintext", "unencrypted", "null", "fail")
 
 
 class SecretError(Exception):
-    """The keyring refused or failed; the message says what to do (never contains a value)."""
+    """The keyring refused or failed; the message says what to do (never contains a value).
+
+    Attributes:
+        locked: True when the keyring is locked (or its unlock was refused), False when it
+            failed otherwise.
+    """
+
+    def __init__(self, message: str, *, locked: bool = False) -> None:
+        super().__init__(message)
+        self.locked = locked
+
+
+class SecretState(enum.StrEnum):
+    """Whether a secret is available, as ``secrets status`` shows it (never the value)."""
+
+    SET = "set"
+    NOT_SET = "not set"
+    SESSION = "set for this session only (no secure keyring)"
+    LOCKED = "unknown: the keyring is locked (unlock your keyring)"
+    UNAVAILABLE = "unknown: the keyring is unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,15 +134,57 @@ class SecretStore:
             return self._memory[name]
         if not self.secure:
             return None
+        return self.read_keyring(name)
+
+    def read_keyring(self, name: str) -> str | None:
+        """``name`` from the system keyring only (never from this session's memory).
+
+        Returns:
+            The value, or None if the keyring has no such entry.
+
+        Raises:
+            SecretError: no secure keyring, or it is locked or failed (``locked`` says which).
+        """
+        if not self.secure:
+            raise SecretError(f"no secure keyring ({self.info.name})")
         import keyring
         import keyring.errors
 
         try:
             return keyring.get_password(SERVICE, name)
-        except keyring.errors.KeyringError as exc:
+        except keyring.errors.KeyringLocked:
+            raise SecretError(
+                f"the keyring ({self.info.name}) is locked: unlock your keyring and try again",
+                locked=True,
+            ) from None
+        except Exception as exc:  # D-Bus and backend errors are not all KeyringError
             raise SecretError(
                 f"the keyring ({self.info.name}) could not read {name}: {type(exc).__name__}; "
                 "unlock your keyring and try again"
+            ) from None
+
+    def write_keyring(self, name: str, value: str) -> None:
+        """Store ``name`` in the system keyring only (never in memory).
+
+        Raises:
+            SecretError: no secure keyring, or it is locked or failed.
+        """
+        if not self.secure:
+            raise SecretError(f"no secure keyring ({self.info.name})")
+        import keyring
+        import keyring.errors
+
+        try:
+            keyring.set_password(SERVICE, name, value)
+        except keyring.errors.KeyringLocked:
+            raise SecretError(
+                f"the keyring ({self.info.name}) is locked: unlock your keyring and try again",
+                locked=True,
+            ) from None
+        except Exception as exc:
+            raise SecretError(
+                f"the keyring ({self.info.name}) refused to store {name}: "
+                f"{type(exc).__name__}; unlock your keyring and try again"
             ) from None
 
     def delete(self, name: str) -> None:
@@ -139,11 +201,19 @@ class SecretStore:
             pass
 
     def status(self) -> dict[str, bool]:
-        """For each known secret name, whether it is set (never the value)."""
-        out: dict[str, bool] = {}
-        for name in KNOWN_SECRETS:
-            try:
-                out[name] = self.get(name) is not None
-            except SecretError:
-                out[name] = False
-        return out
+        """For each known secret name, whether it is set (never the value); a secret the
+        keyring cannot tell about (locked, failing) counts as not set here: see :meth:`state`."""
+        return {name: self.state(name) in (SecretState.SET, SecretState.SESSION)
+                for name in KNOWN_SECRETS}
+
+    def state(self, name: str) -> SecretState:
+        """Whether ``name`` is set, distinguishing "not set" from "the keyring cannot tell"."""
+        if name in self._memory:
+            return SecretState.SET if self.secure else SecretState.SESSION
+        if not self.secure:
+            return SecretState.NOT_SET
+        try:
+            value = self.read_keyring(name)
+        except SecretError as exc:
+            return SecretState.LOCKED if exc.locked else SecretState.UNAVAILABLE
+        return SecretState.NOT_SET if value is None else SecretState.SET

@@ -37,7 +37,7 @@ from solodesk.core.bounds import for_terminal
 from solodesk.core.events import MailImported, Progress, RunFailed
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
-from solodesk.store.db import connect
+from solodesk.store.db import StoreError, connect
 from solodesk.store.repos import Store
 from solodesk.store.secrets import BackendInfo
 from solodesk.ui import shortcuts as keys
@@ -509,6 +509,10 @@ class MainWindow(QMainWindow):
         try:
             with self.tasks.critical():
                 done = await self.services.runner.run_due()
+        except StoreError as exc:  # a locked keyring, a full disk, a busy database
+            log.warning("the outbox did not send: %s", exc)
+            self.show_message(f"Not sent: {exc}", error=True)
+            return []
         except Exception as exc:
             log.exception("the outbox failed")
             self.show_message(f"Sending failed: {type(exc).__name__}: {exc}", error=True)

@@ -15,6 +15,7 @@ from solodesk.app import run_gui
 from solodesk.services import Services
 from solodesk.ui.main_window import MainWindow
 from tests.gui.support import propose_send
+from tests.support.helpers import dead_owner
 
 pytestmark = pytest.mark.gui
 
@@ -25,7 +26,8 @@ def test_run_gui_reconciles_shows_the_window_and_closes_cleanly(
     store = gui_services.store
     crashed = propose_send(store, n=1)
     store.actions.approve(crashed.id)
-    store.actions.claim(crashed.id)  # left "executing", as after a crash mid-send
+    # Left "executing" by a process that crashed mid-send (its owner is gone).
+    store.actions.claim(crashed.id, owner=dead_owner())
     database = gui_services.paths.database
     seen: dict[str, object] = {}
 

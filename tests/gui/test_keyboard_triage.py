@@ -17,6 +17,7 @@ from solodesk.ui.inbox_model import COL_STATUS
 from solodesk.ui.main_window import MainWindow
 from solodesk.ui.shortcuts import ShortcutsDialog, native
 from tests.gui.support import FakeMail, insert_mail, propose_reply, propose_send, show_window
+from tests.support.helpers import dead_owner
 
 pytestmark = pytest.mark.gui
 
@@ -315,7 +316,7 @@ def test_unknown_send_can_be_confirmed_or_dismissed_but_never_resent(
     second = propose_send(store, n=2)
     for a in (first, second):
         store.actions.approve(a.id)
-        store.actions.claim(a.id)
+        store.actions.claim(a.id, owner=dead_owner())  # by a process that then died
     gui_services.outbox.reconcile()  # both were being sent when SoloDesk stopped
     view = window.inbox
     view.refresh()  # unknown rows are open: they need the founder

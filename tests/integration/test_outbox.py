@@ -14,7 +14,7 @@ from solodesk.agents.runner import ApprovalRefused
 from solodesk.core.actions import Action, ActionStatus, InvalidTransition, payload_sha256
 from solodesk.core.events import ActionResolved
 from solodesk.services import Services
-from tests.support.helpers import MARTA_ID, collect, import_sample, propose_email
+from tests.support.helpers import MARTA_ID, collect, dead_owner, import_sample, propose_email
 from tests.support.net import free_port
 from tests.support.openai_server import ScriptedOpenAIServer
 from tests.support.smtp_server import ReceivedMail, SmtpSink
@@ -247,7 +247,8 @@ def test_restart_after_crash_mid_send_marks_unknown_and_never_resends(
 ) -> None:
     action = propose_email(services.store)
     services.store.actions.approve(action.id)
-    assert services.store.actions.claim(action.id) is not None  # then the process died
+    # Claimed by a process that then died (its owner record no longer matches a live process).
+    assert services.store.actions.claim(action.id, owner=dead_owner()) is not None
     assert services.outbox.reconcile() == [action.id]
     assert services.store.actions.get(action.id).status is ActionStatus.UNKNOWN
     with pytest.raises(InvalidTransition):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from solodesk.core.events import Event
 from solodesk.core.mail import new_message_id
 from solodesk.core.resources import resource
 from solodesk.services import Services
+from solodesk.store.owner import Owner
 from solodesk.store.repos import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,6 +57,13 @@ def propose_email(store: Store, *, reply: bool = True, **changes: Any) -> Action
         provenance=Provenance("mail", 1, untrusted=True) if reply else Provenance("chat", 1),
         idempotency_key=payload["message_id"],
     )
+
+
+def dead_owner() -> Owner:
+    """The owner of a claim whose process is gone: this process's pid with another start
+    time (as if the claimer had died and its pid been reused)."""
+    me = Owner.current()
+    return replace(me, start=str(int(me.start or "0") + 1))
 
 
 def collect(services: Services, event_type: type[E]) -> list[E]:

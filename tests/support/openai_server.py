@@ -120,6 +120,8 @@ class ScriptedOpenAIServer:
         self._ids = itertools.count(1)
         self.requests: list[RecordedRequest] = []
         self.unscripted = 0
+        #: Seconds every chat completion waits before it is answered (0: at once).
+        self.reply_delay_s = 0.0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -275,6 +277,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         item = self.scripted._take(request)
+        if self.scripted.reply_delay_s:  # a model that takes its time (concurrency tests)
+            self.scripted._wait_closing(self.scripted.reply_delay_s)
         if item is None:
             self._send_json(
                 500,

@@ -15,6 +15,7 @@ from solodesk.core.actions import (
     can_transition,
     canonical_json,
     payload_sha256,
+    sources,
 )
 
 S = ActionStatus
@@ -37,6 +38,7 @@ ALLOWED = {
     (S.FAILED, S.SCHEDULED),
     (S.FAILED, S.REJECTED),
     (S.UNKNOWN, S.EXECUTED),
+    (S.UNKNOWN, S.FAILED),  # the founder checked: not delivered (may be approved again)
     (S.UNKNOWN, S.REJECTED),
 }
 ALL_PAIRS = list(itertools.product(ActionStatus, ActionStatus))
@@ -56,6 +58,11 @@ def test_allowed_transitions(current: ActionStatus, target: ActionStatus) -> Non
 )
 def test_disallowed_transitions(current: ActionStatus, target: ActionStatus) -> None:
     assert not can_transition(current, target)
+
+
+@pytest.mark.parametrize("target", list(ActionStatus))
+def test_sources_are_the_allowed_moves_into_a_status(target: ActionStatus) -> None:
+    assert sources(target) == {current for current, t in ALLOWED if t is target}
 
 
 @pytest.mark.parametrize("status", [S.EXECUTED, S.REJECTED])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from solodesk.core.actions import (
     payload_sha256,
 )
 from solodesk.store.db import connect, migrations
+from solodesk.store.owner import Owner
 from solodesk.store.repos import NotFound, StaleApproval, Store
 
 PAYLOAD = {
@@ -216,13 +218,22 @@ def test_claim_is_exclusive_across_connections(db_path: Path) -> None:
         two.close()
 
 
+def dead_owner() -> Owner:
+    """This process's pid with another start time: a claim of a process that is gone (its pid
+    since reused by us)."""
+    me = Owner.current()
+    return replace(me, start=str(int(me.start or "0") + 1))
+
+
 def test_reconcile_marks_executing_unknown(store: Store) -> None:
+    # The claims' owner is gone (it crashed): reconcile takes them. (Before owners were
+    # recorded, reconcile took every executing row, also the live sends of other processes.)
     a1, a2, a3 = propose(store), propose(store, message_id="<p2@x.example>"), propose(
         store, message_id="<p3@x.example>"
     )
     for a in (a1, a2):
         store.actions.approve(a)
-        store.actions.claim(a)
+        store.actions.claim(a, owner=dead_owner())
     store.actions.transition(a2, ActionStatus.EXECUTED, actor="outbox", event="executed")
     assert store.actions.reconcile() == [a1]
     assert store.actions.get(a1).status is ActionStatus.UNKNOWN
