@@ -37,6 +37,7 @@ from typing import Any
 
 from solodesk.connectors.mailparse import address_header, best_body, header_text, parse_date
 from solodesk.core.mail import PLACEHOLDER_DOMAIN, addr_specs, first_mailbox
+from solodesk.store.db import StoreError
 from solodesk.store.repos import MailRepo
 
 log = logging.getLogger(__name__)
@@ -551,8 +552,10 @@ def _is_duplicate(repo: MailRepo, message_id: str, fp: str) -> tuple[bool, str]:
     return False, holders[0].source if holders else ""
 
 
-def _is_transient(exc: sqlite3.Error) -> bool:
+def _is_transient(exc: sqlite3.Error | StoreError) -> bool:
     """Errors of the database as a whole (full disk, locked, I/O), not of one message."""
+    if isinstance(exc, StoreError):  # the store's one-line DiskFull / StoreBusy
+        return True
     return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
         exc, sqlite3.IntegrityError | sqlite3.InterfaceError | sqlite3.ProgrammingError
     )
@@ -614,7 +617,7 @@ def import_mail(
             with repo.db.atomic():
                 for where, row in batch:
                     store(where, row)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             del report.imported[before[0]:]
             report.duplicates = before[1]
             del report.conflicts[before[2]:]
@@ -627,7 +630,7 @@ def import_mail(
                 try:
                     with repo.db.atomic():
                         store(where, row)
-                except sqlite3.Error as row_exc:
+                except (sqlite3.Error, StoreError) as row_exc:
                     if _is_transient(row_exc):
                         report.stopped = f"the database refused the write: {row_exc}"
                         problem(f"stopped: {report.stopped}")

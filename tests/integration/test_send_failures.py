@@ -16,6 +16,7 @@ import keyring.errors
 import pytest
 from keyring.compat import properties
 
+from solodesk.agents.runner import ApprovalRefused
 from solodesk.core.actions import ActionStatus
 from solodesk.services import Services
 from solodesk.store.config import Config
@@ -82,7 +83,7 @@ def test_a_stall_is_classified_by_where_the_conversation_stopped(
         ("smtp.port", "587x", "smtp.port"),
         ("smtp.port", "70000", "70000"),
         ("smtp.timeout", "0", ""),
-        ("smtp.from", "Ada <ada@solodesk.example>\r\nBcc: mallory@evil.example", "message"),
+        ("smtp.from", "Ada <ada@solodesk.example>\r\nBcc: mallory@evil.example", "smtp.from"),
     ],
 )
 def test_invalid_settings_at_send_time_fail_definitely(
@@ -90,9 +91,12 @@ def test_invalid_settings_at_send_time_fail_definitely(
 ) -> None:
     # Bypasses any validation at 'config set' (a hand-edited file, an older version's value):
     # whatever reaches the sender, nothing can have been sent.
-    services.config._values[key] = value
+    # Approved while the settings were good (an approval is refused up front while they are
+    # not: actions.smtp.preflight), then broken before the send.
     action = propose_email(services.store)
-    final = run(services.runner.approve(action.id))
+    services.store.actions.approve(action.id)
+    services.config._values[key] = value
+    final = run(services.runner.execute_approved(action.id))
     assert final.status is ActionStatus.FAILED, final.result
     assert expected in final.result["detail"]
     assert "nothing was sent" in final.result["detail"]
@@ -137,7 +141,13 @@ def test_a_locked_keyring_at_send_time_fails_definitely(
                 sv.config.set(k, v)
             assert not sv.store.trust.keyed  # the locked keyring could not key this home
             action = propose_email(sv.store)
-            final = run(sv.runner.approve(action.id))
+            # Asked while the keyring is locked, the approval is refused up front...
+            with pytest.raises(ApprovalRefused, match="locked"):
+                run(sv.runner.approve(action.id))
+            assert sv.store.actions.get(action.id).status is ActionStatus.PENDING
+            # ...and one given before it locked fails at send time, definitely.
+            sv.store.actions.approve(action.id)
+            final = run(sv.runner.execute_approved(action.id))
         finally:
             run(sv.aclose())
     finally:
