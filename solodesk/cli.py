@@ -19,7 +19,7 @@ from typing import Any
 
 from solodesk import __version__
 from solodesk.core.actions import Action, ActionStatus
-from solodesk.core.events import ChatDelta, Progress, RunFailed
+from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
 from solodesk.store.paths import HOME_ENV
 
 
@@ -219,8 +219,14 @@ def _services() -> Any:
     return build_services()
 
 
+def _crash_printer(event: ModelCrashed) -> None:
+    print(f"{'warning' if event.restarting else 'error'}: {event.message}", file=sys.stderr,
+          flush=True)
+
+
 async def _run_async(args: argparse.Namespace) -> int:
     services = _services()
+    services.bus.subscribe(ModelCrashed, _crash_printer)
     try:
         return await _dispatch(services, args)
     finally:

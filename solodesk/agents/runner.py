@@ -30,6 +30,7 @@ from solodesk.core.events import (
     ChatDelta,
     ChatFinished,
     EventBus,
+    ModelCrashed,
     Progress,
     RunFailed,
 )
@@ -52,6 +53,15 @@ log = logging.getLogger(__name__)
 
 ExecuteFn = Callable[[int], Awaitable[Action]]
 """Executes one approved action; raises a LookupError if it is not claimable."""
+
+LocalServerFactory = Callable[[Path | None, Path], LocalModelServer]
+"""Builds the local model launcher from ``(model_path or None, log_path)``."""
+
+#: How often a run restarts a local model process that died, before it stops.
+LOCAL_RESTARTS_PER_RUN = 1
+
+#: Seconds to wait, after a failed call, for a dying local model process to end.
+CRASH_WAIT_S = 3.0
 
 SUPPORT_AGENT = "support"
 MANAGER_AGENT = "manager"
@@ -88,6 +98,8 @@ class Runner:
         execute: The outbox's execute function for approved actions.
         log_dir: Where the local model server writes its log.
         gateway_factory: Builds the gateway for a target (tests may pass their own).
+        local_server_factory: Builds the local model launcher (tests may pass one that starts
+            a stand-in server).
     """
 
     def __init__(
@@ -100,6 +112,7 @@ class Runner:
         execute: ExecuteFn,
         log_dir: Path,
         gateway_factory: Callable[[ModelTarget], Gateway] | None = None,
+        local_server_factory: LocalServerFactory | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -108,7 +121,11 @@ class Runner:
         self.execute = execute
         self.log_dir = log_dir
         self._gateway_factory = gateway_factory
+        self._local_factory: LocalServerFactory = local_server_factory or (
+            lambda path, log_path: LocalModelServer(path, log_path=log_path)
+        )
         self._local: LocalModelServer | None = None
+        self._restarts_left = LOCAL_RESTARTS_PER_RUN
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
@@ -160,9 +177,16 @@ class Runner:
             timeout = float(self.config.get_int("llm.timeout"))
             if model == LOCAL_MODEL_NAME:
                 if self._local is None or not self._local.running:
-                    self._local = LocalModelServer(
+                    if self._local is not None:
+                        # It died while idle (between runs): say so, then start a new one.
+                        gone = self._local.crash_message()
+                        self._local.stop()
+                        if gone:
+                            log.warning("%s", gone)
+                            self.bus.publish(ModelCrashed(f"{gone}; restarting it", True))
+                    self._local = self._local_factory(
                         Path(path).expanduser() if path else None,
-                        log_path=self.log_dir / "local-model.log",
+                        self.log_dir / "local-model.log",
                     )
                     self.bus.publish(Progress("model", 0, 0, "starting the local model…"))
                     try:
@@ -188,6 +212,60 @@ class Runner:
         if self._local is not None:
             local, self._local = self._local, None
             await asyncio.get_running_loop().run_in_executor(None, local.stop)
+
+    async def _local_crash(self, exc: LLMError) -> str | None:
+        """If ``exc`` came from a local model process that died, why it died; else None.
+
+        A crash during a request looks like a connection error to the client, so for those
+        the process is given :data:`CRASH_WAIT_S` seconds to finish dying.
+        """
+        local = self._local
+        if local is None or exc.server_refused:
+            return None
+        if local.running:
+            await asyncio.get_running_loop().run_in_executor(None, local.wait_exit, CRASH_WAIT_S)
+        return local.crash_message()
+
+    async def _after_crash(self, crash: str) -> None:
+        """Report a dead local model process once; forget it so the next
+        :meth:`gateway` starts a new one, or stop the run if it already died once in it.
+
+        Raises:
+            LLMError: ``crash``, when the run has no restart left.
+        """
+        local, self._local = self._local, None
+        if local is not None:
+            local.stop()  # the process is gone; this closes its log
+        self._gateway = None
+        log.warning("%s", crash)
+        if self._restarts_left <= 0:
+            self.bus.publish(ModelCrashed(crash, False))
+            raise LLMError(f"{crash} (again, after a restart); the run stopped")
+        self._restarts_left -= 1
+        self.bus.publish(ModelCrashed(f"{crash}; restarting it", True))
+
+    async def _complete(
+        self, gateway: Gateway, messages: list[Message], **kwargs: Any
+    ) -> tuple[Completion, Gateway]:
+        """``gateway.complete``, restarting a local model process that died during the call
+        (once per run; see :meth:`_after_crash`) and asking again.
+
+        Returns:
+            The completion and the gateway that produced it (a new one after a restart:
+            use it for the next call).
+
+        Raises:
+            LLMError: the call failed, or the local model died again.
+        """
+        while True:
+            try:
+                return await gateway.complete(messages, **kwargs), gateway
+            except LLMError as exc:
+                crash = await self._local_crash(exc)
+                if crash is None:
+                    raise
+                await self._after_crash(crash)
+                gateway = await self.gateway()
 
     def _local_fixups(self, args: dict[str, Any]) -> dict[str, Any]:
         """Undo an artefact of llama-cpp-python's chatml-function-calling template, which
@@ -235,12 +313,14 @@ class Runner:
         report = TriageReport()
         if not mails:
             return report
-        gateway = await self.gateway()
+        self._restarts_left = LOCAL_RESTARTS_PER_RUN
+        await self.gateway()
         total = len(mails)
         for i, mail in enumerate(mails):
             self.bus.publish(Progress("triage", i, total, f"triaging: {mail.subject[:60]}"))
             try:
-                outcome = await self.triage_one(gateway, mail)
+                # Per mail: a local model restarted after a crash has a new address.
+                outcome = await self.triage_one(await self.gateway(), mail)
             except LLMError as exc:
                 # The mail stays untriaged ("new"), so the next run tries it again.
                 self.bus.publish(RunFailed("triage", f"{mail.subject[:60]}: {exc}"))
@@ -290,8 +370,8 @@ class Runner:
         last_call: ToolCall | None = None
         last_text = ""
         for _attempt in range(self._retries() + 1):
-            completion = await gateway.complete(
-                messages, tools=tools, tool_choice=tool_choice, purpose="triage"
+            completion, gateway = await self._complete(
+                gateway, messages, tools=tools, tool_choice=tool_choice, purpose="triage"
             )
             call = completion.tool_calls[0] if completion.tool_calls else None
             last_call, last_text = call, completion.text
@@ -415,29 +495,30 @@ class Runner:
         ]
         messages += [{"role": m["role"], "content": m["content"]} for m in history[-20:]]
         messages.append({"role": "user", "content": text})
+        self._restarts_left = LOCAL_RESTARTS_PER_RUN
         gateway = await self.gateway()
         self._calls.clear()
         cid = conversation_id
+        streamed = False
 
         def on_delta(piece: str) -> None:
+            nonlocal streamed
+            streamed = True
             self.bus.publish(ChatDelta(cid, piece))
 
         try:
-            try:
-                completion = await gateway.stream(
-                    messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
-                )
-            except LLMError as exc:
-                if not exc.server_refused:
-                    raise
-                # Some servers (llama.cpp's chatml-function-calling) cannot stream a tool call
-                # chosen automatically: ask again without streaming.
-                log.info("streaming refused (%s); retrying without streaming", exc)
-                completion = await gateway.complete(
-                    messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat"
-                )
-                if completion.text:
-                    on_delta(completion.text)
+            while True:
+                try:
+                    completion = await self._chat_completion(gateway, messages, on_delta, stop)
+                    break
+                except LLMError as exc:
+                    crash = await self._local_crash(exc)
+                    if crash is None:
+                        raise
+                    await self._after_crash(crash)
+                    if streamed:  # part of the reply is on screen: do not write it twice
+                        raise LLMError(f"{crash}; the reply was cut off: ask again") from None
+                    gateway = await self.gateway()
         except LLMError as exc:
             self.bus.publish(RunFailed("chat", str(exc)))
             raise
@@ -460,6 +541,32 @@ class Runner:
         chat.add_message(cid, "assistant", reply + (" …(stopped)" if stopped else ""))
         self.bus.publish(ChatFinished(cid, reply, stopped=stopped))
         return cid, completion, proposed
+
+    async def _chat_completion(
+        self,
+        gateway: Gateway,
+        messages: list[Message],
+        on_delta: Callable[[str], None],
+        stop: asyncio.Event | None,
+    ) -> Completion:
+        """The manager's reply, streamed; without streaming if the server refuses to stream
+        a tool call."""
+        try:
+            return await gateway.stream(
+                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
+            )
+        except LLMError as exc:
+            if not exc.server_refused:
+                raise
+            # Some servers (llama.cpp's chatml-function-calling) cannot stream a tool call
+            # chosen automatically: ask again without streaming.
+            log.info("streaming refused (%s); retrying without streaming", exc)
+            completion = await gateway.complete(
+                messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat"
+            )
+            if completion.text:
+                on_delta(completion.text)
+            return completion
 
     async def _chat_proposal(
         self,
@@ -497,8 +604,9 @@ class Runner:
             if attempt == self._retries():
                 break
             convo = convo + P.feedback_messages(current_call, text, errors)
-            retry = await gateway.complete(
-                convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="proposal"
+            retry, gateway = await self._complete(
+                gateway, convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto",
+                purpose="proposal",
             )
             current_call = retry.tool_calls[0] if retry.tool_calls else None
             text = retry.text

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from solodesk.agents.runner import TriageReport
 from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
 from solodesk.core.actions import Action, ActionStatus
-from solodesk.core.events import MailImported, Progress, RunFailed
+from solodesk.core.events import MailImported, ModelCrashed, Progress, RunFailed
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
 from solodesk.store.db import connect
@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         b.progress.connect(self.on_progress)
         b.runFailed.connect(self.on_run_failed)
         b.mailImported.connect(self.on_mail_imported)
+        b.modelCrashed.connect(self.on_model_crashed)
         self.inbox.message.connect(self.show_message)
         self.inbox.problem.connect(self._mark_error)
         self.chat.message.connect(self.show_message)
@@ -287,6 +288,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a broken settings value must not stop the window
             label = f"invalid ({type(exc).__name__})"
         self.model_label.setText(f"model: {label}")
+        self.model_label.setToolTip("")
+        self.model_label.setStyleSheet("")
         info = self.services.secrets.info
         self.keyring_label.setText(keyring_text(info))
         self.keyring_label.setToolTip(f"keyring backend: {info.name}")
@@ -329,6 +332,15 @@ class MainWindow(QMainWindow):
     def on_run_failed(self, event: RunFailed) -> None:
         """Show a failure of the runner's work."""
         self.show_message(f"{event.task} failed: {event.message}", error=True)
+
+    def on_model_crashed(self, event: ModelCrashed) -> None:
+        """The local model process died: say so in the status bar (and on the model label,
+        which keeps it after later messages) until the model answers again."""
+        self.show_message(event.message, error=True)
+        state = "restarting after a crash" if event.restarting else "crashed"
+        self.model_label.setText(f"model: {self.services.runner.model_label()} — {state}")
+        self.model_label.setToolTip(event.message)
+        self.model_label.setStyleSheet(WARNING_STYLE)
 
     def on_mail_imported(self, event: MailImported) -> None:
         text = (
@@ -432,6 +444,11 @@ class MainWindow(QMainWindow):
             f"{report.count('no_reply')} need no reply, {report.count('invalid')} invalid"
             + (f", {failed} failed" if failed else "")
         )
+        if failed:
+            # Why it stopped (e.g. the local model crashed), not just how many failed.
+            text += " — " + next(o.note for o in report.outcomes if o.status == "failed")
+        else:
+            self.update_status_labels()  # the model answered: clear a crash shown earlier
         self.show_message(text, error=bool(failed))
         return report
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from solodesk.core.actions import ActionStatus
-from solodesk.core.events import Progress, RunFailed
+from solodesk.core.events import ModelCrashed, Progress, RunFailed
 from solodesk.core.llmtypes import ToolCall
 from solodesk.services import Services
 from solodesk.ui.inbox_model import COL_STATUS
@@ -148,6 +148,22 @@ def test_run_failures_and_progress_show_in_the_status_bar(window: MainWindow) ->
     bus.publish(RunFailed("triage", "the model server did not start: see local-model.log"))
     assert window.message_label.fullText().startswith("triage failed: the model server")
     assert "b3261e" in window.message_label.styleSheet()
+
+
+def test_a_crashed_local_model_shows_in_the_status_bar(window: MainWindow) -> None:
+    bus = window.services.bus
+    crash = "the local model process crashed (signal 11, SIGSEGV); see /x/local-model.log"
+    bus.publish(ModelCrashed(f"{crash}; restarting it", True))
+    assert window.message_label.fullText() == f"{crash}; restarting it"
+    assert "b3261e" in window.message_label.styleSheet()
+    assert window.model_label.text().endswith("— restarting after a crash")
+    bus.publish(ModelCrashed(crash, False))
+    assert window.model_label.text() == "model: openai/gui-test — crashed"
+    assert window.model_label.toolTip() == crash  # kept after later messages
+    window.show_message("Ready")
+    assert window.model_label.text() == "model: openai/gui-test — crashed"
+    window.update_status_labels()  # e.g. settings saved, or a triage that went through
+    assert window.model_label.text() == "model: openai/gui-test"
 
 
 def test_settings_dialog_saves_settings_and_secrets(
