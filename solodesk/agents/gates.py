@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus, JSONObject, Provenance
+from solodesk.core.drafts import find_promises
 from solodesk.core.mail import mail_domain
 from solodesk.core.policy import Decision, Outcome, evaluate, facts
 from solodesk.core.risk import Risk, RiskAssessment, assess, recipients
@@ -29,10 +30,14 @@ class Correspondents:
             came from (empty for chat).
         known: Lower-cased addresses the founder has corresponded with: senders of imported
             mail and recipients of mail SoloDesk has sent.
+        thread: What the proposal answers, as text: the source mail's subject and body, or
+            the founder's own messages in the chat it came from. A promise a reply makes must
+            be found here or in the business profile (``core.drafts.find_promises``).
     """
 
     participants: frozenset[str]
     known: frozenset[str]
+    thread: str = ""
 
 
 class Gates:
@@ -52,6 +57,7 @@ class Gates:
     def correspondents(self, provenance: Provenance) -> Correspondents:
         """Read the source mail's participants and the known addresses (one pass each)."""
         participants: set[str] = set()
+        thread = ""
         if provenance.source == "mail" and provenance.ref is not None:
             try:
                 mail = self.store.mail.get(provenance.ref)
@@ -62,6 +68,13 @@ class Gates:
                 participants = {
                     a.lower() for _n, a in getaddresses([f for f in fields if f]) if a
                 }
+                thread = f"{mail.subject}\n{mail.body_text}"
+        elif provenance.source == "chat" and provenance.ref is not None:
+            thread = "\n".join(
+                str(m["content"])
+                for m in self.store.chat.messages(provenance.ref)
+                if m["role"] == "user"
+            )
         db = self.store.db
         known = {
             a.lower()
@@ -73,7 +86,15 @@ class Gates:
             "SELECT payload FROM actions WHERE status = ?", [ActionStatus.EXECUTED.value]
         ).fetchall():
             known.update(recipients(json.loads(payload)))
-        return Correspondents(frozenset(participants), frozenset(known))
+        return Correspondents(frozenset(participants), frozenset(known), thread)
+
+    def profile_text(self) -> str:
+        """What the founder's business allows, as text (refund policy, prices...).
+
+        There is no business profile yet: the company settings stand in for it, so a reply
+        may only promise what the mail thread itself holds.
+        """
+        return "\n".join(self.config.get(k) for k in ("company.name", "founder.name"))
 
     def assess(
         self,
@@ -81,10 +102,17 @@ class Gates:
         payload: JSONObject,
         provenance: Provenance,
         who: Correspondents | None = None,
+        *,
+        draft_attempts: int = 1,
     ) -> RiskAssessment:
-        """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``."""
+        """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``.
+
+        Besides ``core.risk``: a mail that promises something (a refund, a discount, a
+        date...) the thread and the business profile do not hold is at least ``medium``; so
+        is a draft the model needed more than one attempt for (``draft_attempts``).
+        """
         who = who or self.correspondents(provenance)
-        return assess(
+        risk = assess(
             kind,
             payload,
             provenance,
@@ -92,6 +120,19 @@ class Gates:
             source_participants=who.participants,
             known_addresses=who.known,
         )
+        level, reasons = risk.level, list(risk.reasons)
+        if kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
+            for promise in find_promises(
+                str(payload.get("body", "")), thread=who.thread, profile=self.profile_text()
+            ):
+                level = max(level, Risk.MEDIUM)
+                reasons.append(promise.reason)
+        if draft_attempts > 1:
+            level = max(level, Risk.MEDIUM)
+            reasons.append(
+                f"the model needed {draft_attempts} attempts: its earlier drafts were invalid"
+            )
+        return RiskAssessment(level, reasons)
 
     def decide(self, action: Action, who: Correspondents | None = None) -> Decision:
         """Evaluate the policy rules for a pending action (does not change it)."""

@@ -24,6 +24,7 @@ from solodesk.core.actions import (
     JSONObject,
     Provenance,
 )
+from solodesk.core.drafts import draft_problems
 from solodesk.core.events import (
     ActionProposed,
     ActionResolved,
@@ -348,8 +349,11 @@ class Runner:
         tool_choice: str | dict[str, Any] = (
             {"type": "function", "function": {"name": P.PROPOSE_REPLY.name}} if local else "auto"
         )
+        system = prompt("support", **self._prompt_values())
+        # Our own texts the model saw: a draft that copies them is not a mail.
+        echoes = [system, *P.machine_texts(tools)]
         messages: list[Message] = [
-            {"role": "system", "content": prompt("support", **self._prompt_values())},
+            {"role": "system", "content": system},
             {
                 "role": "user",
                 "content": P.quote_untrusted_email(
@@ -396,12 +400,14 @@ class Runner:
                         args["subject"] = reply_subject(mail.subject)
                     draft, errors = validate_draft(self._local_fixups(args))
                     if draft is not None:
+                        errors = draft_problems(draft.subject, draft.body, echoes=echoes)
+                    if draft is not None and not errors:
                         payload = self._reply_payload(mail, draft.model_dump())
                         errors = validate_payload(ActionKind.REPLY_EMAIL, payload)
                         if not errors:
                             action = self._store_proposal(
                                 ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
-                                attempts,
+                                attempts, draft_attempts=_attempt + 1,
                             )
                             self.store.mail.set_triage(mail.id, "proposed", f"action {action.id}")
                             return TriageOutcome(mail.id, "proposed", action.id)
@@ -411,6 +417,7 @@ class Runner:
             messages = messages + P.feedback_messages(call, completion.text, errors)
         action = self.store.actions.record_invalid(
             cost=self._usage(),
+            draft_attempts=self._retries() + 1,
             kind=ActionKind.REPLY_EMAIL,
             payload=P.raw_attempt(last_call, last_text),
             agent=SUPPORT_AGENT,
@@ -445,10 +452,17 @@ class Runner:
         agent: str,
         provenance: Provenance,
         attempts: list[str],
+        *,
+        draft_attempts: int = 1,
     ) -> Action:
-        """Store a valid proposal with its risk, announce it, then pass it through the gates."""
+        """Store a valid proposal with its risk, announce it, then pass it through the gates.
+
+        Args:
+            attempts: The errors of earlier attempts (``attempt N: ...``), for the audit.
+            draft_attempts: How many model attempts the draft took (1: the first passed).
+        """
         who = self.gates.correspondents(provenance)
-        risk = self.gates.assess(kind, payload, provenance, who)
+        risk = self.gates.assess(kind, payload, provenance, who, draft_attempts=draft_attempts)
         action = self.store.actions.propose(
             kind=kind,
             payload=payload,
@@ -460,6 +474,7 @@ class Runner:
             cost=self._usage(),
             risk=risk.level.label,
             risk_reasons=risk.reasons,
+            draft_attempts=draft_attempts,
         )
         self._announce(action)
         decided, decision = self.gates.apply(action, who)
@@ -581,24 +596,30 @@ class Runner:
         current_call: ToolCall | None = call
         text = completion.text
         convo = list(messages)
+        echoes = [str(messages[0].get("content") or ""), *P.machine_texts([P.PROPOSE_SEND_EMAIL])]
+        tries = 0
         for attempt in range(self._retries() + 1):
+            tries = attempt + 1
             if current_call is not None and current_call.name == P.PROPOSE_SEND_EMAIL.name:
                 args, err = P.parse_arguments(current_call)
                 draft, errors = (
                     validate_draft(self._local_fixups(args)) if args is not None
                     else (None, [err or "invalid arguments"])
                 )
+                if draft is not None:
+                    errors = draft_problems(draft.subject, draft.body, echoes=echoes)
             elif current_call is None:
                 draft, errors = None, ["no tool was called: call propose_send_email"]
             else:
                 draft, errors = None, [f"unknown tool {current_call.name!r}"]
-            if draft is not None:
+            if draft is not None and not errors:
                 payload: JSONObject = {
                     **draft.model_dump(),
                     "message_id": new_message_id(self._message_id_domain()),
                 }
                 return self._store_proposal(
-                    ActionKind.SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts
+                    ActionKind.SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts,
+                    draft_attempts=attempt + 1,
                 )
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
             if attempt == self._retries():
@@ -612,6 +633,7 @@ class Runner:
             text = retry.text
         action = self.store.actions.record_invalid(
             cost=self._usage(),
+            draft_attempts=tries,
             kind=ActionKind.SEND_EMAIL,
             payload=P.raw_attempt(current_call, text),
             agent=MANAGER_AGENT,
@@ -717,7 +739,9 @@ class Runner:
         errors = validate_payload(current.kind, payload)
         if errors:
             raise ValueError("; ".join(errors))
-        risk = self.gates.assess(current.kind, payload, current.provenance)
+        risk = self.gates.assess(
+            current.kind, payload, current.provenance, draft_attempts=current.draft_attempts
+        )
         action = self.store.actions.edit(
             action_id,
             payload,

@@ -166,6 +166,8 @@ class Action:
         risk_reasons: Why the risk is what it is.
         send_at: For ``scheduled`` actions, when the undo window ends (UTC ISO 8601).
         decided_by: Who approved or rejected it: ``founder`` or ``policy rule #N``.
+        draft_attempts: How many model attempts it took (1: the first draft passed every
+            check; more: earlier drafts were sent back to the model as invalid).
     """
 
     id: int
@@ -188,3 +190,4 @@ class Action:
     risk_reasons: list[str] = field(default_factory=list)
     send_at: str | None = None
     decided_by: str | None = None
+    draft_attempts: int = 1

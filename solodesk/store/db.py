@@ -165,6 +165,13 @@ def m004_filter_indexes(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_localmodel_draft_attempts(db: Database) -> None:
+    # How many model attempts a proposal took (1: the first draft passed every check). Rows
+    # from before this migration count as first tries.
+    db.execute("ALTER TABLE actions ADD COLUMN draft_attempts INTEGER NOT NULL DEFAULT 1")
+
+
 def connect(path: Path | str) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -188,10 +188,15 @@ class InboxFilter:
         return (ActionStatus(self.status),)
 
     def where(
-        self, *, status: ActionStatus | None = None, risk: str | None = None
+        self,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
     ) -> tuple[str, list[Any]]:
         """The SQL ``WHERE`` clause (possibly empty) and its parameters; ``status`` and
-        ``risk`` narrow the filter further (e.g. the pending low-risk rows in view)."""
+        ``risk`` narrow the filter further (e.g. the pending low-risk rows in view), and
+        ``first_draft`` keeps only proposals whose first draft passed every check."""
         clauses: list[str] = []
         params: list[Any] = []
         statuses = self.statuses()
@@ -208,6 +213,8 @@ class InboxFilter:
         if risk is not None:
             clauses.append("risk = ?")
             params.append(risk)
+        if first_draft:
+            clauses.append("draft_attempts <= 1")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def describe(self) -> str:
@@ -302,12 +309,16 @@ class InboxModel(ReadOnlyTableModel):
         return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
 
     def matching_ids(
-        self, *, status: ActionStatus | None = None, risk: str | None = None
+        self,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
     ) -> list[int]:
-        """Ids in the current filter that also have ``status`` and ``risk``, in row order
-        (read from the store now, so rows changed since the last refresh are judged as they
-        are)."""
-        where, params = self._filter.where(status=status, risk=risk)
+        """Ids in the current filter that also have ``status`` and ``risk`` (and, with
+        ``first_draft``, were drafted at the first attempt), in row order (read from the store
+        now, so rows changed since the last refresh are judged as they are)."""
+        where, params = self._filter.where(status=status, risk=risk, first_draft=first_draft)
         sql = f"SELECT id FROM actions{where} ORDER BY {GROUP_ORDER[self._filter.group_by]}id DESC"
         return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
 

@@ -913,8 +913,9 @@ class InboxView(QWidget):
 
     async def approve_low_risk(self) -> list[Action]:
         """Approve every pending low-risk proposal in the list as filtered (after one
-        confirmation showing the count)."""
-        ids = self.model.matching_ids(status=ActionStatus.PENDING, risk="low")
+        confirmation showing the count). A draft the model needed several attempts for (its
+        earlier drafts were invalid) is never offered: it is reviewed one at a time."""
+        ids = self.model.matching_ids(status=ActionStatus.PENDING, risk="low", first_draft=True)
         return await self.approve_many(ids, what="low-risk")
 
     async def confirm(self, title: str, text: str, detail: str, *, ok_text: str) -> bool:

@@ -249,6 +249,25 @@ def test_approve_all_visible_low_risk_leaves_medium_and_high_pending(
     assert "cancelled" in window.message_label.fullText()
 
 
+def test_approve_low_risk_never_offers_a_retried_draft(
+    qtbot: QtBot, gui_services: Services, window: MainWindow, mailer: FakeMail
+) -> None:
+    store = gui_services.store
+    clean = propose_send(store, n=1, risk="low", risk_reasons=[]).id
+    # Rated low (e.g. by an older SoloDesk), but drafted at the model's third attempt.
+    retried = propose_send(store, n=2, risk="low", risk_reasons=[], draft_attempts=3).id
+    window.inbox.refresh()
+    kb = Keyboard(qtbot, window)
+    kb.press(Key.Key_Return, Mod.ControlModifier | Mod.ShiftModifier)
+    box = kb.dialog(QMessageBox)
+    assert box.text() == "Approve 1 low-risk proposal?"  # type: ignore[attr-defined]
+    kb.press(Key.Key_Return)
+    _wait_status(qtbot, gui_services, clean, ActionStatus.EXECUTED)
+    kb.back_in_window()
+    assert store.actions.get(retried).status is ActionStatus.PENDING
+    assert [m["subject"] for m in mailer.sent] == ["Invoice 1 attached"]
+
+
 def test_bulk_approval_refuses_a_proposal_changed_after_confirmation(
     qtbot: QtBot, gui_services: Services, window: MainWindow, mailer: FakeMail
 ) -> None:
