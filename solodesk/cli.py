@@ -326,6 +326,13 @@ async def _triage(sv: Any, limit: int | None) -> int:
             print("no untriaged mail: import some with 'solodesk mail import PATH'")
             return 0
         print(f"model: {sv.runner.model_label()}", file=sys.stderr)
+        if sv.config.first_run():
+            print(
+                f"note: replies are signed by {sv.config.get('founder.name')!r} of "
+                f"{sv.config.get('company.name')!r}; set yours with: solodesk config set "
+                "founder.name 'Your Name' && solodesk config set company.name 'Your Company'",
+                file=sys.stderr,
+            )
         try:
             report = await sv.runner.triage(limit=limit)
         except LLMError as exc:

@@ -48,6 +48,10 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+#: Settings whose absence means SoloDesk has not been set up yet (see :meth:`Config.first_run`).
+FIRST_RUN_KEYS = ("company.name", "founder.name")
+
+
 class ConfigError(Exception):
     """An unknown key or an invalid value; the message names the key and what is allowed."""
 
@@ -88,6 +92,15 @@ class Config:
             return int(value)
         except ValueError as exc:
             raise ConfigError(f"setting {key} must be a whole number, not {value!r}") from exc
+
+    def is_set(self, key: str) -> bool:
+        """Whether ``key`` was ever set (it is in the settings file), even to its default."""
+        return key in self._values
+
+    def first_run(self) -> bool:
+        """True until the founder's or the company's name was set once (or the first-run
+        questions were skipped, which records the defaults)."""
+        return not any(self.is_set(k) for k in FIRST_RUN_KEYS)
 
     def set(self, key: str, value: str) -> None:
         """Set and save ``key``.

@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -43,11 +44,12 @@ from solodesk.ui import shortcuts as keys
 from solodesk.ui.audit_dialog import AuditDialog
 from solodesk.ui.bridge import EventBridge
 from solodesk.ui.chat_panel import ChatPanel
+from solodesk.ui.first_run import FirstRunDialog
 from solodesk.ui.inbox_view import InboxView
 from solodesk.ui.policy_dialog import PolicyDialog
 from solodesk.ui.settings_dialog import SettingsDialog
 from solodesk.ui.shortcuts import ShortcutsDialog
-from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot
+from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot, await_dialog
 
 log = logging.getLogger(__name__)
 
@@ -502,6 +504,35 @@ class MainWindow(QMainWindow):
         return done
 
     # -- settings ------------------------------------------------------------------------------
+    async def first_run(self) -> bool:
+        """Ask who signs the replies, the sender address and the model (the first-run dialog,
+        prefilled with what is set). Skipping keeps the defaults and is not asked again.
+
+        Returns:
+            True if the answers were saved, False if skipped (or the window closed).
+        """
+        dialog = FirstRunDialog(self.services.config, self)
+        try:
+            result = await await_dialog(dialog)
+            if result == QDialog.DialogCode.Accepted.value:
+                self.update_status_labels()
+                values = dialog.values()
+                self.show_message(
+                    f"Replies are signed by {values['founder.name']}, "
+                    f"{values['company.name']}; change it in Settings "
+                    f"({keys.native(keys.SETTINGS_KEYS)})"
+                )
+                return True
+            if not self._closing:
+                dialog.skip()
+                self.show_message(
+                    "Replies are signed by 'the founder' of 'my company' until you set your "
+                    f"names in Settings ({keys.native(keys.SETTINGS_KEYS)})"
+                )
+            return False
+        finally:
+            dialog.deleteLater()
+
     def open_settings(self) -> SettingsDialog:
         """Open the settings dialog (window-modal, non-blocking)."""
         dialog = SettingsDialog(self.services.config, self.services.secrets, self)
