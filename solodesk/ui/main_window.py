@@ -15,7 +15,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -45,7 +45,7 @@ from solodesk.ui.audit_dialog import AuditDialog
 from solodesk.ui.bridge import EventBridge
 from solodesk.ui.chat_panel import ChatPanel
 from solodesk.ui.first_run import FirstRunDialog
-from solodesk.ui.inbox_view import InboxView
+from solodesk.ui.inbox_view import InboxView, UndoSendFilter
 from solodesk.ui.policy_dialog import PolicyDialog
 from solodesk.ui.settings_dialog import SettingsDialog
 from solodesk.ui.shortcuts import ShortcutsDialog
@@ -149,6 +149,9 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_status_bar()
+        # Ctrl+Z undoes a pending send from any text field of the window (else it is text undo).
+        self.undo_send_filter = UndoSendFilter(self.inbox)
+        self.undo_send_filter.watch(self)
 
         b = self.bridge
         b.actionProposed.connect(self.inbox.on_action_event)
@@ -173,6 +176,7 @@ class MainWindow(QMainWindow):
 
         self.resize(1280, 800)
         self.splitter.setSizes([870, 410])
+        self.restore_layout()
         self.inbox.focus_list()
 
     # -- actions -------------------------------------------------------------------------------
@@ -601,7 +605,40 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    # -- layout ----------------------------------------------------------------------------------
+    def layout_settings(self) -> QSettings:
+        """Where the window's size and splitter positions are kept (``window.ini`` in the
+        settings folder, so ``--home`` keeps them too)."""
+        path = self.services.paths.config_dir / "window.ini"
+        return QSettings(str(path), QSettings.Format.IniFormat)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"window": self.splitter, **self.inbox.splitters}
+
+    def save_layout(self) -> None:
+        """Remember the window's geometry and every splitter's sizes."""
+        settings = self.layout_settings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        for name, splitter in self._splitters().items():
+            settings.setValue(f"splitters/{name}", splitter.saveState())
+        settings.sync()
+
+    def restore_layout(self) -> None:
+        """Restore what :meth:`save_layout` kept (defaults where nothing was kept)."""
+        settings = self.layout_settings()
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        for name, splitter in self._splitters().items():
+            state = settings.value(f"splitters/{name}")
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                splitter.restoreState(state)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        try:
+            self.save_layout()
+        except Exception:  # a read-only settings folder must not stop the window closing
+            log.exception("saving the window layout failed")
         self.shutdown()
         event.accept()
         self.closed.emit()
