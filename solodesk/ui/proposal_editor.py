@@ -34,10 +34,11 @@ from solodesk.core.actions import EDITABLE, Action, ActionStatus, JSONObject, pa
 from solodesk.core.inspect import HiddenChar, hidden_characters, links
 from solodesk.store.repos import MailRecord
 from solodesk.ui.inbox_model import (
-    RISK_COLORS,
     countdown_text,
     parse_utc,
     reveal,
+    risk_color,
+    risk_text,
     untrusted_tooltip,
 )
 
@@ -354,7 +355,7 @@ class ProposalEditor(QWidget):
             self.risk_label.setText("Risk: —")
             self.risk_label.setToolTip("")
             return
-        color = RISK_COLORS.get(action.risk, RED)
+        color = risk_color(action)  # as in the list: untrusted "low" is amber, not green
         reasons = "".join(f"<br>&nbsp;&nbsp;• {_esc(r)}" for r in action.risk_reasons)
         edited = (
             " <i>(assessed when proposed or last saved; saving re-assesses it)</i>"
@@ -362,7 +363,7 @@ class ProposalEditor(QWidget):
             else ""
         )
         self.risk_label.setText(
-            f"<b>Risk:</b> <b style='color:{color}'>{html.escape(action.risk)}</b>"
+            f"<b>Risk:</b> <b style='color:{color}'>{html.escape(risk_text(action))}</b>"
             f"{edited}{reasons}"
         )
         self.risk_label.setToolTip("; ".join(action.risk_reasons))
