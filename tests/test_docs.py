@@ -31,3 +31,32 @@ def test_both_readme_commands_build_llama_cpp_portably() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "CMAKE_ARGS" not in ci  # it runs the README's command, with the README's flags
     assert "test-command" in ci
+
+
+def _links(text: str) -> list[str]:
+    """Markdown link and image targets, and backticked paths that look like files."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    return [t for t in targets if not t.startswith(("http://", "https://", "#", "mailto:"))]
+
+
+def test_the_docs_point_only_inside_the_repository() -> None:
+    architecture = ROOT / "docs" / "architecture.md"
+    assert architecture.is_file()
+    assert "docs/architecture.md" in README
+    for doc in (ROOT / "README.md", architecture):
+        text = doc.read_text(encoding="utf-8")
+        assert "../" not in text, f"{doc.name} points outside the repository"
+        for target in _links(text):
+            path = (doc.parent / target.split("#")[0]).resolve()
+            assert ROOT in path.parents and path.exists(), f"{doc.name}: {target} is missing"
+
+
+def test_the_architecture_document_names_modules_that_exist() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"`((?:solodesk|tests|packaging|resources)/[\w/.]+)`", text))
+    for name in sorted(paths):
+        assert (ROOT / name.rstrip("/")).exists(), name
+    package = ROOT / "solodesk"
+    for layer, module in re.findall(r"`(core|store|llm|agents|actions|connectors|ui)/(\w+\.py)`",
+                                    text):
+        assert (package / layer / module).exists(), f"{layer}/{module}"
