@@ -31,6 +31,10 @@ def test_both_readme_commands_build_llama_cpp_portably() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "CMAKE_ARGS" not in ci  # it runs the README's command, with the README's flags
     assert "test-command" in ci
+    # Wherever the docs spell the flags out, they are the same flags.
+    for doc in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
+        spelled = re.findall(r'CMAKE_ARGS="([^"]*)"', doc.read_text(encoding="utf-8"))
+        assert spelled and set(spelled) == {PORTABLE_CMAKE_ARGS}, doc.name
 
 
 def _links(text: str) -> list[str]:

@@ -220,6 +220,11 @@ class LocalModelServer:
         return path
 
     @property
+    def pid(self) -> int | None:
+        """The process id while a process was started (None before, or after :meth:`stop`)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def returncode(self) -> int | None:
         """The exit status once the process has ended (negative: killed by that signal)."""
         return self._proc.poll() if self._proc is not None else None

@@ -81,8 +81,8 @@ def test_a_crash_of_the_real_local_model_process_is_named_and_logged(tmp_path: P
     try:
         asyncio.run(server.start())
         assert server.crash_message() is None
-        assert server._proc is not None
-        os.kill(server._proc.pid, signal.SIGSEGV)
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSEGV)
         assert server.wait_exit(30) == -signal.SIGSEGV
         message = server.crash_message()
     finally:
