@@ -14,7 +14,8 @@ loaded it:
   segfaults on the first ``decode`` on AVX-512 + AMX Xeons. A wheel built earlier with other
   flags may come from pip's cache (its key ignores ``CMAKE_ARGS``), so this is done at run
   time whatever the build;
-* prints one line with the llama.cpp build's compile-time CPU features.
+* prints one line with the llama.cpp build's compile-time CPU features;
+* exits when SoloDesk is gone (killed or crashed), so no orphaned server lingers.
 
 Then it serves :func:`llama_cpp.server.app.create_app` with uvicorn, as
 ``llama_cpp/server/__main__.py`` does.
@@ -23,7 +24,10 @@ Then it serves :func:`llama_cpp.server.app.create_app` with uvicorn, as
 from __future__ import annotations
 
 import faulthandler
+import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -83,10 +87,39 @@ def no_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
 
 
+def exit_with_parent(*, poll_s: float = 1.0) -> threading.Thread:
+    """End this process once the process that started it is gone (SoloDesk killed or crashed):
+    a model server nobody can reach must not linger, holding memory and CPU threads.
+
+    It runs in its own session (the launcher starts it so), so it is not signalled with its
+    parent; a daemon thread notices the parent's exit (this process is re-parented) instead.
+
+    Returns:
+        The watching thread (started).
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                print(
+                    "solodesk local model server: SoloDesk is gone; exiting",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os._exit(0)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse llama_cpp.server's arguments, then serve the model until terminated."""
     faulthandler.enable(file=sys.stderr, all_threads=True)
     no_core_dumps()
+    exit_with_parent()
     import argparse
 
     import uvicorn

@@ -6,6 +6,7 @@ that crashed on AVX-512 + AMX Xeons.
   native build on this machine (an AMD EPYC with AVX-512) would show.
 * A model loaded in the local model process has ``use_extra_bufts`` off.
 * A crash of the real local model process is named with its signal, and its trace is in the log.
+* The local model process does not outlive SoloDesk when SoloDesk is killed.
 
 Skipped on a developer machine without ``solodesk[local]``; required when ``CI=true``.
 """
@@ -19,6 +20,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,48 @@ def test_a_crash_of_the_real_local_model_process_is_named_and_logged(tmp_path: P
     # The entry module enables faulthandler: the crash's last lines are in the log.
     assert "Fatal Python error: Segmentation fault" in text
     assert "use_extra_bufts=off" in text
+
+
+PARENT = r"""
+import asyncio, sys
+from pathlib import Path
+from solodesk.llm.local import LocalModelServer
+server = LocalModelServer(None, log_path=Path(sys.argv[1]))
+asyncio.run(server.start())
+print(server.pid, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_local_model_process_ends_when_solodesk_is_killed(tmp_path: Path) -> None:
+    log_path = tmp_path / "local-model.log"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(log_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        assert _alive(server_pid)
+        parent.kill()  # SIGKILL: SoloDesk gets no chance to stop it
+        parent.wait()
+        # A deadline for the outcome, not a measure of speed (it polls once a second).
+        deadline = time.monotonic() + 60
+        while _alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        orphaned = _alive(server_pid)
+        if orphaned:
+            os.kill(server_pid, signal.SIGKILL)
+        assert not orphaned, "the local model process outlived SoloDesk"
+        assert "SoloDesk is gone; exiting" in log_path.read_text(errors="replace")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
