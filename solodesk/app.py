@@ -120,11 +120,26 @@ def _log_start_failure(window: MainWindow) -> Callable[[asyncio.Task[object]], N
     return done
 
 
+async def _start(
+    window: MainWindow,
+    *,
+    first_run: bool,
+    on_start: Callable[[MainWindow], Awaitable[object]] | None,
+) -> None:
+    """What happens once the window is shown: the first-run questions (if asked for), then
+    ``on_start`` (which so uses the names the founder just gave)."""
+    if first_run:
+        await window.first_run()
+    if on_start is not None:
+        await on_start(window)
+
+
 async def run_window(
     services: Services,
     *,
     on_window: Callable[[MainWindow], None],
     on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
+    first_run: bool | None = None,
 ) -> int:
     """Show the main window and run until it is closed, then shut down cleanly.
 
@@ -132,6 +147,8 @@ async def run_window(
         services: The back end; closed (``aclose``) before returning.
         on_window: Called with the window once it exists (the app uses it for error display).
         on_start: Work started once the window is shown (the demo triages its sample mail).
+        first_run: Show the first-run dialog before ``on_start``; None: only if the names
+            were never set (:meth:`Config.first_run <solodesk.store.config.Config.first_run>`).
 
     Returns:
         The exit status (0).
@@ -160,8 +177,9 @@ async def run_window(
             )
         elif startup_error:
             window.show_message(startup_error, error=True)
-        if on_start is not None:
-            starting = asyncio.ensure_future(on_start(window))
+        ask = services.config.first_run() if first_run is None else first_run
+        if ask or on_start is not None:
+            starting = asyncio.ensure_future(_start(window, first_run=ask, on_start=on_start))
             starting.add_done_callback(_log_start_failure(window))
         await closed.wait()
     finally:
@@ -182,12 +200,14 @@ def run_gui(
     services: Services | None = None,
     *,
     on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
+    first_run: bool | None = None,
 ) -> int:
     """Run the desktop app until its window closes.
 
     Args:
         services: Prebuilt services (e.g. the demo's); built from the default paths if None.
         on_start: Work to start once the window is shown.
+        first_run: Ask the first-run questions first (None: only on the first run).
 
     Returns:
         The exit status: 0, or 1 if the services could not be built.
@@ -227,7 +247,9 @@ def run_gui(
     try:
         with loop:
             main_task = loop.create_task(
-                run_window(services, on_window=current.append, on_start=on_start)
+                run_window(
+                    services, on_window=current.append, on_start=on_start, first_run=first_run
+                )
             )
             try:
                 return int(loop.run_until_complete(main_task))

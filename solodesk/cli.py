@@ -20,7 +20,7 @@ from typing import Any
 from solodesk import __version__, cli_books, cli_jobs, cli_mailsync
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import escape_controls, for_terminal
-from solodesk.core.events import ChatDelta, Progress, RunFailed
+from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
 from solodesk.store.paths import HOME_ENV
 
 
@@ -284,11 +284,17 @@ def _services() -> Any:
     return build_services()
 
 
+def _crash_printer(event: ModelCrashed) -> None:
+    print(f"{'warning' if event.restarting else 'error'}: {event.message}", file=sys.stderr,
+          flush=True)
+
+
 async def _run_async(args: argparse.Namespace) -> int:
     services = _services()
     if args.command != "config":  # config list marks them; config get/set names the error
         for problem in services.config.problems:
             print(f"solodesk: warning: {problem.message}", file=sys.stderr)
+    services.bus.subscribe(ModelCrashed, _crash_printer)
     try:
         return await _dispatch(services, args)
     except asyncio.CancelledError:
@@ -454,6 +460,13 @@ async def _triage(sv: Any, limit: int | None) -> int:
             print("no untriaged mail: import some with 'solodesk mail import PATH'")
             return 0
         print(f"model: {sv.runner.model_label()}", file=sys.stderr)
+        if sv.config.first_run():
+            print(
+                f"note: replies are signed by {sv.config.get('founder.name')!r} of "
+                f"{sv.config.get('company.name')!r}; set yours with: solodesk config set "
+                "founder.name 'Your Name' && solodesk config set company.name 'Your Company'",
+                file=sys.stderr,
+            )
         try:
             report = await sv.runner.triage(limit=limit)
         except LLMError as exc:

@@ -3,8 +3,9 @@
 The demo never touches the founder's data: it uses its own home (``store.paths.demo_home()``),
 started afresh each run. It imports ``resources/sample_mail/demo.mbox``, triages it with the
 founder's configured model (the embedded local model by default), then opens the inbox, or with
-``--no-gui`` prints the proposals. In the GUI, approved demo mail is delivered to a local SMTP
-sink on loopback and saved in ``DEMO_HOME/sent`` (a Maildir) — nothing leaves the machine.
+``--no-gui`` prints the proposals. The GUI first shows the first-run questions prefilled with the
+demo's names (``--no-gui`` asks nothing). In the GUI, approved demo mail is delivered to a local
+SMTP sink on loopback and saved in ``DEMO_HOME/sent`` (a Maildir) — nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -111,8 +112,14 @@ def run_demo(*, no_gui: bool, limit: int | None = None) -> int:
         from solodesk.app import run_gui
         from solodesk.services import build_services
 
+        # The first-run questions, prefilled with the demo's names, then the triage (which
+        # so signs with whatever the founder typed).
         return int(
-            run_gui(build_services(), on_start=lambda window: window.triage_mail(limit=limit))
+            run_gui(
+                build_services(),
+                first_run=True,
+                on_start=lambda window: window.triage_mail(limit=limit),
+            )
         )
     finally:
         if sink is not None:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus, JSONObject, Provenance
+from solodesk.core.drafts import find_promises
 from solodesk.core.mail import addr_specs, domains_of, mail_domain
 from solodesk.core.phishing import SenderFacts, Signal, sender_signals
 from solodesk.core.policy import Decision, Outcome, evaluate, facts
@@ -33,10 +34,14 @@ class Correspondents:
         known: Lower-cased addresses the founder has corresponded with: senders of imported
             mail (for a proposal from a mail: of mail imported before it) and recipients of mail
             SoloDesk has sent.
+        thread: What the proposal answers, as text: the source mail's subject and body, or
+            the founder's own messages in the chat it came from. A promise a reply makes must
+            be found here or in the business profile (``core.drafts.find_promises``).
     """
 
     participants: frozenset[str]
     known: frozenset[str]
+    thread: str = ""
 
 
 class Gates:
@@ -61,6 +66,7 @@ class Gates:
         """
         participants: set[str] = set()
         before: int | None = None
+        thread = ""
         if provenance.source == "mail" and provenance.ref is not None:
             before = provenance.ref
             try:
@@ -74,6 +80,13 @@ class Gates:
                     for a in addr_specs(field)
                 }
                 participants.discard("")
+                thread = f"{mail.subject}\n{mail.body_text}"
+        elif provenance.source == "chat" and provenance.ref is not None:
+            thread = "\n".join(
+                str(m["content"])
+                for m in self.store.chat.messages(provenance.ref)
+                if m["role"] == "user"
+            )
         db = self.store.db
         sql = "SELECT DISTINCT lower(from_email) FROM mail WHERE from_email != ''"
         rows = (
@@ -84,7 +97,15 @@ class Gates:
             "SELECT payload FROM actions WHERE status = ?", [ActionStatus.EXECUTED.value]
         ).fetchall():
             known.update(recipients(json.loads(payload)))
-        return Correspondents(frozenset(participants), frozenset(known))
+        return Correspondents(frozenset(participants), frozenset(known), thread)
+
+    def profile_text(self) -> str:
+        """What the founder's business allows, as text (refund policy, prices...).
+
+        There is no business profile yet: the company settings stand in for it, so a reply
+        may only promise what the mail thread itself holds.
+        """
+        return "\n".join(self.config.get(k) for k in ("company.name", "founder.name"))
 
     def sender_facts(self, mail: MailRecord, who: Correspondents) -> SenderFacts:
         """What ``core.phishing`` needs about ``mail``'s sender (``who`` from
@@ -119,14 +140,19 @@ class Gates:
         payload: JSONObject,
         provenance: Provenance,
         who: Correspondents | None = None,
+        *,
+        draft_attempts: int = 1,
     ) -> RiskAssessment:
         """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``.
 
-        A proposal derived from a mail also carries that mail's phishing signals.
+        A proposal derived from a mail also carries that mail's phishing signals. Besides
+        ``core.risk``: a mail that promises something (a refund, a discount, a date...) the
+        thread and the business profile do not hold is at least ``medium``; so is a draft the
+        model needed more than one attempt for (``draft_attempts``).
         """
         who = who or self.correspondents(provenance)
         mail = self._source_mail(provenance)
-        return assess(
+        risk = assess(
             kind,
             payload,
             provenance,
@@ -135,6 +161,19 @@ class Gates:
             known_addresses=who.known,
             sender=self.sender_facts(mail, who) if mail is not None else None,
         )
+        level, reasons = risk.level, list(risk.reasons)
+        if kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
+            for promise in find_promises(
+                str(payload.get("body", "")), thread=who.thread, profile=self.profile_text()
+            ):
+                level = max(level, Risk.MEDIUM)
+                reasons.append(promise.reason)
+        if draft_attempts > 1:
+            level = max(level, Risk.MEDIUM)
+            reasons.append(
+                f"the model needed {draft_attempts} attempts: its earlier drafts were invalid"
+            )
+        return RiskAssessment(level, reasons)
 
     def decide(self, action: Action, who: Correspondents | None = None) -> Decision:
         """Evaluate the policy rules for a pending action (does not change it)."""

@@ -26,12 +26,14 @@ from solodesk.core.actions import (
     Provenance,
 )
 from solodesk.core.bounds import limit
+from solodesk.core.drafts import draft_problems
 from solodesk.core.events import (
     ActionProposed,
     ActionResolved,
     ChatDelta,
     ChatFinished,
     EventBus,
+    ModelCrashed,
     Progress,
     RunFailed,
 )
@@ -72,6 +74,16 @@ class ApprovalRefused(ValueError):
         )
         self.action_id = action_id
         self.problems = problems
+
+
+LocalServerFactory = Callable[[Path | None, Path], LocalModelServer]
+"""Builds the local model launcher from ``(model_path or None, log_path)``."""
+
+#: How often a run restarts a local model process that died, before it stops.
+LOCAL_RESTARTS_PER_RUN = 1
+
+#: Seconds to wait, after a failed call, for a dying local model process to end.
+CRASH_WAIT_S = 3.0
 
 SUPPORT_AGENT = "support"
 MANAGER_AGENT = "manager"
@@ -116,6 +128,8 @@ class Runner:
         gateway_factory: Builds the gateway for a target (tests may pass their own).
         preflight: Says why an approved action could not be executed now (checked before
             every approval by the founder); None checks nothing.
+        local_server_factory: Builds the local model launcher (tests may pass one that starts
+            a stand-in server).
     """
 
     def __init__(
@@ -129,6 +143,7 @@ class Runner:
         log_dir: Path,
         gateway_factory: Callable[[ModelTarget], Gateway] | None = None,
         preflight: PreflightFn | None = None,
+        local_server_factory: LocalServerFactory | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -138,7 +153,11 @@ class Runner:
         self.log_dir = log_dir
         self._gateway_factory = gateway_factory
         self.preflight = preflight
+        self._local_factory: LocalServerFactory = local_server_factory or (
+            lambda path, log_path: LocalModelServer(path, log_path=log_path)
+        )
         self._local: LocalModelServer | None = None
+        self._restarts_left = LOCAL_RESTARTS_PER_RUN
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
@@ -190,9 +209,16 @@ class Runner:
             timeout = float(self.config.get_int("llm.timeout"))
             if model == LOCAL_MODEL_NAME:
                 if self._local is None or not self._local.running:
-                    self._local = LocalModelServer(
+                    if self._local is not None:
+                        # It died while idle (between runs): say so, then start a new one.
+                        gone = self._local.crash_message()
+                        self._local.stop()
+                        if gone:
+                            log.warning("%s", gone)
+                            self.bus.publish(ModelCrashed(f"{gone}; restarting it", True))
+                    self._local = self._local_factory(
                         Path(path).expanduser() if path else None,
-                        log_path=self.log_dir / "local-model.log",
+                        self.log_dir / "local-model.log",
                     )
                     self.bus.publish(Progress("model", 0, 0, "starting the local model…"))
                     try:
@@ -218,6 +244,60 @@ class Runner:
         if self._local is not None:
             local, self._local = self._local, None
             await asyncio.get_running_loop().run_in_executor(None, local.stop)
+
+    async def _local_crash(self, exc: LLMError) -> str | None:
+        """If ``exc`` came from a local model process that died, why it died; else None.
+
+        A crash during a request looks like a connection error to the client, so for those
+        the process is given :data:`CRASH_WAIT_S` seconds to finish dying.
+        """
+        local = self._local
+        if local is None or exc.server_refused:
+            return None
+        if local.running:
+            await asyncio.get_running_loop().run_in_executor(None, local.wait_exit, CRASH_WAIT_S)
+        return local.crash_message()
+
+    async def _after_crash(self, crash: str) -> None:
+        """Report a dead local model process once; forget it so the next
+        :meth:`gateway` starts a new one, or stop the run if it already died once in it.
+
+        Raises:
+            LLMError: ``crash``, when the run has no restart left.
+        """
+        local, self._local = self._local, None
+        if local is not None:
+            local.stop()  # the process is gone; this closes its log
+        self._gateway = None
+        log.warning("%s", crash)
+        if self._restarts_left <= 0:
+            self.bus.publish(ModelCrashed(crash, False))
+            raise LLMError(f"{crash} (again, after a restart); the run stopped")
+        self._restarts_left -= 1
+        self.bus.publish(ModelCrashed(f"{crash}; restarting it", True))
+
+    async def _complete(
+        self, gateway: Gateway, messages: list[Message], **kwargs: Any
+    ) -> tuple[Completion, Gateway]:
+        """``gateway.complete``, restarting a local model process that died during the call
+        (once per run; see :meth:`_after_crash`) and asking again.
+
+        Returns:
+            The completion and the gateway that produced it (a new one after a restart:
+            use it for the next call).
+
+        Raises:
+            LLMError: the call failed, or the local model died again.
+        """
+        while True:
+            try:
+                return await gateway.complete(messages, **kwargs), gateway
+            except LLMError as exc:
+                crash = await self._local_crash(exc)
+                if crash is None:
+                    raise
+                await self._after_crash(crash)
+                gateway = await self.gateway()
 
     def _local_fixups(self, args: dict[str, Any]) -> dict[str, Any]:
         """Undo an artefact of llama-cpp-python's chatml-function-calling template, which
@@ -263,7 +343,8 @@ class Runner:
         report = TriageReport()
         if not mails:
             return report
-        gateway = await self.gateway()
+        self._restarts_left = LOCAL_RESTARTS_PER_RUN
+        await self.gateway()
         total = len(mails)
         for i, mail in enumerate(mails):
             # Claimed before any model call: a mail another run (the window, a second command)
@@ -275,7 +356,8 @@ class Runner:
             self.bus.publish(Progress("triage", i, total, f"triaging: {mail.subject[:60]}"))
             try:
                 with self.store.mail.lease(mail.id, claim):
-                    outcome = await self.triage_one(gateway, mail, claim=claim)
+                    # Per mail: a local model restarted after a crash has a new address.
+                    outcome = await self.triage_one(await self.gateway(), mail, claim=claim)
             except LLMError as exc:
                 # The mail goes back to untriaged ("new"), so the next run tries it again.
                 self.store.mail.release_triage(mail.id, claim)
@@ -320,8 +402,11 @@ class Runner:
         tool_choice: str | dict[str, Any] = (
             {"type": "function", "function": {"name": P.PROPOSE_REPLY.name}} if local else "auto"
         )
+        system = prompt("support", **self._prompt_values())
+        # Our own texts the model saw: a draft that copies them is not a mail.
+        echoes = [system, *P.machine_texts(tools)]
         messages: list[Message] = [
-            {"role": "system", "content": prompt("support", **self._prompt_values())},
+            {"role": "system", "content": system},
             {
                 "role": "user",
                 "content": P.quote_untrusted_email(
@@ -344,8 +429,8 @@ class Runner:
         last_call: ToolCall | None = None
         last_text = ""
         for _attempt in range(self._retries() + 1):
-            completion = await gateway.complete(
-                messages, tools=tools, tool_choice=tool_choice, purpose="triage"
+            completion, gateway = await self._complete(
+                gateway, messages, tools=tools, tool_choice=tool_choice, purpose="triage"
             )
             call = completion.tool_calls[0] if completion.tool_calls else None
             last_call, last_text = call, completion.text
@@ -370,12 +455,15 @@ class Runner:
                         args["subject"] = reply_subject(mail.subject)
                     draft, errors = validate_draft(self._local_fixups(args))
                     if draft is not None:
+                        errors = draft_problems(draft.subject, draft.body, echoes=echoes)
+                    if draft is not None and not errors:
                         payload = self._reply_payload(mail, draft.model_dump())
                         errors = validate_payload(ActionKind.REPLY_EMAIL, payload)
                         if not errors:
                             action = self._store_proposal(
                                 ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
                                 attempts, mail_claim=(mail.id, claim),
+                                draft_attempts=_attempt + 1,
                             )
                             return TriageOutcome(mail.id, "proposed", action.id)
             else:
@@ -385,6 +473,7 @@ class Runner:
         with self.store.db.atomic():
             action = self.store.actions.record_invalid(
                 cost=self._usage(),
+                draft_attempts=self._retries() + 1,
                 kind=ActionKind.REPLY_EMAIL,
                 payload=P.raw_attempt(last_call, last_text),
                 agent=SUPPORT_AGENT,
@@ -444,14 +533,18 @@ class Runner:
         attempts: list[str],
         *,
         mail_claim: tuple[int, Owner | None] | None = None,
+        draft_attempts: int = 1,
     ) -> Action:
         """Store a valid proposal with its risk, announce it, then pass it through the gates.
 
-        With ``mail_claim`` (mail id, this run's triage claim) the mail is marked ``proposed``
-        in the same transaction, and only while the claim holds: one proposal per mail.
+        Args:
+            attempts: The errors of earlier attempts (``attempt N: ...``), for the audit.
+            mail_claim: (mail id, this run's triage claim): the mail is marked ``proposed`` in
+                the same transaction, and only while the claim holds: one proposal per mail.
+            draft_attempts: How many model attempts the draft took (1: the first passed).
         """
         who = self.gates.correspondents(provenance)
-        risk = self.gates.assess(kind, payload, provenance, who)
+        risk = self.gates.assess(kind, payload, provenance, who, draft_attempts=draft_attempts)
         with self.store.db.atomic():
             action = self.store.actions.propose(
                 kind=kind,
@@ -464,6 +557,7 @@ class Runner:
                 cost=self._usage(),
                 risk=risk.level.label,
                 risk_reasons=risk.reasons,
+                draft_attempts=draft_attempts,
             )
             if mail_claim is not None:
                 mail_id, claim = mail_claim
@@ -504,29 +598,30 @@ class Runner:
         ]
         messages += [{"role": m["role"], "content": m["content"]} for m in history[-20:]]
         messages.append({"role": "user", "content": text})
+        self._restarts_left = LOCAL_RESTARTS_PER_RUN
         gateway = await self.gateway()
         self._calls.clear()
         cid = conversation_id
+        streamed = False
 
         def on_delta(piece: str) -> None:
+            nonlocal streamed
+            streamed = True
             self.bus.publish(ChatDelta(cid, piece))
 
         try:
-            try:
-                completion = await gateway.stream(
-                    messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
-                )
-            except LLMError as exc:
-                if not exc.server_refused:
-                    raise
-                # Some servers (llama.cpp's chatml-function-calling) cannot stream a tool call
-                # chosen automatically: ask again without streaming.
-                log.info("streaming refused (%s); retrying without streaming", exc)
-                completion = await gateway.complete(
-                    messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat"
-                )
-                if completion.text:
-                    on_delta(completion.text)
+            while True:
+                try:
+                    completion = await self._chat_completion(gateway, messages, on_delta, stop)
+                    break
+                except LLMError as exc:
+                    crash = await self._local_crash(exc)
+                    if crash is None:
+                        raise
+                    await self._after_crash(crash)
+                    if streamed:  # part of the reply is on screen: do not write it twice
+                        raise LLMError(f"{crash}; the reply was cut off: ask again") from None
+                    gateway = await self.gateway()
         except LLMError as exc:
             self.bus.publish(RunFailed("chat", str(exc)))
             raise
@@ -550,6 +645,32 @@ class Runner:
         self.bus.publish(ChatFinished(cid, reply, stopped=stopped))
         return cid, completion, proposed
 
+    async def _chat_completion(
+        self,
+        gateway: Gateway,
+        messages: list[Message],
+        on_delta: Callable[[str], None],
+        stop: asyncio.Event | None,
+    ) -> Completion:
+        """The manager's reply, streamed; without streaming if the server refuses to stream
+        a tool call."""
+        try:
+            return await gateway.stream(
+                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
+            )
+        except LLMError as exc:
+            if not exc.server_refused:
+                raise
+            # Some servers (llama.cpp's chatml-function-calling) cannot stream a tool call
+            # chosen automatically: ask again without streaming.
+            log.info("streaming refused (%s); retrying without streaming", exc)
+            completion = await gateway.complete(
+                messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat"
+            )
+            if completion.text:
+                on_delta(completion.text)
+            return completion
+
     async def _chat_proposal(
         self,
         gateway: Gateway,
@@ -563,36 +684,44 @@ class Runner:
         current_call: ToolCall | None = call
         text = completion.text
         convo = list(messages)
+        echoes = [str(messages[0].get("content") or ""), *P.machine_texts([P.PROPOSE_SEND_EMAIL])]
+        tries = 0
         for attempt in range(self._retries() + 1):
+            tries = attempt + 1
             if current_call is not None and current_call.name == P.PROPOSE_SEND_EMAIL.name:
                 args, err = P.parse_arguments(current_call)
                 draft, errors = (
                     validate_draft(self._local_fixups(args)) if args is not None
                     else (None, [err or "invalid arguments"])
                 )
+                if draft is not None:
+                    errors = draft_problems(draft.subject, draft.body, echoes=echoes)
             elif current_call is None:
                 draft, errors = None, ["no tool was called: call propose_send_email"]
             else:
                 draft, errors = None, [f"unknown tool {current_call.name!r}"]
-            if draft is not None:
+            if draft is not None and not errors:
                 payload: JSONObject = {
                     **draft.model_dump(),
                     "message_id": new_message_id(self._message_id_domain()),
                 }
                 return self._store_proposal(
-                    ActionKind.SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts
+                    ActionKind.SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts,
+                    draft_attempts=attempt + 1,
                 )
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
             if attempt == self._retries():
                 break
             convo = convo + P.feedback_messages(current_call, text, errors)
-            retry = await gateway.complete(
-                convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="proposal"
+            retry, gateway = await self._complete(
+                gateway, convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto",
+                purpose="proposal",
             )
             current_call = retry.tool_calls[0] if retry.tool_calls else None
             text = retry.text
         action = self.store.actions.record_invalid(
             cost=self._usage(),
+            draft_attempts=tries,
             kind=ActionKind.SEND_EMAIL,
             payload=P.raw_attempt(current_call, text),
             agent=MANAGER_AGENT,
@@ -737,7 +866,9 @@ class Runner:
         errors = validate_payload(current.kind, payload)
         if errors:
             raise ValueError("; ".join(errors))
-        risk = self.gates.assess(current.kind, payload, current.provenance)
+        risk = self.gates.assess(
+            current.kind, payload, current.provenance, draft_attempts=current.draft_attempts
+        )
         action = self.store.actions.edit(
             action_id,
             payload,

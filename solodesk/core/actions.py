@@ -184,6 +184,8 @@ class Action:
         decided_by: Who approved or rejected it: ``founder`` or ``policy rule #N``.
         approval_mac: HMAC-SHA256 (hex) of the approval under the home's trust key (see
             ``core.trust``), or None in a home without a key or before approval.
+        draft_attempts: How many model attempts it took (1: the first draft passed every
+            check; more: earlier drafts were sent back to the model as invalid).
     """
 
     id: int
@@ -207,3 +209,4 @@ class Action:
     send_at: str | None = None
     decided_by: str | None = None
     approval_mac: str | None = None
+    draft_attempts: int = 1

@@ -75,6 +75,18 @@ class RunFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ModelCrashed(Event):
+    """The local model process died (a crash, not a refused or slow request).
+
+    ``message`` names the signal and the model log; ``restarting`` is True when SoloDesk is
+    restarting it and retrying, False when the run stops because it died again.
+    """
+
+    message: str
+    restarting: bool
+
+
+@dataclass(frozen=True, slots=True)
 class MailImported(Event):
     """Mail was imported: counts of new, duplicate and malformed messages.
 

@@ -82,7 +82,7 @@ def _explain(exc: BaseException, target: ModelTarget) -> str:
     if "Authentication" in name:
         return f"the provider refused the API key for {where}; set it with " \
             "'solodesk secrets set llm.api_key'"
-    if "Connection" in name or "ServiceUnavailable" in name:
+    if _connection_failed(exc):
         return f"cannot reach the model {where} ({text}); check llm.api_base and that the " \
             "server is running"
     if "NotFound" in name:
@@ -92,12 +92,26 @@ def _explain(exc: BaseException, target: ModelTarget) -> str:
     return f"the model call to {where} failed: {name}: {text}"
 
 
-def _server_refused(exc: BaseException) -> bool:
+def _connection_failed(exc: BaseException) -> bool:
+    """The request got no answer: the server is unreachable or the connection broke (e.g. the
+    server process died mid-request). litellm wraps openai's ``APIConnectionError`` as an
+    ``InternalServerError`` whose text says ``Connection error``, so the text counts too."""
     name = type(exc).__name__
+    if "Connection" in name or "ServiceUnavailable" in name:
+        return True
+    text = str(exc)
+    return "Connection error" in text or "APIConnectionError" in text
+
+
+def _server_refused(exc: BaseException) -> bool:
+    """The server answered with an error (not a timeout, not a broken connection)."""
+    name = type(exc).__name__
+    if _connection_failed(exc) or "Authentication" in name:
+        return False
     return any(
         word in name
         for word in ("BadRequest", "InternalServer", "UnprocessableEntity", "APIError")
-    ) and "Authentication" not in name
+    )
 
 
 class Gateway:

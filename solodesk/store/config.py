@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+#: Settings whose absence means SoloDesk has not been set up yet (see :meth:`Config.first_run`).
+FIRST_RUN_KEYS = ("company.name", "founder.name")
+
 
 class ConfigError(Exception):
     """An unknown key or an invalid value; the message names the key and what is allowed."""
@@ -601,6 +604,15 @@ class Config:
         """
         self._typed(key, IntValue)
         return int(self.get(key))
+
+    def is_set(self, key: str) -> bool:
+        """Whether ``key`` was ever set (it is in the settings file), even to its default."""
+        return key in self._values
+
+    def first_run(self) -> bool:
+        """True until the founder's or the company's name was set once (or the first-run
+        questions were skipped, which records the defaults)."""
+        return not any(self.is_set(k) for k in FIRST_RUN_KEYS)
 
     def get_float(self, key: str) -> float:
         """``key`` as a float (a :class:`FloatValue` or :class:`IntValue` setting).

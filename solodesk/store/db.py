@@ -617,6 +617,13 @@ def m005_trust_claims(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_localmodel_draft_attempts(db: Database) -> None:
+    # How many model attempts a proposal took (1: the first draft passed every check). Rows
+    # from before this migration count as first tries.
+    db.execute("ALTER TABLE actions ADD COLUMN draft_attempts INTEGER NOT NULL DEFAULT 1")
+
+
 def connect(path: Path | str) -> StoreDatabase:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -102,6 +102,7 @@ def _row_to_action(row: Row) -> Action:
         send_at=row.get("send_at"),
         decided_by=row.get("decided_by"),
         approval_mac=row.get("approval_mac"),
+        draft_attempts=int(row.get("draft_attempts") or 1),
     )
 
 
@@ -310,9 +311,15 @@ class ActionRepo:
         risk: str = "low",
         risk_reasons: Sequence[str] = (),
         cost: Mapping[str, Any] | None = None,
+        draft_attempts: int = 1,
     ) -> Action:
-        """Store a valid proposal as ``pending`` and audit it (with its risk and model cost)."""
+        """Store a valid proposal as ``pending`` and audit it (with its risk and model cost).
+
+        Args:
+            draft_attempts: How many model attempts the draft took (1: the first passed).
+        """
         return self._insert(
+            draft_attempts=draft_attempts,
             risk=risk,
             risk_reasons=list(risk_reasons),
             cost=cost,
@@ -337,9 +344,11 @@ class ActionRepo:
         provenance: Provenance,
         errors: Sequence[str],
         cost: Mapping[str, Any] | None = None,
+        draft_attempts: int = 1,
     ) -> Action:
         """Store a proposal that failed validation as ``invalid`` (visible, never executable)."""
         return self._insert(
+            draft_attempts=draft_attempts,
             risk="high",
             risk_reasons=["failed validation"],
             cost=cost,
@@ -369,14 +378,15 @@ class ActionRepo:
         risk: str,
         risk_reasons: builtins.list[str],
         cost: Mapping[str, Any] | None,
+        draft_attempts: int,
     ) -> Action:
         now = utcnow()
         sha = payload_sha256(payload)
         with self.db.atomic():
             cur = self.db.execute(
                 "INSERT INTO actions (kind, payload, payload_sha256, agent, summary, provenance,"
-                " status, created_at, updated_at, errors, idempotency_key, risk, risk_reasons)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at, updated_at, errors, idempotency_key, risk, risk_reasons,"
+                " draft_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     kind.value,
                     canonical_json(payload),
@@ -391,6 +401,7 @@ class ActionRepo:
                     idempotency_key,
                     risk,
                     json.dumps(risk_reasons),
+                    max(1, draft_attempts),
                 ],
             )
             action_id = int(cast(int, cur.lastrowid))
@@ -406,6 +417,7 @@ class ActionRepo:
                     "risk": risk,
                     "risk_reasons": risk_reasons,
                     "cost": dict(cost or {}),
+                    "draft_attempts": max(1, draft_attempts),
                 },
             )
         return self.get(action_id)

@@ -27,6 +27,7 @@ from solodesk.core.events import (
     Event,
     EventBus,
     MailImported,
+    ModelCrashed,
     Progress,
     RunFailed,
 )
@@ -52,6 +53,7 @@ class EventBridge(QObject):
     progress = Signal(object)  # Progress
     runFailed = Signal(object)  # RunFailed
     mailImported = Signal(object)  # MailImported
+    modelCrashed = Signal(object)  # ModelCrashed
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -67,6 +69,7 @@ class EventBridge(QObject):
             Progress: self.progress,
             RunFailed: self.runFailed,
             MailImported: self.mailImported,
+            ModelCrashed: self.modelCrashed,
         }
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(Event, self._on_event)
 

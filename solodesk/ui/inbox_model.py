@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon
-from PySide6.QtWidgets import QApplication, QStyle
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from solodesk.core.actions import Action, ActionKind, ActionStatus
 from solodesk.core.inspect import hidden_characters
@@ -73,8 +72,30 @@ COL_AGE, COL_AGENT, COL_KIND, COL_RISK, COL_SUMMARY, COL_STATUS = range(len(COLU
 
 KIND_LABELS = {ActionKind.REPLY_EMAIL: "Reply", ActionKind.SEND_EMAIL: "Email"}
 
+#: Role returning the row's risk level (``low``/``medium``/``high``), without the untrusted mark.
+RiskLevelRole = Qt.ItemDataRole.UserRole + 2
+
 _ATTENTION = "#b3261e"
 RISK_COLORS = {"low": "#1b6e35", "medium": "#8a5300", "high": _ATTENTION}
+
+#: How the risk cell marks a proposal derived from untrusted content.
+UNTRUSTED_MARK = "untrusted"
+
+
+def risk_text(action: Action) -> str:
+    """The risk cell: the level, and ``· untrusted`` for a proposal derived from content the
+    founder did not write (``low · untrusted``): one signal, not a level plus an icon."""
+    if action.provenance.untrusted:
+        return f"{action.risk} · {UNTRUSTED_MARK}"
+    return action.risk
+
+
+def risk_color(action: Action) -> str:
+    """The risk cell's colour: the level's, except that untrusted content lifts ``low`` to the
+    amber of ``medium`` (it never reads as an all-clear green)."""
+    if action.provenance.untrusted and action.risk == "low":
+        return RISK_COLORS["medium"]
+    return RISK_COLORS.get(action.risk, _ATTENTION)
 
 
 def parse_utc(timestamp: str) -> datetime | None:
@@ -188,10 +209,15 @@ class InboxFilter:
         return (ActionStatus(self.status),)
 
     def where(
-        self, *, status: ActionStatus | None = None, risk: str | None = None
+        self,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
     ) -> tuple[str, list[Any]]:
         """The SQL ``WHERE`` clause (possibly empty) and its parameters; ``status`` and
-        ``risk`` narrow the filter further (e.g. the pending low-risk rows in view)."""
+        ``risk`` narrow the filter further (e.g. the pending low-risk rows in view), and
+        ``first_draft`` keeps only proposals whose first draft passed every check."""
         clauses: list[str] = []
         params: list[Any] = []
         statuses = self.statuses()
@@ -208,6 +234,8 @@ class InboxFilter:
         if risk is not None:
             clauses.append("risk = ?")
             params.append(risk)
+        if first_draft:
+            clauses.append("draft_attempts <= 1")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def describe(self) -> str:
@@ -233,8 +261,8 @@ class InboxModel(ReadOnlyTableModel):
     COLUMNS = COLUMNS  # the module-level labels (COL_* index them)
     HEADER_TOOLTIPS = {
         COL_RISK: (
-            "Risk: low, medium or high, with the reasons in the tooltip; a warning "
-            "sign marks proposals derived from untrusted email"
+            "Risk: low, medium or high, with the reasons in the tooltip; '· untrusted' (and "
+            "amber instead of green) marks proposals derived from untrusted email"
         ),
         COL_STATUS: "Status; approvals in their undo window count down to sending",
     }
@@ -256,7 +284,6 @@ class InboxModel(ReadOnlyTableModel):
         self._cache_size = max(1, cache_size)
         self.fetches = 0  # rows read from the store (for tests and benchmarks)
         self.queries = 0  # id queries run (for tests)
-        self._warning_icon: QIcon | None = None
         self._bold: QFont | None = None
         self._ids = self._query_ids()
 
@@ -302,12 +329,16 @@ class InboxModel(ReadOnlyTableModel):
         return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
 
     def matching_ids(
-        self, *, status: ActionStatus | None = None, risk: str | None = None
+        self,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
     ) -> list[int]:
-        """Ids in the current filter that also have ``status`` and ``risk``, in row order
-        (read from the store now, so rows changed since the last refresh are judged as they
-        are)."""
-        where, params = self._filter.where(status=status, risk=risk)
+        """Ids in the current filter that also have ``status`` and ``risk`` (and, with
+        ``first_draft``, were drafted at the first attempt), in row order (read from the store
+        now, so rows changed since the last refresh are judged as they are)."""
+        where, params = self._filter.where(status=status, risk=risk, first_draft=first_draft)
         sql = f"SELECT id FROM actions{where} ORDER BY {GROUP_ORDER[self._filter.group_by]}id DESC"
         return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
 
@@ -446,6 +477,9 @@ class InboxModel(ReadOnlyTableModel):
             return None
         if role == ActionIdRole:
             return self._ids[index.row()]
+        if role == RiskLevelRole:
+            level = self.action(index.row())
+            return level.risk if level is not None else None
         if role not in (
             Qt.ItemDataRole.DisplayRole,
             Qt.ItemDataRole.ToolTipRole,
@@ -463,8 +497,6 @@ class InboxModel(ReadOnlyTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(action, col)
         if role == Qt.ItemDataRole.DecorationRole:
-            if col == COL_RISK and action.provenance.untrusted:
-                return self._warning()
             return None
         if role == Qt.ItemDataRole.FontRole:
             if (col == COL_RISK and action.risk == "high") or (
@@ -474,7 +506,7 @@ class InboxModel(ReadOnlyTableModel):
             return None
         # ForegroundRole
         if col == COL_RISK:
-            return QBrush(QColor(RISK_COLORS.get(action.risk, _ATTENTION)))
+            return QBrush(QColor(risk_color(action)))
         if col == COL_STATUS and action.status in (
             ActionStatus.INVALID,
             ActionStatus.FAILED,
@@ -495,7 +527,7 @@ class InboxModel(ReadOnlyTableModel):
         if col == COL_KIND:
             return KIND_LABELS.get(action.kind, action.kind.value)
         if col == COL_RISK:
-            return action.risk
+            return risk_text(action)
         if col == COL_SUMMARY:
             return reveal(action.summary)
         if action.status is ActionStatus.SCHEDULED:
@@ -513,6 +545,8 @@ class InboxModel(ReadOnlyTableModel):
             parts += [f"• {r}" for r in action.risk_reasons]
             if action.provenance.untrusted:
                 parts.append(untrusted_tooltip(action))
+                if action.risk == "low":
+                    parts.append("(Shown in amber: low risk, but from content you did not write.)")
             return "\n".join(parts)
         if col == COL_STATUS:
             parts = [action.status.value]
@@ -524,14 +558,6 @@ class InboxModel(ReadOnlyTableModel):
                 parts.append("; ".join(action.errors)[:500])
             return "\n".join(parts)
         return None
-
-    def _warning(self) -> QIcon:
-        if self._warning_icon is None:
-            style = QApplication.style()
-            self._warning_icon = (
-                style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning) if style else QIcon()
-            )
-        return self._warning_icon
 
     def _bold_font(self) -> QFont:
         if self._bold is None:

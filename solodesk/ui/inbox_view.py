@@ -21,8 +21,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,11 +41,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
     QTableView,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -94,6 +106,9 @@ COUNTDOWN_MS = 1000
 #: How many rows are searched for the next pending proposal after a decision.
 NEXT_PENDING_SCAN = 500
 
+#: Default share of the detail area: the proposal (with "Approving will") : the source mail.
+SOURCE_SHARE = (55, 45)
+
 GROUPS = (
     ("No grouping", ""),
     ("Agent", "agent"),
@@ -101,6 +116,45 @@ GROUPS = (
     ("Risk", "risk"),
     ("Status", "status"),
 )
+
+
+class UndoSendFilter(QObject):
+    """Gives the Undo send shortcut priority over a text field's own undo while a send is
+    pending.
+
+    Installed on the window's text fields. A text field claims Ctrl+Z for its text undo
+    (Qt's ``ShortcutOverride``), so the window's Undo send shortcut never fired while the
+    cursor was in the body and the mail was sent. While :meth:`InboxView.send_pending`, the
+    override is withheld from the field and the shortcut fires; otherwise the field keeps
+    Ctrl+Z for its text.
+    """
+
+    def __init__(self, inbox: InboxView) -> None:
+        super().__init__(inbox)
+        self.inbox = inbox
+        self.keys = QKeySequence(keys.UNDO_KEYS)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() != QEvent.Type.ShortcutOverride or not isinstance(event, QKeyEvent):
+            return False
+        pressed = QKeySequence(event.keyCombination())
+        if pressed.matches(self.keys) != QKeySequence.SequenceMatch.ExactMatch:
+            return False
+        if not self.inbox.send_pending():
+            return False  # the field's text undo
+        event.ignore()  # not claimed by the field: the window's shortcut runs
+        return True
+
+    def watch(self, root: QWidget) -> int:
+        """Install on every text field under ``root``; returns how many."""
+        fields = [
+            *root.findChildren(QLineEdit),
+            *root.findChildren(QPlainTextEdit),
+            *root.findChildren(QTextEdit),
+        ]
+        for field in fields:
+            field.installEventFilter(self)
+        return len(fields)
 
 
 class AgentCombo(QComboBox):
@@ -287,7 +341,7 @@ class InboxView(QWidget):
             COL_AGE: fm.horizontalAdvance("2024-05-01") + 16,
             COL_AGENT: fm.horizontalAdvance("manager") + 24,
             COL_KIND: fm.horizontalAdvance("Reply") + 24,
-            COL_RISK: fm.horizontalAdvance("medium") + 48,
+            COL_RISK: fm.horizontalAdvance("medium · untrusted") + 16,
             COL_STATUS: fm.horizontalAdvance("sending in 10:00") + 30,
         }
         for col, width in widths.items():
@@ -384,7 +438,9 @@ class InboxView(QWidget):
         for k in keys.REJECT_KEYS:
             self._add_shortcut(k, self._on_reject, self)
         self._add_shortcut(keys.SAVE_KEYS, self._on_save, self)
-        self._add_shortcut(keys.UNDO_KEYS, self._on_undo, self)
+        # Undo send works from anywhere in the window (the chat too); while a send is pending
+        # it also takes Ctrl+Z from text fields (see UndoSendFilter), otherwise they keep it.
+        self._add_shortcut(keys.UNDO_KEYS, self._on_undo, self, window=True)
         self._add_shortcut(keys.NEXT_KEYS[0], self.select_next, self.table, local=True)
         self._add_shortcut(keys.PREVIOUS_KEYS[0], self.select_previous, self.table, local=True)
         for k in keys.EDIT_KEYS:
@@ -422,13 +478,6 @@ class InboxView(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.reject_button)
 
-        editor_box = QWidget()
-        editor_layout = QVBoxLayout(editor_box)
-        editor_layout.setContentsMargins(0, 0, 0, 0)
-        editor_layout.addWidget(self.editor, 1)
-        editor_layout.addWidget(self.unknown_box)
-        editor_layout.addLayout(buttons)
-
         review_box = QWidget()
         review_layout = QVBoxLayout(review_box)
         review_layout.setContentsMargins(0, 0, 0, 0)
@@ -438,42 +487,68 @@ class InboxView(QWidget):
         review_heading.setFont(font)
         review_layout.addWidget(review_heading)
         review_layout.addWidget(self.editor.review_area, 1)
-        self.side_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.side_splitter.addWidget(review_box)
-        self.side_splitter.addWidget(self.source)
-        self.side_splitter.setStretchFactor(0, 3)
-        self.side_splitter.setStretchFactor(1, 2)
-        self.side_splitter.setChildrenCollapsible(False)
-        self.side_splitter.setSizes([270, 230])
+
+        # Left: the proposal, what approving it will do (read just before pressing Approve),
+        # and the decisions. Right: the mail it answers, the whole height.
+        self.editor_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.editor_splitter.setObjectName("editorSplitter")
+        self.editor_splitter.addWidget(self.editor)
+        self.editor_splitter.addWidget(review_box)
+        self.editor_splitter.setStretchFactor(0, 3)
+        self.editor_splitter.setStretchFactor(1, 2)
+        self.editor_splitter.setChildrenCollapsible(False)
+        self.editor_splitter.setSizes([300, 200])
+
+        editor_box = QWidget()
+        editor_layout = QVBoxLayout(editor_box)
+        editor_layout.setContentsMargins(0, 0, 0, 0)
+        editor_layout.addWidget(self.editor_splitter, 1)
+        editor_layout.addWidget(self.unknown_box)
+        editor_layout.addLayout(buttons)
 
         self.detail_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.detail_splitter.setObjectName("detailSplitter")
         self.detail_splitter.addWidget(editor_box)
-        self.detail_splitter.addWidget(self.side_splitter)
-        self.detail_splitter.setStretchFactor(0, 3)
-        self.detail_splitter.setStretchFactor(1, 2)
+        self.detail_splitter.addWidget(self.source)
+        self.detail_splitter.setStretchFactor(0, 1)
+        self.detail_splitter.setStretchFactor(1, 1)
         self.detail_splitter.setChildrenCollapsible(False)
-        self.detail_splitter.setSizes([520, 340])
+        self.detail_splitter.setSizes([SOURCE_SHARE[0] * 10, SOURCE_SHARE[1] * 10])
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("inboxSplitter")
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.detail_splitter)
         self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(1, 5)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([240, 560])
+        self.splitter.setSizes([200, 600])
 
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addLayout(bar)
         layout.addWidget(self.splitter, 1)
 
-    def _add_shortcut(self, keys_: str, slot: Any, widget: QWidget, *, local: bool = False) -> None:
+    @property
+    def splitters(self) -> dict[str, QSplitter]:
+        """The splitters whose sizes the window remembers, by name."""
+        return {
+            "inbox": self.splitter,
+            "detail": self.detail_splitter,
+            "editor": self.editor_splitter,
+        }
+
+    def _add_shortcut(
+        self, keys_: str, slot: Any, widget: QWidget, *, local: bool = False, window: bool = False
+    ) -> None:
         shortcut = QShortcut(QKeySequence(keys_), widget)
-        shortcut.setContext(
-            Qt.ShortcutContext.WidgetShortcut
-            if local
-            else Qt.ShortcutContext.WidgetWithChildrenShortcut
-        )
+        if window:
+            context = Qt.ShortcutContext.WindowShortcut
+        elif local:
+            context = Qt.ShortcutContext.WidgetShortcut
+        else:
+            context = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        shortcut.setContext(context)
         shortcut.setAutoRepeat(False)
         shortcut.activated.connect(slot)
         self._shortcuts.append(shortcut)
@@ -943,8 +1018,9 @@ class InboxView(QWidget):
 
     async def approve_low_risk(self) -> list[Action]:
         """Approve every pending low-risk proposal in the list as filtered (after one
-        confirmation showing the count)."""
-        ids = self.model.matching_ids(status=ActionStatus.PENDING, risk="low")
+        confirmation showing the count). A draft the model needed several attempts for (its
+        earlier drafts were invalid) is never offered: it is reviewed one at a time."""
+        ids = self.model.matching_ids(status=ActionStatus.PENDING, risk="low", first_draft=True)
         return await self.approve_many(ids, what="low-risk")
 
     async def confirm(self, title: str, text: str, detail: str, *, ok_text: str) -> bool:
@@ -1083,6 +1159,10 @@ class InboxView(QWidget):
             " ORDER BY approved_at DESC, id DESC LIMIT 1"
         ).fetchone()
         return int(row[0]) if row else None
+
+    def send_pending(self) -> bool:
+        """Whether an approval is in its undo window (so Ctrl+Z means Undo send)."""
+        return self._undo_target() is not None
 
     @property
     def last_scheduled(self) -> int | None:

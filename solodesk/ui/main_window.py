@@ -15,9 +15,10 @@ import asyncio
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -34,7 +35,7 @@ from solodesk.agents.runner import TriageReport
 from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import for_terminal
-from solodesk.core.events import MailImported, Progress, RunFailed
+from solodesk.core.events import MailImported, ModelCrashed, Progress, RunFailed
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
 from solodesk.store.db import StoreError, connect
@@ -44,11 +45,12 @@ from solodesk.ui import shortcuts as keys
 from solodesk.ui.audit_dialog import AuditDialog
 from solodesk.ui.bridge import EventBridge
 from solodesk.ui.chat_panel import ChatPanel
-from solodesk.ui.inbox_view import InboxView
+from solodesk.ui.first_run import FirstRunDialog
+from solodesk.ui.inbox_view import InboxView, UndoSendFilter
 from solodesk.ui.policy_dialog import PolicyDialog
 from solodesk.ui.settings_dialog import SettingsDialog
 from solodesk.ui.shortcuts import ShortcutsDialog
-from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot
+from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot, await_dialog
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,9 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._make_status_bar()
+        # Ctrl+Z undoes a pending send from any text field of the window (else it is text undo).
+        self.undo_send_filter = UndoSendFilter(self.inbox)
+        self.undo_send_filter.watch(self)
 
         b = self.bridge
         b.actionProposed.connect(self.inbox.on_action_event)
@@ -159,6 +164,7 @@ class MainWindow(QMainWindow):
         b.progress.connect(self.on_progress)
         b.runFailed.connect(self.on_run_failed)
         b.mailImported.connect(self.on_mail_imported)
+        b.modelCrashed.connect(self.on_model_crashed)
         self.inbox.message.connect(self.show_message)
         self.inbox.problem.connect(self._mark_error)
         self.chat.message.connect(self.show_message)
@@ -173,6 +179,7 @@ class MainWindow(QMainWindow):
 
         self.resize(1280, 800)
         self.splitter.setSizes([870, 410])
+        self.restore_layout()
         self.inbox.focus_list()
 
     # -- actions -------------------------------------------------------------------------------
@@ -304,6 +311,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a broken settings value must not stop the window
             label = f"invalid ({type(exc).__name__})"
         self.model_label.setText(f"model: {label}")
+        self.model_label.setToolTip("")
+        self.model_label.setStyleSheet("")
         info = self.services.secrets.info
         self.keyring_label.setText(keyring_text(info))
         self.keyring_label.setToolTip(f"keyring backend: {info.name}")
@@ -346,6 +355,15 @@ class MainWindow(QMainWindow):
     def on_run_failed(self, event: RunFailed) -> None:
         """Show a failure of the runner's work."""
         self.show_message(f"{event.task} failed: {event.message}", error=True)
+
+    def on_model_crashed(self, event: ModelCrashed) -> None:
+        """The local model process died: say so in the status bar (and on the model label,
+        which keeps it after later messages) until the model answers again."""
+        self.show_message(event.message, error=True)
+        state = "restarting after a crash" if event.restarting else "crashed"
+        self.model_label.setText(f"model: {self.services.runner.model_label()} — {state}")
+        self.model_label.setToolTip(event.message)
+        self.model_label.setStyleSheet(WARNING_STYLE)
 
     def on_mail_imported(self, event: MailImported) -> None:
         """Show the import's summary; the tooltip lists each problem with its path and reason."""
@@ -474,6 +492,11 @@ class MainWindow(QMainWindow):
             f"{report.count('no_reply')} need no reply, {report.count('invalid')} invalid"
             + (f", {failed} failed" if failed else "")
         )
+        if failed:
+            # Why it stopped (e.g. the local model crashed), not just how many failed.
+            text += " — " + next(o.note for o in report.outcomes if o.status == "failed")
+        else:
+            self.update_status_labels()  # the model answered: clear a crash shown earlier
         self.show_message(text, error=bool(failed))
         return report
 
@@ -531,6 +554,35 @@ class MainWindow(QMainWindow):
         return done
 
     # -- settings ------------------------------------------------------------------------------
+    async def first_run(self) -> bool:
+        """Ask who signs the replies, the sender address and the model (the first-run dialog,
+        prefilled with what is set). Skipping keeps the defaults and is not asked again.
+
+        Returns:
+            True if the answers were saved, False if skipped (or the window closed).
+        """
+        dialog = FirstRunDialog(self.services.config, self)
+        try:
+            result = await await_dialog(dialog)
+            if result == QDialog.DialogCode.Accepted.value:
+                self.update_status_labels()
+                values = dialog.values()
+                self.show_message(
+                    f"Replies are signed by {values['founder.name']}, "
+                    f"{values['company.name']}; change it in Settings "
+                    f"({keys.native(keys.SETTINGS_KEYS)})"
+                )
+                return True
+            if not self._closing:
+                dialog.skip()
+                self.show_message(
+                    "Replies are signed by 'the founder' of 'my company' until you set your "
+                    f"names in Settings ({keys.native(keys.SETTINGS_KEYS)})"
+                )
+            return False
+        finally:
+            dialog.deleteLater()
+
     def open_settings(self) -> SettingsDialog:
         """Open the settings dialog (window-modal, non-blocking)."""
         dialog = SettingsDialog(self.services.config, self.services.secrets, self)
@@ -601,7 +653,40 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    # -- layout ----------------------------------------------------------------------------------
+    def layout_settings(self) -> QSettings:
+        """Where the window's size and splitter positions are kept (``window.ini`` in the
+        settings folder, so ``--home`` keeps them too)."""
+        path = self.services.paths.config_dir / "window.ini"
+        return QSettings(str(path), QSettings.Format.IniFormat)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"window": self.splitter, **self.inbox.splitters}
+
+    def save_layout(self) -> None:
+        """Remember the window's geometry and every splitter's sizes."""
+        settings = self.layout_settings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        for name, splitter in self._splitters().items():
+            settings.setValue(f"splitters/{name}", splitter.saveState())
+        settings.sync()
+
+    def restore_layout(self) -> None:
+        """Restore what :meth:`save_layout` kept (defaults where nothing was kept)."""
+        settings = self.layout_settings()
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        for name, splitter in self._splitters().items():
+            state = settings.value(f"splitters/{name}")
+            if isinstance(state, QByteArray) and not state.isEmpty():
+                splitter.restoreState(state)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        try:
+            self.save_layout()
+        except Exception:  # a read-only settings folder must not stop the window closing
+            log.exception("saving the window layout failed")
         self.shutdown()
         event.accept()
         self.closed.emit()

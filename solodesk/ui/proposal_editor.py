@@ -38,10 +38,11 @@ from solodesk.core.inspect import HiddenChar, hidden_characters, links
 from solodesk.core.mail import Mailbox, first_mailbox, parse_mailboxes
 from solodesk.store.repos import MailRecord
 from solodesk.ui.inbox_model import (
-    RISK_COLORS,
     countdown_text,
     parse_utc,
     reveal,
+    risk_color,
+    risk_text,
     untrusted_tooltip,
 )
 from solodesk.ui.mail_render import (
@@ -373,7 +374,7 @@ class ProposalEditor(QWidget):
             self.risk_label.setText("Risk: —")
             self.risk_label.setToolTip("")
             return
-        color = RISK_COLORS.get(action.risk, RED)
+        color = risk_color(action)  # as in the list: untrusted "low" is amber, not green
         reasons = "".join(
             f"<br>&nbsp;&nbsp;• {reason_html(reveal(r))}" for r in action.risk_reasons
         )
@@ -383,7 +384,7 @@ class ProposalEditor(QWidget):
             else ""
         )
         self.risk_label.setText(
-            f"<b>Risk:</b> <b style='color:{color}'>{html.escape(action.risk)}</b>"
+            f"<b>Risk:</b> <b style='color:{color}'>{html.escape(risk_text(action))}</b>"
             f"{edited}{reasons}"
         )
         self.risk_label.setToolTip("; ".join(action.risk_reasons))

@@ -66,7 +66,12 @@ def help_rows() -> list[tuple[str, str, str]]:
         ),
         ("Inbox", _any(REJECT_KEYS), "Reject (asks for one reason; Enter confirms)"),
         ("Inbox", native(SAVE_KEYS), "Save the edit without approving"),
-        ("Inbox", native(UNDO_KEYS), "Undo send: cancel the latest approval in its undo window"),
+        (
+            "Window",
+            native(UNDO_KEYS),
+            "Undo send: cancel the latest approval in its undo window (also while typing; "
+            "with no send pending it undoes typing)",
+        ),
         ("Editor", native(BACK_TO_LIST_KEYS), "Back to the list (edits are kept)"),
         ("Source mail", "Alt+V", "Switch between the mail's text and its HTML (loads nothing "
          "from outside the mail)"),

@@ -199,6 +199,7 @@ def propose_send(
     risk: str = "medium",
     risk_reasons: Sequence[str] = ("starts a new conversation",),
     agent: str = "manager",
+    draft_attempts: int = 1,
     **changes: Any,
 ) -> Action:
     """A pending ``send_email`` from the founder's chat (trusted provenance); a new
@@ -220,6 +221,7 @@ def propose_send(
         idempotency_key=payload["message_id"],
         risk=risk,
         risk_reasons=risk_reasons,
+        draft_attempts=draft_attempts,
     )
 
 

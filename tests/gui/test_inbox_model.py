@@ -20,6 +20,7 @@ from solodesk.ui.inbox_model import (
     RISK_COLORS,
     ActionIdRole,
     InboxModel,
+    RiskLevelRole,
     format_age,
 )
 from tests.gui.support import bulk_actions, insert_mail, propose_reply, propose_send, record_invalid
@@ -63,17 +64,22 @@ def test_columns_risk_and_untrusted_flag(filled: Services) -> None:
     assert model.index(reply_row, COL_KIND).data() == "Reply"
     assert model.index(reply_row, COL_SUMMARY).data().startswith("Re: Refund")
     assert model.index(reply_row, COL_STATUS).data() == "pending"
-    # the risk column: level, colour, reasons and the untrusted marker
+    # the risk column: level and the untrusted mark as one signal, colour, reasons
     assert model.index(chat_row, COL_RISK).data() == "medium"
-    assert model.index(reply_row, COL_RISK).data() == "low"
+    assert model.index(reply_row, COL_RISK).data() == "low · untrusted"
+    assert model.index(reply_row, COL_RISK).data(RiskLevelRole) == "low"
     brush = model.index(chat_row, COL_RISK).data(Qt.ItemDataRole.ForegroundRole)
     assert brush.color().name() == RISK_COLORS["medium"]
+    # untrusted lifts "low" from green to amber: never an all-clear beside a warning
+    brush = model.index(reply_row, COL_RISK).data(Qt.ItemDataRole.ForegroundRole)
+    assert brush.color().name() == RISK_COLORS["medium"] != RISK_COLORS["low"]
     tip = model.index(reply_row, COL_RISK).data(Qt.ItemDataRole.ToolTipRole)
-    assert "untrusted" in tip
+    assert "Derived from untrusted mail" in tip and "Shown in amber" in tip
     assert "starts a new conversation" in model.index(chat_row, COL_RISK).data(
         Qt.ItemDataRole.ToolTipRole
     )
-    assert model.index(reply_row, COL_RISK).data(Qt.ItemDataRole.DecorationRole) is not None
+    # no separate icon: the text says it
+    assert model.index(reply_row, COL_RISK).data(Qt.ItemDataRole.DecorationRole) is None
     assert model.index(chat_row, COL_RISK).data(Qt.ItemDataRole.DecorationRole) is None
     assert model.index(reply_row, 0).data(ActionIdRole) == model.action_id(reply_row)
 
@@ -178,7 +184,7 @@ def test_filters_by_agent_kind_and_risk(qtmodeltester: ModelTester, mixed: Servi
 def test_group_by_makes_groups_contiguous(qtmodeltester: ModelTester, mixed: Services) -> None:
     model = InboxModel(mixed.store)
     model.set_filters(group_by="risk")
-    risks = [model.index(r, COL_RISK).data() for r in range(model.rowCount())]
+    risks = [model.index(r, COL_RISK).data(RiskLevelRole) for r in range(model.rowCount())]
     assert risks == ["high", "high", "medium", "low", "low"]  # most urgent first
     assert _ids(model) == [5, 3, 2, 4, 1]  # then newest first within a group
     qtmodeltester.check(model)
@@ -284,8 +290,8 @@ def test_hundred_thousand_rows_load_lazily_and_filter_fast(
         view.scrollTo(model.index(model.rowCount() - 1, 0))
         qtbot.wait(5)
     assert model.rowCount() == 100_000
-    assert model.index(0, COL_RISK).data() == "high"
-    assert model.index(99_999, COL_RISK).data() == "low"
+    assert model.index(0, COL_RISK).data(RiskLevelRole) == "high"
+    assert model.index(99_999, COL_RISK).data(RiskLevelRole) == "low"
     assert model.cached <= CACHE_SIZE and model.fetches < 1_000
     # (speed is measured and printed by tests/bench/bench_inbox.py, not asserted here)
     assert model.row_of(model.action_id(50_000)) == 50_000  # type: ignore[arg-type]

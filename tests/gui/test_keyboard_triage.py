@@ -250,6 +250,25 @@ def test_approve_all_visible_low_risk_leaves_medium_and_high_pending(
     assert "cancelled" in window.message_label.fullText()
 
 
+def test_approve_low_risk_never_offers_a_retried_draft(
+    qtbot: QtBot, gui_services: Services, window: MainWindow, mailer: FakeMail
+) -> None:
+    store = gui_services.store
+    clean = propose_send(store, n=1, risk="low", risk_reasons=[]).id
+    # Rated low (e.g. by an older SoloDesk), but drafted at the model's third attempt.
+    retried = propose_send(store, n=2, risk="low", risk_reasons=[], draft_attempts=3).id
+    window.inbox.refresh()
+    kb = Keyboard(qtbot, window)
+    kb.press(Key.Key_Return, Mod.ControlModifier | Mod.ShiftModifier)
+    box = kb.dialog(QMessageBox)
+    assert box.text() == "Approve 1 low-risk proposal?"  # type: ignore[attr-defined]
+    kb.press(Key.Key_Return)
+    _wait_status(qtbot, gui_services, clean, ActionStatus.EXECUTED)
+    kb.back_in_window()
+    assert store.actions.get(retried).status is ActionStatus.PENDING
+    assert [m["subject"] for m in mailer.sent] == ["Invoice 1 attached"]
+
+
 def test_bulk_approval_refuses_a_proposal_changed_after_confirmation(
     qtbot: QtBot, gui_services: Services, window: MainWindow, mailer: FakeMail
 ) -> None:
@@ -306,6 +325,51 @@ def test_countdown_in_the_list_and_ctrl_z_cancels_the_send(
     assert "pending again" in window.message_label.fullText()
     assert not view.undo_button.isEnabled()
     assert mailer.sent == [] and window.services.store.actions.due() == []
+
+
+def test_ctrl_z_in_the_body_editor_undoes_the_pending_send_not_the_text(
+    qtbot: QtBot, gui_services: Services, window: MainWindow, mailer: FakeMail
+) -> None:
+    store = gui_services.store
+    gui_services.config.set("outbox.undo_seconds", "30")
+    older = propose_send(store, n=1)
+    action = propose_send(store, n=2)
+    view = window.inbox
+    view.refresh()
+    kb = Keyboard(qtbot, window)
+    # Nothing pending: Ctrl+Z in the body is the text field's own undo.
+    kb.press(Key.Key_E)
+    assert kb.focus() is view.editor.body_edit
+    kb.press(Key.Key_End, Mod.ControlModifier)
+    kb.type("Thanks!")
+    assert view.editor.body_edit.toPlainText().endswith("Thanks!")
+    kb.press(Key.Key_Z, Mod.ControlModifier)
+    assert view.editor.body_edit.toPlainText() == action.payload["body"]
+    assert store.actions.get(action.id).status is ActionStatus.PENDING
+    # Approve from the body; the list moves on, the cursor stays in the (next) body.
+    kb.type("Best, Ada")
+    kb.press(Key.Key_Return, Mod.ControlModifier)
+    _wait_status(qtbot, gui_services, action.id, ActionStatus.SCHEDULED)
+    assert view.selected_action_id() == older.id
+    assert kb.focus() is view.editor.body_edit
+    # The reported bug: Ctrl+Z here went to the text editor and the mail was sent.
+    kb.press(Key.Key_Z, Mod.ControlModifier)
+    _wait_status(qtbot, gui_services, action.id, ActionStatus.PENDING)
+    assert "pending again" in window.message_label.fullText()
+    assert mailer.sent == [] and store.actions.due() == []
+    # It works from the chat's message field too.
+    view.select_action(action.id)
+    qtbot.waitUntil(lambda: view.editor.action is not None and view.editor.action.id == action.id)
+    view.min_review_seconds = 0
+    view.focus_list()
+    kb.press(Key.Key_Return, Mod.ControlModifier)
+    _wait_status(qtbot, gui_services, action.id, ActionStatus.SCHEDULED)
+    window.chat.input.setFocus()
+    qtbot.waitUntil(window.chat.input.hasFocus)
+    kb.type("hello")
+    kb.press(Key.Key_Z, Mod.ControlModifier)
+    _wait_status(qtbot, gui_services, action.id, ActionStatus.PENDING)
+    assert mailer.sent == []
 
 
 def test_unknown_send_can_be_confirmed_or_dismissed_but_never_resent(

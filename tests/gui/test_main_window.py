@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from solodesk.core.actions import ActionStatus
-from solodesk.core.events import Progress, RunFailed
+from solodesk.core.events import ModelCrashed, Progress, RunFailed
 from solodesk.core.llmtypes import ToolCall
 from solodesk.services import Services
 from solodesk.ui.inbox_model import COL_STATUS
@@ -148,6 +148,55 @@ def test_run_failures_and_progress_show_in_the_status_bar(window: MainWindow) ->
     bus.publish(RunFailed("triage", "the model server did not start: see local-model.log"))
     assert window.message_label.fullText().startswith("triage failed: the model server")
     assert "b3261e" in window.message_label.styleSheet()
+
+
+def test_the_source_mail_has_room_and_the_layout_is_remembered(
+    qtbot: QtBot, gui_services: Services, aloop: object
+) -> None:
+    fill_showcase(gui_services.store)
+    win = show_window(qtbot, gui_services, active=False)
+    view = win.inbox
+    assert win.size().width() == 1280 and win.size().height() == 800  # the default
+    qtbot.waitUntil(lambda: view.source.body_view.isVisible())
+    # The source mail has the whole height of the detail area, beside the proposal.
+    line = view.source.body_view.fontMetrics().lineSpacing()
+    lines = view.source.body_view.viewport().height() // line
+    print(f"\nsource mail: {lines} lines visible at 1280x800")
+    assert lines >= 15
+    assert view.source.height() >= view.detail_splitter.height() - 2
+    left, right = view.detail_splitter.sizes()
+    assert 0.35 <= right / (left + right) <= 0.55  # a sensible default share
+    # The founder drags the splitters; they are kept across restarts.
+    view.detail_splitter.setSizes([500, 345])
+    view.splitter.setSizes([150, 500])
+    wanted = (view.detail_splitter.sizes(), view.splitter.sizes())
+    assert wanted[0] != [left, right]
+    win.close()
+    settings = win.layout_settings()
+    assert settings.fileName() == str(gui_services.paths.config_dir / "window.ini")
+    assert not settings.value("window/geometry").isEmpty()
+    # (the window's size is restored too, fitted to the screen: the offscreen test screen is
+    # smaller than the default window, so the splitters are compared at the same size)
+    settings.remove("window/geometry")
+    settings.sync()
+    again = show_window(qtbot, gui_services, active=False)
+    assert (again.inbox.detail_splitter.sizes(), again.inbox.splitter.sizes()) == wanted
+
+
+def test_a_crashed_local_model_shows_in_the_status_bar(window: MainWindow) -> None:
+    bus = window.services.bus
+    crash = "the local model process crashed (signal 11, SIGSEGV); see /x/local-model.log"
+    bus.publish(ModelCrashed(f"{crash}; restarting it", True))
+    assert window.message_label.fullText() == f"{crash}; restarting it"
+    assert "b3261e" in window.message_label.styleSheet()
+    assert window.model_label.text().endswith("— restarting after a crash")
+    bus.publish(ModelCrashed(crash, False))
+    assert window.model_label.text() == "model: openai/gui-test — crashed"
+    assert window.model_label.toolTip() == crash  # kept after later messages
+    window.show_message("Ready")
+    assert window.model_label.text() == "model: openai/gui-test — crashed"
+    window.update_status_labels()  # e.g. settings saved, or a triage that went through
+    assert window.model_label.text() == "model: openai/gui-test"
 
 
 def test_settings_dialog_saves_settings_and_secrets(

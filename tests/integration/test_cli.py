@@ -121,6 +121,16 @@ def test_triage_through_the_cli(cli_home: Path, openai_server: ScriptedOpenAISer
     assert "proposed reply #1" in result.stdout
     assert "triaged 1: 1 proposed" in result.stdout
     assert len(openai_server.chat_requests) == 1
+    # The names were never set: the command says how to set them (and drafts use defaults).
+    assert "note: replies are signed by 'the founder' of 'my company'; set yours with: " \
+        "solodesk config set founder.name" in result.stderr
+    assert "the founder" in openai_server.chat_requests[0].messages[0]["content"]
+    run_cli(cli_home, "config", "set", "founder.name", "Ada Founder")
+    run_cli(cli_home, "mail", "import", str(SAMPLE_MBOX))
+    openai_server.reply_tool("propose_reply", {"body": "Hi Jonas, I will follow up."})
+    again = run_cli(cli_home, "mail", "triage", "--limit", "1")
+    assert "note: replies are signed" not in again.stderr
+    assert "Ada Founder" in openai_server.chat_requests[1].messages[0]["content"]
 
 
 def test_inbox_list_json_shape(cli_home: Path, store: Store) -> None:

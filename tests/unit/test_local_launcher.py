@@ -1,0 +1,107 @@
+"""The local model launcher: one command builder, exit statuses named, build features checked."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from solodesk.core.llmtypes import LLMError
+from solodesk.llm.local import (
+    LOCAL_SERVER_MODULE,
+    PORTABLE_CMAKE_ARGS,
+    LocalModelServer,
+    cpu_features_beyond_baseline,
+    describe_exit,
+    local_server_command,
+)
+
+PORTABLE = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+    "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+)
+# What llama-cpp-python 0.3.36 built with GGML_NATIVE=ON reports on an AVX-512 + AMX Xeon.
+NATIVE_XEON = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX_VNNI = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | "
+    "BMI2 = 1 | AVX512 = 1 | AVX512_VBMI = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | "
+    "AMX_INT8 = 1 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+)
+
+
+def test_the_command_runs_our_entry_module_with_llama_cpp_server_arguments(
+    tmp_path: Path,
+) -> None:
+    cmd = local_server_command(tmp_path / "m.gguf", 4321, n_ctx=2048, n_threads=3)
+    assert cmd[:3] == [sys.executable, "-m", LOCAL_SERVER_MODULE]
+    args = dict(zip(cmd[3::2], cmd[4::2], strict=True))
+    assert args == {
+        "--model": str(tmp_path / "m.gguf"),
+        "--model_alias": "local",
+        "--host": "127.0.0.1",
+        "--port": "4321",
+        "--chat_format": "chatml-function-calling",
+        "--n_ctx": "2048",
+        "--n_threads": "3",
+    }
+    other = local_server_command(tmp_path / "m.gguf", 1, entry=["/opt/solodesk-model"])
+    assert other[0] == "/opt/solodesk-model" and other[1] == "--model"
+    server = LocalModelServer(tmp_path / "m.gguf", log_path=tmp_path / "log", n_ctx=2048)
+    assert server.command(tmp_path / "m.gguf", 4321)[:-1] == cmd[:-1]  # the same builder
+
+
+def test_exit_statuses_are_named() -> None:
+    assert describe_exit(-signal.SIGSEGV) == "signal 11, SIGSEGV"
+    assert describe_exit(-signal.SIGILL) == "signal 4, SIGILL"
+    assert describe_exit(-200) == "signal 200"
+    assert describe_exit(3) == "exit code 3"
+
+
+def test_features_beyond_the_baseline_are_found() -> None:
+    assert cpu_features_beyond_baseline(PORTABLE, machine="x86_64") == []
+    assert cpu_features_beyond_baseline(NATIVE_XEON, machine="x86_64") == [
+        "AMX_INT8", "AVX512", "AVX512_BF16", "AVX512_VBMI", "AVX512_VNNI", "AVX_VNNI",
+    ]
+    assert cpu_features_beyond_baseline("CPU : SSE3 = 1 | SSE42 = 1 |", machine="x86_64") == [
+        "SSE42"
+    ]
+    arm = "CPU : NEON = 1 | ARM_FMA = 1 | FP16_VA = 1 | DOTPROD = 1 | OPENMP = 1 |"
+    assert cpu_features_beyond_baseline(arm, machine="aarch64") == []
+
+
+def _dying_server(tmp_path: Path, code: str) -> LocalModelServer:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    return LocalModelServer(
+        model, log_path=tmp_path / "local-model.log", entry=[sys.executable, "-c", code]
+    )
+
+
+def test_a_process_killed_by_sigill_says_how_to_rebuild_portably(tmp_path: Path) -> None:
+    server = _dying_server(
+        tmp_path,
+        "import os, resource, signal; resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
+        "os.kill(os.getpid(), signal.SIGILL)",
+    )
+    with pytest.raises(LLMError) as err:
+        asyncio.run(server.start())
+    server.stop()
+    text = str(err.value)
+    assert text.startswith("the local model process crashed (signal 4, SIGILL); see ")
+    assert str(tmp_path / "local-model.log") in text
+    assert f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install --force-reinstall' in text
+
+
+def test_a_process_that_exits_shows_its_last_log_line(tmp_path: Path) -> None:
+    server = _dying_server(
+        tmp_path, "import sys; print('error: no such model file', file=sys.stderr); sys.exit(3)"
+    )
+    with pytest.raises(LLMError) as err:
+        asyncio.run(server.start())
+    server.stop()
+    assert str(err.value) == (
+        "the local model process exited (exit code 3: error: no such model file); "
+        f"see {tmp_path / 'local-model.log'}"
+    )
