@@ -19,7 +19,9 @@ from solodesk.llm.local import (
     local_server_command,
 )
 
-PORTABLE = (
+PORTABLE = "CPU : SSE3 = 1 | SSSE3 = 1 | LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+# What the build with llama.cpp's default flags (GGML_NATIVE=OFF only) reports: x86-64-v3.
+DEFAULT_OFF = (
     "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
     "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
 )
@@ -61,11 +63,14 @@ def test_exit_statuses_are_named() -> None:
 
 def test_features_beyond_the_baseline_are_found() -> None:
     assert cpu_features_beyond_baseline(PORTABLE, machine="x86_64") == []
+    assert cpu_features_beyond_baseline("CPU : SSE3 = 1 | SSE42 = 1 |", machine="x86_64") == []
     assert cpu_features_beyond_baseline(NATIVE_XEON, machine="x86_64") == [
-        "AMX_INT8", "AVX512", "AVX512_BF16", "AVX512_VBMI", "AVX512_VNNI", "AVX_VNNI",
+        "AMX_INT8", "AVX", "AVX2", "AVX512", "AVX512_BF16", "AVX512_VBMI", "AVX512_VNNI",
+        "AVX_VNNI", "BMI2", "F16C", "FMA",
     ]
-    assert cpu_features_beyond_baseline("CPU : SSE3 = 1 | SSE42 = 1 |", machine="x86_64") == [
-        "SSE42"
+    # llama.cpp's own default without GGML_NATIVE (x86-64-v3) needs AVX2: not every CPU has it.
+    assert cpu_features_beyond_baseline(DEFAULT_OFF, machine="x86_64") == [
+        "AVX", "AVX2", "BMI2", "F16C", "FMA",
     ]
     arm = "CPU : NEON = 1 | ARM_FMA = 1 | FP16_VA = 1 | DOTPROD = 1 | OPENMP = 1 |"
     assert cpu_features_beyond_baseline(arm, machine="aarch64") == []
