@@ -48,7 +48,45 @@ SETTINGS: dict[str, Setting] = {
         "Unedited approvals of the same categorisation (payee -> account) after which "
         "'solodesk books rules offers' suggests making it a rule",
     ),
-    "company.name": Setting("my company", "Company name used in agent prompts"),
+    "company.name": Setting("my company", "Company name used in agent prompts and on invoices"),
+    "company.address_line1": Setting("", "Company street address, first line (invoices)"),
+    "company.address_line2": Setting("", "Company street address, second line (invoices)"),
+    "company.postcode": Setting("", "Company post code (invoices)"),
+    "company.city": Setting("", "Company city (invoices)"),
+    "company.country": Setting("", "Company country, ISO 3166-1 alpha-2 code, e.g. DE (invoices)"),
+    "company.vat_id": Setting("", "Company VAT identifier with country prefix, e.g. DE123456789"),
+    "company.tax_id": Setting("", "Company tax number, when there is no VAT identifier"),
+    "company.legal_id": Setting(
+        "", "Company legal registration number (trade register, SIREN), printed on invoices"
+    ),
+    "company.iban": Setting("", "IBAN customers pay invoices to"),
+    "company.bic": Setting("", "BIC of that account (optional)"),
+    "company.email": Setting("", "Company e-mail address printed on invoices"),
+    "invoices.currency": Setting("EUR", "Default currency of new invoices (ISO 4217)"),
+    "invoices.payment_days": Setting("14", "Days from the invoice date to its due date"),
+    "invoices.payment_terms": Setting(
+        "Payable within {days} days of the invoice date without deduction.",
+        "Payment terms printed on invoices ({days} is replaced by invoices.payment_days)",
+    ),
+    "invoices.font_dir": Setting(
+        "", "Folder with DejaVuSans.ttf and DejaVuSans-Bold.ttf (empty: the system's fonts)"
+    ),
+    "invoices.reminder_first_days": Setting(
+        "7", "Days after an invoice's due date before the first payment reminder"
+    ),
+    "invoices.reminder_every_days": Setting(
+        "14", "Days between payment reminders for the same invoice"
+    ),
+    "invoices.reminder_max": Setting(
+        "3", "Most payment reminders proposed per invoice (0: no limit)"
+    ),
+    "calendar.timezone": Setting(
+        "UTC", "Your time zone for meetings (IANA name, e.g. Europe/Berlin)"
+    ),
+    "calendar.availability": Setting(
+        "Mon-Fri 09:00-12:00,14:00-17:00",
+        "When you take meetings, in your time zone, e.g. 'Mon-Thu 09:00-17:00; Fri 09:00-12:00'",
+    ),
     "founder.name": Setting("the founder", "Founder's name used to sign replies"),
 }
 

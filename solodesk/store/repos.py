@@ -817,6 +817,9 @@ class Store:
         from solodesk.store.books import books_repos  # (they import this module)
 
         self.bank, self.ledger = books_repos(db, self.audit)
+        from solodesk.store.invoices import invoice_repos  # (it imports this module)
+
+        self.blobs, self.customers, self.invoices = invoice_repos(db, self.audit)
 
     def close(self) -> None:
         self.db.close()
