@@ -230,3 +230,33 @@ def test_vat_rates_with_decimals() -> None:
 
 def compute_rate_sum(d: object) -> Decimal:
     return sum((ln.vat_rate for ln in d.lines), Decimal(0))  # type: ignore[attr-defined]
+
+
+def test_issue_invoice_renders_once_and_a_retry_after_a_crash_completes_it(
+    tmp_path: object,
+) -> None:
+    from pathlib import Path
+
+    from solodesk.actions.invoicing import issue_invoice
+    from solodesk.core.actions import ActionKind, Provenance
+    from solodesk.store.blobs import sha256_hex
+    from solodesk.store.db import connect
+    from solodesk.store.repos import Store
+
+    store = Store(connect(Path(str(tmp_path)) / "solodesk.db"))
+    aid = store.actions.propose(
+        kind=ActionKind.SEND_EMAIL, payload={}, agent="invoicing", summary="stand-in",
+        provenance=Provenance("chat", None), idempotency_key="k",
+    ).id
+    # The process died after the number was allocated and before the PDF was recorded.
+    half = store.invoices.issue(draft(), action_id=aid)
+    assert half.pdf_sha256 is None
+    done = issue_invoice(store, draft(), action_id=aid)
+    assert done.number == half.number == "2026-0001" and done.pdf_sha256 is not None
+    pdf = store.invoices.pdf(store.invoices.get(done.id))
+    assert pdf is not None and sha256_hex(pdf) == done.pdf_sha256
+    assert facturx.get_xml_from_pdf(pdf)[1] == store.invoices.xml(done)
+    again = issue_invoice(store, draft(), action_id=aid)
+    assert again == store.invoices.get(done.id)
+    assert [e["event"] for e in store.audit.entries()].count("invoice_pdf_recorded") == 1
+    store.close()
