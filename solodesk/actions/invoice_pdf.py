@@ -287,6 +287,8 @@ def _draw(invoice: IssuedInvoice, fonts: tuple[Path, Path], lang: str) -> bytes:
         rows.append(("Amount due", money(t.due_payable), True))
     else:
         rows.append(("Amount credited", money(t.grand_total), True))
+    if pdf.get_y() + 5.5 * len(rows) > pdf.page_break_trigger:
+        pdf.add_page()  # the totals stay together
     for label, value, bold in rows:
         pdf.set_font("DejaVu", "B" if bold else "", 9.5 if bold else 9)
         pdf.set_x(pdf.l_margin + width * 0.35)

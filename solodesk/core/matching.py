@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from solodesk.core.bank import BankLine
 from solodesk.core.money import format_money
@@ -175,13 +176,16 @@ _LEGAL_FORMS = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def name_tokens(name: str) -> frozenset[str]:
     """The significant words of a company or person name: accents, case, punctuation and legal
     forms (GmbH, Ltd, SARL...) removed."""
     text = unicodedata.normalize("NFKD", name)
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     words = re.findall(r"[0-9a-z]+", text.replace("&", " "))
-    return frozenset(w for w in words if w not in _LEGAL_FORMS and len(w) > 1)
+    return frozenset(
+        w for w in words if w not in _LEGAL_FORMS and (len(w) > 1 or w.isdigit())
+    )
 
 
 def names_match(customer: str, payer: str) -> bool:
@@ -194,17 +198,57 @@ def names_match(customer: str, payer: str) -> bool:
     return small <= large
 
 
+_SEPARATORS = re.compile(r"[\s\-./]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Remittance:
+    """Remittance text prepared once for many :func:`_quoted` look-ups: upper-cased, and its
+    separators (spaces, dashes, dots, slashes) removed with the original position of each kept
+    character."""
+
+    text: str
+    compact: str
+    where: tuple[int, ...]
+
+    @classmethod
+    def of(cls, text: str) -> _Remittance:
+        upper = text.upper()
+        kept = [(i, c) for i, c in enumerate(upper) if not _SEPARATORS.match(c)]
+        return cls(upper, "".join(c for _, c in kept), tuple(i for i, _ in kept))
+
+
+def _alnum(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def _quoted(remittance: _Remittance, reference: str) -> bool:
+    ref = _SEPARATORS.sub("", reference).upper()
+    if len(ref) < 3:
+        return False
+    text = remittance.text
+    start = remittance.compact.find(ref)
+    while start != -1:
+        first = remittance.where[start]
+        last = remittance.where[start + len(ref) - 1]
+        before = text[first - 1] if first > 0 else ""
+        after = text[last + 1] if last + 1 < len(text) else ""
+        # A number must not continue into more digits; a word into more letters or digits.
+        lead_ok = not (before.isascii() and before.isdigit()) if ref[0].isdigit() else not (
+            _alnum(before))
+        tail_ok = not (after.isascii() and after.isdigit()) if ref[-1].isdigit() else not (
+            _alnum(after))
+        if lead_ok and tail_ok:
+            return True
+        start = remittance.compact.find(ref, start + 1)
+    return False
+
+
 def quotes(text: str, reference: str) -> bool:
     """Whether ``text`` quotes ``reference``, ignoring case and any spaces, dashes, dots or
     slashes in between, and not as part of a longer number (``2026-0001`` is not quoted by
     ``2026-00012``)."""
-    ref = re.sub(r"[\s\-./]", "", reference).upper()
-    if len(ref) < 3:
-        return False
-    pattern = r"[\s\-./]*".join(re.escape(c) for c in ref)
-    lead = r"(?<![0-9])" if ref[0].isdigit() else r"(?<![0-9A-Z])"
-    tail = r"(?![0-9])" if ref[-1].isdigit() else r"(?![0-9A-Z])"
-    return re.search(lead + pattern + tail, text.upper()) is not None
+    return _quoted(_Remittance.of(text), reference)
 
 
 def _payment_kind(amount: int, outstanding: int) -> PaymentKind:
@@ -227,17 +271,18 @@ def match_payment(line: BankLine, invoices: Sequence[InvoiceState]) -> MatchResu
         return MatchResult(None, reason="money out cannot pay an invoice")
     text = " ".join(t for t in (line.description, line.reference, line.payee) if t)
     rf_refs = set(find_creditor_references(text))
+    remittance = _Remittance.of(text)
     by_reference: list[Match] = []
     by_amount_name: list[Match] = []
     for inv in invoices:
         if not inv.is_open or inv.currency != line.currency:
             continue
         evidence: list[str] = []
-        if inv.creditor_reference in rf_refs:
+        if rf_refs and inv.creditor_reference in rf_refs:
             evidence.append(f"remittance quotes creditor reference {inv.creditor_reference}")
-        if quotes(text, inv.number):
+        if _quoted(remittance, inv.number):
             evidence.append(f"remittance quotes invoice number {inv.number}")
-        if inv.buyer_reference and quotes(text, inv.buyer_reference):
+        if inv.buyer_reference and _quoted(remittance, inv.buyer_reference):
             evidence.append(f"remittance quotes buyer reference {inv.buyer_reference}")
         kind = _payment_kind(line.amount, inv.outstanding)
         if evidence:

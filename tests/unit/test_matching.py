@@ -229,3 +229,27 @@ def test_reminders_due_over_several_invoices() -> None:
 def test_schedule_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="every_days >= 1"):
         ReminderSchedule(every_days=0)
+
+
+def _quotes_by_regex(text: str, reference: str) -> bool:
+    """The definition of 'quotes', written as one regular expression."""
+    import re
+
+    ref = re.sub(r"[\s\-./]", "", reference).upper()
+    if len(ref) < 3:
+        return False
+    pattern = r"[\s\-./]*".join(re.escape(c) for c in ref)
+    lead = r"(?<![0-9])" if ref[0].isdigit() else r"(?<![0-9A-Z])"
+    tail = r"(?![0-9])" if ref[-1].isdigit() else r"(?![0-9A-Z])"
+    return re.search(lead + pattern + tail, text.upper()) is not None
+
+
+@given(st.text(alphabet="0126 -./REPOabü", max_size=30),
+       st.text(alphabet="0126-REPO", min_size=1, max_size=9))
+def test_quotes_agrees_with_its_regex_definition(text: str, reference: str) -> None:
+    assert quotes(text, reference) == _quotes_by_regex(text, reference)
+
+
+def test_digits_in_names_are_significant() -> None:
+    assert not names_match("Customer 1", "Customer 2")
+    assert names_match("Studio 54 Ltd", "STUDIO 54")
