@@ -106,9 +106,11 @@ def build_mime(
     msg = build_message(payload, from_addr)
     if calendar is not None:
         method = calendar.method.upper()
+        # Content-Type: text/calendar; charset="utf-8"; method="REQUEST" (RFC 6047 2.4; the
+        # quotes are RFC 2045's optional ones). Quoted-printable: 7-bit safe, still readable.
         msg.add_alternative(
             calendar.ics.decode("utf-8"), subtype="calendar", charset="utf-8",
-            params={"method": method},
+            cte="quoted-printable", params={"method": method},
         )
         msg.add_attachment(
             calendar.ics, maintype="application", subtype="ics", filename=calendar.filename

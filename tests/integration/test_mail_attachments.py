@@ -150,6 +150,7 @@ def test_invitation_round_trips_through_the_mail() -> None:
     msg = parse(raw)
     parts = {part.get_content_type(): part for part in msg.walk()}
     cal_part = parts["text/calendar"]
+    assert cal_part["Content-Transfer-Encoding"] == "quoted-printable"
     assert cal_part.get_param("method") == "REQUEST"
     assert str(cal_part.get_param("charset")).lower() == "utf-8"
     back = parse_ics(cal_part.get_content().encode("utf-8"))
