@@ -236,9 +236,11 @@ class InvoiceRepo:
                 if row is not None:
                     return self.get(int(row[0]))
             latest = self.db.execute(
-                "SELECT max(issue_date), max(number) FROM invoices WHERE year = ?", [year]
+                "SELECT issue_date, number FROM invoices WHERE year = ?"
+                " ORDER BY issue_date DESC, seq DESC LIMIT 1",
+                [year],
             ).fetchone()
-            if latest[0] is not None and draft.issue_date.isoformat() < latest[0]:
+            if latest is not None and draft.issue_date.isoformat() < latest[0]:
                 raise InvoiceError(
                     f"invoice not issued: its date {draft.issue_date} is before invoice "
                     f"{latest[1]} of {latest[0]}; numbers follow the dates, so date it "
