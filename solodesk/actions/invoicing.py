@@ -9,12 +9,15 @@ renders the missing PDF, nothing is numbered twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from solodesk.actions.invoice_pdf import render_invoice_pdf
-from solodesk.core.invoice import InvoiceDraft, IssuedInvoice
-from solodesk.store.repos import Store
+from solodesk.core.invoice import InvoiceDraft, InvoiceError, IssuedInvoice, parse_draft
+from solodesk.core.matching import InvoiceState, MarkPaidPayload
+from solodesk.store.repos import NotFound, Store
 
 
 def ensure_pdf(
@@ -62,3 +65,47 @@ def issue_invoice(
     invoice = store.invoices.issue(draft, action_id=action_id, actor=actor)
     invoice, _pdf = ensure_pdf(store, invoice, font_dir=font_dir, actor=actor)
     return invoice
+
+
+def execute_create_invoice(
+    store: Store, payload: Mapping[str, Any], *, action_id: int | None,
+    font_dir: str | Path | None = None, actor: str = "founder",
+) -> IssuedInvoice:
+    """The ``create_invoice`` executor's body: the payload is an
+    :class:`~solodesk.core.invoice.InvoiceDraft` in JSON form.
+
+    Raises:
+        InvoiceError: the payload is not a valid draft (every error with its field).
+    """
+    draft, errors = parse_draft(payload)
+    if errors or draft is None:
+        raise InvoiceError("invoice not issued: " + "; ".join(errors))
+    return issue_invoice(store, draft, action_id=action_id, font_dir=font_dir, actor=actor)
+
+
+def execute_mark_paid(
+    store: Store, payload: Mapping[str, Any], *, action_id: int | None, actor: str = "founder"
+) -> InvoiceState:
+    """The ``mark_paid`` executor's body: record the bank line as payment of the invoice,
+    exactly once per action, after checking the line still says what was approved.
+
+    Raises:
+        NotFound: the invoice or the bank line is unknown.
+        InvoiceError: the line's amount, currency or date differ from the payload, or the
+            payment cannot be recorded (cancelled invoice, line already used...).
+    """
+    p = MarkPaidPayload.model_validate(dict(payload))
+    invoice = store.invoices.by_number(p.invoice_number)
+    line = next((ln for ln in store.bank.lines() if ln.id == p.bank_line_id), None)
+    if line is None:
+        raise NotFound(f"no bank line #{p.bank_line_id}")
+    if (line.amount, line.currency, line.booking_date) != (p.amount, p.currency, p.paid_on):
+        raise InvoiceError(
+            f"bank line #{line.id} is {line.money} on {line.booking_date}, not what was "
+            "approved; nothing recorded"
+        )
+    return store.invoices.record_payment(
+        invoice.id, amount=p.amount, currency=p.currency, paid_on=p.paid_on,
+        bank_line_id=p.bank_line_id, action_id=action_id, evidence="; ".join(p.evidence),
+        actor=actor,
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 from solodesk.actions.smtp import build_message
 from solodesk.core.attachments import AttachmentRef, attachment_errors
+from solodesk.core.calendar import InvitationPayload, build_ics
 from solodesk.store.blobs import BlobRepo
 
 
@@ -128,3 +129,24 @@ def attachment_ref(data: bytes, *, filename: str, media_type: str) -> Attachment
         sha256=hashlib.sha256(data).hexdigest(), filename=filename, media_type=media_type,
         size=len(data),
     )
+
+
+def invitation_message(payload: InvitationPayload, from_addr: str) -> EmailMessage:
+    """The iMIP mail of a ``send_invitation`` payload: to every attendee, its subject and body,
+    the VCALENDAR as ``text/calendar; method=REQUEST`` and ``invite.ics``.
+
+    Raises:
+        CalendarError: the invitation is invalid (see
+            :func:`~solodesk.core.calendar.invitation_errors`).
+    """
+    body = payload.body.strip() or (
+        f"You are invited to {payload.summary}.\n\n{payload.description}".strip()
+    )
+    mail = {
+        "to": list(payload.attendees),
+        "cc": [],
+        "subject": payload.subject(),
+        "body": body,
+        "message_id": payload.message_id,
+    }
+    return build_mime(mail, from_addr, calendar=CalendarPart(build_ics(payload.to_invitation())))

@@ -22,6 +22,7 @@ from email.utils import getaddresses
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar, Event, vCalAddress
+from pydantic import BaseModel, ConfigDict, Field
 
 from solodesk.core.mail import check_address
 
@@ -184,6 +185,78 @@ def parse_ics(data: bytes) -> Calendar:
     if not isinstance(cal, Calendar):
         raise CalendarError("not a single VCALENDAR")
     return cal
+
+
+class InvitationPayload(BaseModel):
+    """What a ``send_invitation`` proposal carries: the meeting and the mail that sends it.
+
+    Times travel as ISO 8601 with their UTC offset; ``uid`` and ``message_id`` are fixed at
+    proposal time (the first is the meeting's identity in every calendar, the second the
+    mail's idempotency key).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uid: str = Field(min_length=1)
+    summary: str
+    start: datetime
+    end: datetime
+    timezone: str
+    organizer: str
+    attendees: list[str]
+    description: str = ""
+    location: str = ""
+    sequence: int = 0
+    stamp: datetime
+    message_id: str
+    body: str = Field("", description="Plain-text part of the invitation mail")
+
+    def to_invitation(self) -> Invitation:
+        """The :class:`Invitation` it describes."""
+        return Invitation(
+            uid=self.uid, summary=self.summary, start=self.start, end=self.end,
+            timezone=self.timezone, organizer=self.organizer, attendees=tuple(self.attendees),
+            description=self.description, location=self.location, stamp=self.stamp,
+            sequence=self.sequence,
+        )
+
+    def errors(self) -> list[str]:
+        """Why it cannot be sent (fields named); empty when fine."""
+        errors = invitation_errors(self.to_invitation())
+        if not re.fullmatch(r"<[^<>\s@]+@[^<>\s@]+>", self.message_id):
+            errors.append("message_id: must look like <id@domain> (RFC 5322 msg-id)")
+        return errors
+
+    def subject(self) -> str:
+        """The invitation mail's subject: ``Invitation: Intro call @ Mon 30 Mar 2026 10:00
+        (Europe/Berlin)``."""
+        try:
+            local = self.start.astimezone(zone(self.timezone))
+        except CalendarError:
+            local = self.start
+        return (f"Invitation: {self.summary} @ {local.strftime('%a %d %b %Y %H:%M')} "
+                f"({self.timezone})")
+
+    def inbox_summary(self) -> str:
+        """One line for the inbox."""
+        who = ", ".join(self.attendees[:3]) + (" ..." if len(self.attendees) > 3 else "")
+        return f"{self.subject()} to {who}"
+
+    def idempotency_key(self) -> str:
+        """The mail's Message-ID (one invitation mail per proposal)."""
+        return self.message_id
+
+
+def invitation_payload(
+    inv: Invitation, *, message_id: str, body: str = ""
+) -> InvitationPayload:
+    """The ``send_invitation`` payload for ``inv``."""
+    return InvitationPayload(
+        uid=inv.uid, summary=inv.summary, start=inv.start, end=inv.end, timezone=inv.timezone,
+        organizer=inv.organizer, attendees=list(inv.attendees), description=inv.description,
+        location=inv.location, sequence=inv.sequence, stamp=inv.stamp, message_id=message_id,
+        body=body,
+    )
 
 
 # -- availability and free slots ----------------------------------------------------------------

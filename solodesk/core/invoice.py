@@ -566,6 +566,23 @@ def parse_draft(data: Mapping[str, Any]) -> tuple[InvoiceDraft | None, list[str]
     return draft, errors
 
 
+def draft_summary(draft: InvoiceDraft) -> str:
+    """One line for the inbox, e.g. ``Invoice to Acme SARL: 1,517.16 EUR (2 lines), due
+    2026-03-16``; ``"Credit note cancelling 2026-0001 ..."`` for a credit note.
+
+    The draft need not be valid (an invalid proposal is shown too).
+    """
+    try:
+        total = format_money(compute_totals(draft).grand_total, draft.currency)
+    except (MoneyError, ArithmeticError):
+        total = f"? {draft.currency}"
+    n = len(draft.lines)
+    what = (f"Credit note cancelling {draft.preceding_invoice} for" if draft.is_credit_note
+            else "Invoice to")
+    due = f", due {draft.due_date.isoformat()}" if draft.due_date else ""
+    return f"{what} {draft.customer.name}: {total} ({n} line{'s' if n != 1 else ''}){due}"
+
+
 def invoice_number(year: int, sequence: int) -> str:
     """The number of the ``sequence``-th document of ``year``: ``2026-0001`` (4 digits, more
     after 9999)."""

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from solodesk.core.bank import BankLine
-from solodesk.core.money import format_money
+from solodesk.core.money import MoneyError, check_currency, format_money
 from solodesk.core.references import compact, creditor_reference, find_creditor_references
 
 
@@ -398,3 +400,64 @@ def reminders_due(
 def normalise_reference(text: str) -> str:
     """A reference without spaces and dashes, upper-cased (how references are compared)."""
     return compact(text)
+
+
+class MarkPaidPayload(BaseModel):
+    """What a ``mark_paid`` proposal carries: a bank line recorded as payment of an invoice.
+
+    Attributes:
+        invoice_number: The invoice paid (``2026-0001``).
+        bank_line_id: The stored bank line that pays it (a line pays at most one invoice).
+        amount: The line's amount in minor units (> 0).
+        currency: ISO 4217 code.
+        paid_on: The line's booking date.
+        confidence: ``reference`` or ``amount+name`` (how the match was found).
+        payment: ``full``, ``partial`` or ``overpaid``.
+        evidence: Why, one item per fact.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    invoice_number: str = Field(min_length=1)
+    bank_line_id: int
+    amount: int = Field(gt=0)
+    currency: str
+    paid_on: date
+    confidence: Confidence
+    payment: PaymentKind
+    evidence: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for the inbox."""
+        what = {"full": "Paid", "partial": "Partly paid", "overpaid": "Overpaid"}[
+            self.payment.value]
+        return (f"{what}: invoice {self.invoice_number}, {format_money(self.amount, self.currency)}"
+                f" on {self.paid_on.isoformat()} (bank line #{self.bank_line_id}, "
+                f"{self.confidence.value})")
+
+    def idempotency_key(self) -> str:
+        """One proposal per bank line and invoice."""
+        return f"mark_paid:{self.bank_line_id}:{self.invoice_number}"
+
+    def errors(self) -> list[str]:
+        """Semantic problems beyond the schema; empty when fine."""
+        try:
+            check_currency(self.currency)
+        except MoneyError as exc:
+            return [f"currency: {exc}"]
+        return []
+
+
+def mark_paid_payload(match: Match, line: BankLine) -> MarkPaidPayload:
+    """The ``mark_paid`` proposal for ``match`` of the stored bank ``line``.
+
+    Raises:
+        ValueError: the line is not stored (no id).
+    """
+    if line.id is None:
+        raise ValueError("the bank line must be stored (it has no id)")
+    return MarkPaidPayload(
+        invoice_number=match.invoice.number, bank_line_id=line.id, amount=line.amount,
+        currency=line.currency, paid_on=line.booking_date, confidence=match.confidence,
+        payment=match.payment, evidence=match.evidence,
+    )

@@ -165,3 +165,31 @@ def test_invitation_round_trips_through_the_mail() -> None:
     assert parse_ics(data).events[0]["UID"] == event["UID"]
     # The plain-text body is still the mail's main text.
     assert msg.get_body(("plain",)).get_content().startswith("Hi Marta")  # type: ignore[union-attr]
+
+
+def test_invitation_payload_is_sent_as_imip(smtp_server: SmtpSink) -> None:
+    from solodesk.actions.mime import invitation_message
+    from solodesk.core.calendar import invitation_payload
+
+    berlin = ZoneInfo("Europe/Berlin")
+    inv = Invitation(
+        uid="meeting-2@solodesk.example", summary="Intro call",
+        start=datetime(2026, 10, 26, 9, 30, tzinfo=berlin),  # first day back on CET
+        end=datetime(2026, 10, 26, 10, 0, tzinfo=berlin), timezone="Europe/Berlin",
+        organizer=FROM, attendees=("Marta Kowalski <marta.kowalski@example.com>",
+                                   "bob@example.org"),
+    )
+    p = invitation_payload(inv, message_id="<inv-2@solodesk.example>")
+    msg = invitation_message(p, FROM)
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=10) as smtp:
+        smtp.send_message(msg)
+    (received,) = smtp_server.messages
+    assert sorted(received.rcpt_tos) == ["bob@example.org", "marta.kowalski@example.com"]
+    got = parse(received.raw)
+    assert got["Message-ID"] == "<inv-2@solodesk.example>"
+    assert got["Subject"] == "Invitation: Intro call @ Mon 26 Oct 2026 09:30 (Europe/Berlin)"
+    cal_part = next(part for part in got.walk() if part.get_content_type() == "text/calendar")
+    (event,) = parse_ics(cal_part.get_content().encode("utf-8")).events
+    assert event.start.astimezone(UTC) == datetime(2026, 10, 26, 8, 30, tzinfo=UTC)
+    assert str(event["UID"]) == "meeting-2@solodesk.example"
+    assert got.get_body(("plain",)).get_content().startswith("You are invited to Intro call.")  # type: ignore[union-attr]

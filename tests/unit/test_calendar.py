@@ -187,3 +187,22 @@ def test_free_slots_refuse_nonsense() -> None:
     # A meeting longer than every window: nothing to propose.
     assert free_slots(week, [], timezone="UTC", after=datetime(2026, 1, 1, tzinfo=UTC),
                       duration=timedelta(hours=2), count=1, horizon_days=14) == []
+
+
+def test_invitation_payload_round_trips_as_json() -> None:
+    from solodesk.core.calendar import InvitationPayload, invitation_payload
+
+    p = invitation_payload(invitation(), message_id="<inv-1@solodesk.example>",
+                           body="Hi Marta, see you then.")
+    data = p.model_dump(mode="json")
+    assert data["start"] == "2026-03-30T10:00:00+02:00"
+    back = InvitationPayload.model_validate(data)
+    assert back.to_invitation().start.astimezone(UTC) == invitation().start.astimezone(UTC)
+    assert back.errors() == []
+    assert back.subject() == ("Invitation: Intro call: writing workshop @ Mon 30 Mar 2026 10:00 "
+                              "(Europe/Berlin)")
+    assert back.inbox_summary().endswith(
+        "to Marta Kowalski <marta.kowalski@example.com>, bob@example.org")
+    assert back.idempotency_key() == "<inv-1@solodesk.example>"
+    bad = back.model_copy(update={"message_id": "nope", "attendees": []})
+    assert {e.split(":")[0] for e in bad.errors()} == {"message_id", "attendees"}

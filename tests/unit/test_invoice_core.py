@@ -221,3 +221,14 @@ def test_iban_and_creditor_references() -> None:
 def test_customer_model_round_trips_as_json() -> None:
     c = Customer.model_validate_json(ACME.model_dump_json())
     assert c == ACME
+
+
+def test_draft_summary_for_the_inbox() -> None:
+    from solodesk.core.invoice import draft_summary
+
+    assert draft_summary(draft()) == "Invoice to Acme SARL: 1,517.16 EUR (2 lines), due 2026-03-16"
+    cn = credit_note_for(issued(), issue_date=date(2026, 4, 1))
+    assert draft_summary(cn) == (
+        "Credit note cancelling 2026-0001 for Acme SARL: 1,517.16 EUR (2 lines)"
+    )
+    assert draft_summary(draft(currency="XYZ")).startswith("Invoice to Acme SARL: ? XYZ")

@@ -253,3 +253,22 @@ def test_quotes_agrees_with_its_regex_definition(text: str, reference: str) -> N
 def test_digits_in_names_are_significant() -> None:
     assert not names_match("Customer 1", "Customer 2")
     assert names_match("Studio 54 Ltd", "STUDIO 54")
+
+
+def test_mark_paid_payload_from_a_match() -> None:
+    from dataclasses import replace
+
+    from solodesk.core.matching import MarkPaidPayload, mark_paid_payload
+
+    line = replace(bank(50000, "2026-0001 first instalment"), id=7)
+    match = match_payment(line, OPEN).match
+    assert match is not None
+    p = mark_paid_payload(match, line)
+    assert p.summary() == ("Partly paid: invoice 2026-0001, 500.00 EUR on 2026-03-14 "
+                           "(bank line #7, reference)")
+    assert p.idempotency_key() == "mark_paid:7:2026-0001"
+    assert p.errors() == []
+    again = MarkPaidPayload.model_validate(p.model_dump(mode="json"))
+    assert again == p
+    with pytest.raises(ValueError, match="must be stored"):
+        mark_paid_payload(match, bank(50000))
