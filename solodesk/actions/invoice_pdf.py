@@ -320,11 +320,11 @@ def _draw(invoice: IssuedInvoice, fonts: tuple[Path, Path], lang: str) -> bytes:
     return bytes(pdf.output())
 
 
-def _paragraphs(pdf: object, texts: Sequence[str]) -> None:
+def _paragraphs(pdf: Any, texts: Sequence[str]) -> None:
     for text in texts:
-        pdf.set_font("DejaVu", size=9)  # type: ignore[attr-defined]
-        pdf.multi_cell(0, 4.6, text, new_x="LMARGIN", new_y="NEXT")  # type: ignore[attr-defined]
-        pdf.ln(1.2)  # type: ignore[attr-defined]
+        pdf.set_font("DejaVu", size=9)
+        pdf.multi_cell(0, 4.6, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1.2)
 
 
 def _group(iban: str) -> str:

@@ -121,7 +121,6 @@ UNIT_CODES: dict[str, str] = {
 
 MAX_QUANTITY_DECIMALS = 4
 _VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,13}$")
-_ONE_LINE_FIELDS = ("name",)
 
 
 def _no_float(value: Any) -> Any:
