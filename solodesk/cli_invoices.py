@@ -420,6 +420,9 @@ def _draft(sv: Any, args: argparse.Namespace) -> int:
         exemption_reasons=reasons,
     )
     errors = validate_draft(draft)
+    if any(key == "company.name" and is_default for key, _v, is_default in cfg.items()):
+        errors.insert(0, f"seller.name: still the placeholder {draft.seller.name!r}; set it "
+                         "with 'solodesk config set company.name ...'")
     totals = None if errors else compute_totals(draft)
     if args.json:
         print(json.dumps({

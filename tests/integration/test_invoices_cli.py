@@ -122,6 +122,20 @@ def test_an_invalid_draft_lists_every_problem(configured: Path) -> None:
     assert "expected DESCRIPTION;QUANTITY;UNIT PRICE;VAT RATE" in err
 
 
+def test_a_draft_from_unset_company_settings_says_what_to_set(home: Path) -> None:
+    ok(run_cli(home, "invoices", "customers", "add", "Globex Ltd", "--country", "GB"))
+    err = fails(run_cli(home, "invoices", "draft", "--customer", "Globex",
+                        "--line", "Consulting;1;100;19"))
+    lines = err.splitlines()
+    assert lines[1] == ("  - seller.name: still the placeholder 'my company'; set it with "
+                        "'solodesk config set company.name ...'")
+    assert any(line.startswith("  - seller.address.country: '' is not an ISO 3166-1")
+               for line in lines), err
+    assert any(line.startswith("  - seller.iban: required so the customer can pay by bank "
+                               "transfer (set it with 'solodesk config set company.iban")
+               for line in lines), err
+
+
 def test_list_show_pdf_and_xml_of_issued_invoices(configured: Path, store: Store,
                                                   tmp_path: Path) -> None:
     home = configured
