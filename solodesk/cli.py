@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from solodesk import __version__, cli_books, cli_jobs, cli_mailsync
+from solodesk import __version__, cli_books, cli_invoices, cli_jobs, cli_mailsync
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import escape_controls, for_terminal
 from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
@@ -137,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     ae.add_argument("--output", "-o", type=Path, default=None, help="file (default: stdout)")
     aud_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     cli_books.register(sub)
+    cli_invoices.register(sub)
     return p
 
 
@@ -359,6 +360,8 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return _audit(sv, args)
     if cmd in cli_books.COMMANDS:
         return await cli_books.dispatch(sv, args)
+    if cmd in cli_invoices.COMMANDS:
+        return await cli_invoices.dispatch(sv, args)
     raise CliError(f"unknown command {cmd}")
 
 

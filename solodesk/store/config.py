@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from solodesk.core.money import CURRENCY_EXPONENTS
+
 #: Settings whose absence means SoloDesk has not been set up yet (see :meth:`Config.first_run`).
 FIRST_RUN_KEYS = ("company.name", "founder.name")
 
@@ -326,6 +328,34 @@ class MailboxValue:
 
 
 @dataclass(frozen=True, slots=True)
+class CountryValue:
+    """An ISO 3166-1 alpha-2 country code (``DE``), upper-cased, or empty."""
+
+    def normalize(self, text: str) -> str:
+        value = text.strip().upper()
+        if value and not re.fullmatch(r"[A-Z]{2}", value):
+            raise ValueError(f"must be {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        return "a two-letter ISO 3166-1 country code such as DE or FR, or empty"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyValue:
+    """An ISO 4217 currency code (``EUR``), upper-cased."""
+
+    def normalize(self, text: str) -> str:
+        value = text.strip().upper()
+        if value not in CURRENCY_EXPONENTS:
+            raise ValueError(f"must be {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        return "an ISO 4217 currency code such as EUR, USD or CHF"
+
+
+@dataclass(frozen=True, slots=True)
 class TimeZoneValue:
     """An IANA time zone name (``Europe/Paris``), or empty for the system's."""
 
@@ -452,7 +482,81 @@ SETTINGS: dict[str, Setting] = {
         type=TimeZoneValue(),
     ),
     "company.name": Setting(
-        "my company", "Company name used in agent prompts", type=TextValue(200)
+        "my company", "Company name used in agent prompts and on invoices", type=TextValue(200)
+    ),
+    "company.address_line1": Setting(
+        "", "Company street address, first line (invoices)", type=TextValue(200)
+    ),
+    "company.address_line2": Setting(
+        "", "Company street address, second line (invoices)", type=TextValue(200)
+    ),
+    "company.postcode": Setting("", "Company post code (invoices)", type=TextValue(20)),
+    "company.city": Setting("", "Company city (invoices)", type=TextValue(200)),
+    "company.country": Setting(
+        "",
+        "Company country, ISO 3166-1 alpha-2 code, e.g. DE (invoices)",
+        type=CountryValue(),
+    ),
+    "company.vat_id": Setting(
+        "",
+        "Company VAT identifier with country prefix, e.g. DE123456789",
+        type=TextValue(30, token=True),
+    ),
+    "company.tax_id": Setting(
+        "", "Company tax number, when there is no VAT identifier", type=TextValue(50)
+    ),
+    "company.legal_id": Setting(
+        "",
+        "Company legal registration number (trade register, SIREN), printed on invoices",
+        type=TextValue(100),
+    ),
+    "company.iban": Setting(
+        "", "IBAN customers pay invoices to", type=TextValue(42)
+    ),
+    "company.bic": Setting(
+        "", "BIC of that account (optional)", type=TextValue(11, token=True)
+    ),
+    "company.email": Setting(
+        "", "Company e-mail address printed on invoices", type=MailboxValue()
+    ),
+    "invoices.currency": Setting(
+        "EUR",
+        "Default currency of new invoices (ISO 4217)",
+        type=CurrencyValue(),
+    ),
+    "invoices.payment_days": Setting(
+        "14", "Days from the invoice date to its due date", type=IntValue(0, 365, "days")
+    ),
+    "invoices.payment_terms": Setting(
+        "Payable within {days} days of the invoice date without deduction.",
+        "Payment terms printed on invoices ({days} is replaced by invoices.payment_days)",
+        type=TextValue(500),
+    ),
+    "invoices.font_dir": Setting(
+        "",
+        "Folder with DejaVuSans.ttf and DejaVuSans-Bold.ttf (empty: the system's fonts)",
+        type=PathValue(),
+    ),
+    "invoices.reminder_first_days": Setting(
+        "7",
+        "Days after an invoice's due date before the first payment reminder",
+        type=IntValue(0, 365, "days"),
+    ),
+    "invoices.reminder_every_days": Setting(
+        "14", "Days between payment reminders for the same invoice", type=IntValue(1, 365, "days")
+    ),
+    "invoices.reminder_max": Setting(
+        "3", "Most payment reminders proposed per invoice (0: no limit)", type=IntValue(0, 20)
+    ),
+    "calendar.timezone": Setting(
+        "",
+        "Your time zone for meetings, e.g. Europe/Berlin (empty: the system's)",
+        type=TimeZoneValue(),
+    ),
+    "calendar.availability": Setting(
+        "Mon-Fri 09:00-12:00,14:00-17:00",
+        "When you take meetings, in your time zone, e.g. 'Mon-Thu 09:00-17:00; Fri 09:00-12:00'",
+        type=TextValue(500),
     ),
     "founder.name": Setting(
         "the founder", "Founder's name used to sign replies", type=TextValue(200)

@@ -624,6 +624,155 @@ def m005_localmodel_draft_attempts(db: Database) -> None:
     db.execute("ALTER TABLE actions ADD COLUMN draft_attempts INTEGER NOT NULL DEFAULT 1")
 
 
+@migrations()
+def m006_invoices_invoices(db: Database) -> None:
+    """Invoices, credit notes, customers, payments, reminders and content-addressed blobs
+    (issue 10, ``invoices``).
+
+    Gapless numbering is enforced here, not only in Python: ``invoice_sequences`` holds the last
+    number given per year; it starts at 1, moves forward by exactly one, and only once the
+    number it holds is used by an invoice; an invoice may only take the number its sequence
+    holds. Allocation and the invoice row are written in one transaction, so the numbers of a
+    year are always 1..last. Issued invoices, their PDFs, payments and reminders are never
+    changed or deleted; an invoice is cancelled by a credit note (type 381) that refers to it.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+            data BLOB NOT NULL,
+            size INTEGER NOT NULL CHECK (size = length(data)),
+            media_type TEXT NOT NULL,
+            filename TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TRIGGER blobs_no_update BEFORE UPDATE ON blobs
+            BEGIN SELECT RAISE(ABORT, 'blobs are content-addressed: never changed'); END;
+
+        CREATE TABLE customers (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL CHECK (name <> ''),
+            name_key TEXT NOT NULL UNIQUE,
+            address TEXT NOT NULL,
+            country TEXT NOT NULL CHECK (country GLOB '[A-Z][A-Z]'),
+            vat_id TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL CHECK (source IN ('manual', 'invoice')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE invoice_sequences (
+            year INTEGER PRIMARY KEY CHECK (year BETWEEN 1900 AND 9999),
+            last INTEGER NOT NULL
+        );
+        CREATE TRIGGER invoice_sequences_start BEFORE INSERT ON invoice_sequences
+            WHEN NEW.last <> 1
+            BEGIN SELECT RAISE(ABORT, 'invoice numbers: a sequence starts at 1'); END;
+        CREATE TRIGGER invoice_sequences_step BEFORE UPDATE ON invoice_sequences
+            WHEN NEW.year <> OLD.year OR NEW.last <> OLD.last + 1
+            BEGIN SELECT RAISE(ABORT, 'invoice numbers: a sequence moves forward by one'); END;
+        CREATE TRIGGER invoice_sequences_used BEFORE UPDATE ON invoice_sequences
+            WHEN NOT EXISTS (SELECT 1 FROM invoices WHERE year = OLD.year AND seq = OLD.last)
+            BEGIN
+                SELECT RAISE(ABORT, 'invoice numbers: the last number given is not used yet');
+            END;
+        CREATE TRIGGER invoice_sequences_kept BEFORE DELETE ON invoice_sequences
+            BEGIN SELECT RAISE(ABORT, 'invoice numbers: a sequence is never deleted'); END;
+
+        CREATE TABLE invoices (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL UNIQUE,
+            year INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            type_code TEXT NOT NULL CHECK (type_code IN ('380', '381')),
+            issue_date TEXT NOT NULL
+                CHECK (issue_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            due_date TEXT,
+            currency TEXT NOT NULL CHECK (currency GLOB '[A-Z][A-Z][A-Z]'),
+            customer_id INTEGER REFERENCES customers(id),
+            customer_name TEXT NOT NULL,
+            buyer_reference TEXT NOT NULL DEFAULT '',
+            net_total INTEGER NOT NULL CHECK (typeof(net_total) = 'integer'),
+            tax_total INTEGER NOT NULL CHECK (typeof(tax_total) = 'integer'),
+            grand_total INTEGER NOT NULL CHECK (typeof(grand_total) = 'integer'),
+            preceding_id INTEGER REFERENCES invoices(id),
+            document TEXT NOT NULL,
+            xml_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            action_id INTEGER UNIQUE REFERENCES actions(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (year, seq),
+            CHECK (number = printf('%04d-%04d', year, seq)),
+            CHECK (substr(issue_date, 1, 4) = printf('%04d', year)),
+            CHECK ((type_code = '381') = (preceding_id IS NOT NULL))
+        );
+        CREATE UNIQUE INDEX invoices_one_credit_note ON invoices(preceding_id)
+            WHERE preceding_id IS NOT NULL;
+        CREATE INDEX invoices_customer ON invoices(customer_id, issue_date);
+        CREATE INDEX invoices_date ON invoices(issue_date, id);
+        CREATE TRIGGER invoices_take_allocated_number BEFORE INSERT ON invoices
+            WHEN NEW.seq IS NOT (SELECT last FROM invoice_sequences WHERE year = NEW.year)
+            BEGIN
+                SELECT RAISE(ABORT, 'invoice numbers: an invoice takes the number just allocated');
+            END;
+        CREATE TRIGGER invoices_credit_an_invoice BEFORE INSERT ON invoices
+            WHEN NEW.preceding_id IS NOT NULL
+             AND (SELECT type_code FROM invoices WHERE id = NEW.preceding_id) IS NOT '380'
+            BEGIN SELECT RAISE(ABORT, 'invoices: a credit note cancels an invoice (380)'); END;
+        CREATE TRIGGER invoices_no_update BEFORE UPDATE ON invoices
+            BEGIN
+                SELECT RAISE(ABORT, 'invoices: an issued invoice is never changed');
+            END;
+        CREATE TRIGGER invoices_no_delete BEFORE DELETE ON invoices
+            BEGIN
+                SELECT RAISE(ABORT, 'invoices: an issued invoice is never deleted');
+            END;
+
+        CREATE TABLE invoice_pdfs (
+            invoice_id INTEGER PRIMARY KEY REFERENCES invoices(id),
+            pdf_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            created_at TEXT NOT NULL
+        );
+        CREATE TRIGGER invoice_pdfs_no_update BEFORE UPDATE ON invoice_pdfs
+            BEGIN SELECT RAISE(ABORT, 'invoices: an issued PDF is never changed'); END;
+        CREATE TRIGGER invoice_pdfs_no_delete BEFORE DELETE ON invoice_pdfs
+            BEGIN SELECT RAISE(ABORT, 'invoices: an issued PDF is never deleted'); END;
+
+        CREATE TABLE invoice_payments (
+            id INTEGER PRIMARY KEY,
+            invoice_id INTEGER NOT NULL REFERENCES invoices(id),
+            date TEXT NOT NULL CHECK (date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
+            currency TEXT NOT NULL CHECK (currency GLOB '[A-Z][A-Z][A-Z]'),
+            bank_line_id INTEGER UNIQUE REFERENCES bank_lines(id),
+            action_id INTEGER UNIQUE REFERENCES actions(id),
+            evidence TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX invoice_payments_invoice ON invoice_payments(invoice_id);
+        CREATE TRIGGER invoice_payments_no_update BEFORE UPDATE ON invoice_payments
+            BEGIN SELECT RAISE(ABORT, 'invoices: a recorded payment is never changed'); END;
+        CREATE TRIGGER invoice_payments_no_delete BEFORE DELETE ON invoice_payments
+            BEGIN SELECT RAISE(ABORT, 'invoices: a recorded payment is never deleted'); END;
+
+        CREATE TABLE invoice_reminders (
+            id INTEGER PRIMARY KEY,
+            invoice_id INTEGER NOT NULL REFERENCES invoices(id),
+            sent_on TEXT NOT NULL
+                CHECK (sent_on GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+            action_id INTEGER UNIQUE REFERENCES actions(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX invoice_reminders_invoice ON invoice_reminders(invoice_id, sent_on);
+        CREATE TRIGGER invoice_reminders_no_update BEFORE UPDATE ON invoice_reminders
+            BEGIN SELECT RAISE(ABORT, 'invoices: a sent reminder is never changed'); END;
+        CREATE TRIGGER invoice_reminders_no_delete BEFORE DELETE ON invoice_reminders
+            BEGIN SELECT RAISE(ABORT, 'invoices: a sent reminder is never deleted'); END;
+        """,
+    )
+
+
 def connect(path: Path | str) -> StoreDatabase:
     """Open (creating if needed) and migrate the database at ``path``.
 

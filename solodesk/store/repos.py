@@ -1358,6 +1358,9 @@ class Store:
         self.bank, self.ledger = books_repos(db, self.audit)
         self.imap = ImapStateRepo(db, self.mail)
         self.jobs = JobRepo(db)
+        from solodesk.store.invoices import invoice_repos  # (it imports this module)
+
+        self.blobs, self.customers, self.invoices = invoice_repos(db, self.audit)
 
     def key_home(self) -> bool:
         """Key this home if it is not yet keyed and a secure keyring exists (first run).
