@@ -15,6 +15,8 @@ from solodesk.store.config import (
     ChoiceValue,
     Config,
     ConfigError,
+    CountryValue,
+    CurrencyValue,
     FloatValue,
     HostValue,
     IntValue,
@@ -119,7 +121,7 @@ def test_config_set_accepts_and_normalises(
 def test_every_setting_has_a_type_and_a_valid_default() -> None:
     kinds = (
         IntValue, FloatValue, BoolValue, ChoiceValue, TextValue, HostValue, UrlValue,
-        PathValue, MailboxValue, TimeZoneValue,
+        PathValue, MailboxValue, TimeZoneValue, CountryValue, CurrencyValue,
     )
     for key, setting in SETTINGS.items():
         assert isinstance(setting.type, kinds), key
