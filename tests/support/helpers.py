@@ -78,9 +78,12 @@ def run_cli(
     *args: str,
     input: str | None = None,  # noqa: A002 - mirrors subprocess.run
     env: Mapping[str, str | None] | None = None,
-    timeout: float = 60,
+    timeout: float = 600,
 ) -> subprocess.CompletedProcess[str]:
     """``python -m solodesk --home HOME ARGS...`` in a subprocess.
+
+    ``timeout`` (seconds) only guards against a hang: on a loaded machine a command that imports
+    litellm and calls a model can take a minute, so it is generous.
 
     The keyring defaults to keyring's ``fail`` backend so a developer's real keyring is never
     touched; ``env`` overrides (a value of None removes the variable).
