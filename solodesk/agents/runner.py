@@ -201,12 +201,16 @@ class Runner:
                 api_key = None if model == LOCAL_MODEL_NAME else self.secrets.get("llm.api_key")
             except SecretError as exc:
                 raise LLMError(str(exc)) from None
-            key = (model, api_base, path, self.config.get("llm.timeout"), api_key or "")
+            key = (
+                model, api_base, path, self.config.get("llm.timeout"),
+                self.config.get("llm.max_tokens"), api_key or "",
+            )
             if self._gateway is not None and self._gateway_key == key and (
                 model != LOCAL_MODEL_NAME or (self._local is not None and self._local.running)
             ):
                 return self._gateway
             timeout = float(self.config.get_int("llm.timeout"))
+            max_tokens = self.config.get_int("llm.max_tokens")
             if model == LOCAL_MODEL_NAME:
                 if self._local is None or not self._local.running:
                     if self._local is not None:
@@ -229,10 +233,15 @@ class Runner:
                     model=f"openai/{LOCAL_MODEL_NAME}",
                     api_base=self._local.api_base,
                     timeout=timeout,
+                    max_tokens=max_tokens,
                 )
             else:
                 target = ModelTarget(
-                    model=model, api_base=api_base or None, api_key=api_key, timeout=timeout
+                    model=model,
+                    api_base=api_base or None,
+                    api_key=api_key,
+                    timeout=timeout,
+                    max_tokens=max_tokens,
                 )
             factory = self._gateway_factory or (lambda t: Gateway(t, on_call=self._record_call))
             self._gateway = factory(target)

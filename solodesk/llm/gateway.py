@@ -55,12 +55,15 @@ class ModelTarget:
         api_base: Base URL of an OpenAI-compatible server, or None for the provider default.
         api_key: The provider key from the keyring, or None.
         timeout: Seconds before a call (or a gap between streamed chunks) is abandoned.
+        max_tokens: Most tokens the model may generate in one answer (sent as the OpenAI
+            ``max_tokens`` parameter), or None for the provider's limit.
     """
 
     model: str
     api_base: str | None = None
     api_key: str | None = None
     timeout: float = 120.0
+    max_tokens: int | None = None
 
     def describe(self) -> str:
         return f"{self.model}" + (f" at {self.api_base}" if self.api_base else "")
@@ -144,6 +147,8 @@ class Gateway:
             "timeout": self.target.timeout,
             "num_retries": 0,
         }
+        if self.target.max_tokens is not None:
+            kwargs["max_tokens"] = self.target.max_tokens
         if self.target.api_base:
             kwargs["api_base"] = self.target.api_base
         if self.target.api_key:

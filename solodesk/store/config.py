@@ -415,6 +415,11 @@ SETTINGS: dict[str, Setting] = {
     "llm.timeout": Setting(
         "120", "Seconds before a model call is abandoned", type=IntValue(1, 3600, "seconds")
     ),
+    "llm.max_tokens": Setting(
+        "1024",
+        "Most tokens a model may write in one answer (bounds a model that rambles, and its cost)",
+        type=IntValue(64, 32768, "tokens"),
+    ),
     "llm.validation_retries": Setting(
         "2",
         "How many times an invalid proposal is sent back to the model with the error",

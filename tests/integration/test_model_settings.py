@@ -17,11 +17,11 @@ def test_changed_timeout_and_api_key_apply_to_the_next_call(
     assert first.target.timeout == 20
     assert run(services.runner.gateway()) is first  # unchanged settings: reused
 
-    services.config.set("llm.timeout", "3")
+    services.config.set("llm.timeout", "300")
     services.secrets.set("llm.api_key", "sk-scripted-key-42")
     second = run(services.runner.gateway())
 
-    assert second.target.timeout == 3
+    assert second.target.timeout == 300
     openai_server.reply_text("ok")
     run(services.runner.chat("hello"))
     (request,) = openai_server.chat_requests
@@ -43,3 +43,16 @@ def test_changed_api_base_applies_to_the_next_call(
         assert len(openai_server.chat_requests) == 1 and len(other.chat_requests) == 1
     finally:
         other.close()
+
+
+def test_every_model_call_is_bounded_by_llm_max_tokens(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    openai_server.reply_text("first")
+    run(services.runner.chat("one"))
+    services.config.set("llm.max_tokens", "300")
+    openai_server.reply_text("second")
+    run(services.runner.chat("two"))
+    first, second = openai_server.chat_requests
+    assert first.body is not None and first.body["max_tokens"] == 1024  # the default
+    assert second.body is not None and second.body["max_tokens"] == 300
