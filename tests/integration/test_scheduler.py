@@ -280,7 +280,9 @@ def test_two_processes_never_run_one_slot_twice(tmp_path: Path, mode: str) -> No
     assert set(per_slot) == set(slots)
     assert set(per_slot.values()) == {1}  # every claimed slot executed exactly once
     per_pid = Counter(line.split()[0] for line in executions)
-    assert sorted(per_pid.values()) == sorted(wins.values())
+    # A process that won no slot (the other was faster every time, as on a loaded machine) has
+    # no line in the log: compare the counts of the processes that ran something.
+    assert sorted(per_pid.values()) == sorted(n for n in wins.values() if n)
 
 
 def test_the_morning_mail_job_syncs_imap(tmp_path: Path,
