@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_ROWS = (
     "1. start to first paint",
     "2. loop max gap, idle window",
+    "2. loop max gap, first chat",
     "2. loop max gap, 2 chats streaming",
     "2. loop p99 gap, 2 chats streaming",
     "2. loop max gap, 50-mail import",
