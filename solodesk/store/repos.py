@@ -35,7 +35,7 @@ from solodesk.core.actions import (
 )
 from solodesk.core.audit import GENESIS, entry_sha256, verify_chain
 from solodesk.core.llmtypes import LLMCallRecord
-from solodesk.core.mail import addr_specs, first_mailbox
+from solodesk.core.mail import addr_specs, all_recipients, first_mailbox
 from solodesk.core.policy import (
     Condition,
     Outcome,
@@ -43,6 +43,7 @@ from solodesk.core.policy import (
     RuleError,
     conditions_from_json,
 )
+from solodesk.store.correspondents import CorrespondentRepo, record_received, record_sent
 from solodesk.store.db import StoreDatabase
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
@@ -782,6 +783,8 @@ class ActionRepo:
             )
             if cur.rowcount != 1:
                 raise InvalidTransition(action_id, current.status, target)
+            if target is ActionStatus.EXECUTED:
+                record_sent(self.db, all_recipients(current.payload), when=now)
             self.audit.append(event, action_id=action_id, actor="outbox", detail=result)
         return self.get(action_id)
 
@@ -829,6 +832,8 @@ class ActionRepo:
             )
             if cur.rowcount != 1:
                 raise InvalidTransition(action_id, current.status, target)
+            if target is ActionStatus.EXECUTED:
+                record_sent(self.db, all_recipients(current.payload), when=now)
             self.audit.append(event, action_id=action_id, actor=actor, detail=result or {})
         return self.get(action_id)
 
@@ -1038,15 +1043,18 @@ class MailRepo:
             )
             if c in record
         ]
+        now = utcnow()
         with self.db.atomic():
             cur = self.db.execute(
                 f"INSERT OR IGNORE INTO mail ({', '.join(columns)}, imported_at)"
                 f" VALUES ({', '.join('?' for _ in columns)}, ?)",
-                [record[c] for c in columns] + [utcnow()],
+                [record[c] for c in columns] + [now],
             )
             if cur.rowcount != 1:
                 return None
-            return int(cast(int, cur.lastrowid))
+            mail_id = int(cast(int, cur.lastrowid))
+            record_received(self.db, str(record["from_email"]), mail_id=mail_id, when=now)
+            return mail_id
 
     def get(self, mail_id: int) -> MailRecord:
         """Raises NotFound if there is no such mail."""
@@ -1350,6 +1358,7 @@ class Store:
         self.audit = AuditLog(db, self.trust)
         self.actions = ActionRepo(db, self.audit)
         self.mail = MailRepo(db)
+        self.correspondents = CorrespondentRepo(db)
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
         self.policy = PolicyRepo(db, self.audit)
