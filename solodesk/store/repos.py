@@ -1047,8 +1047,10 @@ class MailRepo:
         row does not carry them.
         """
         record = dict(record)
-        record.setdefault("from_email", first_mailbox(str(record.get("from_addr", ""))).addr)
-        record.setdefault("reply_to_email", ", ".join(addr_specs(str(record.get("reply_to", "")))))
+        if "from_email" not in record:
+            record["from_email"] = first_mailbox(str(record.get("from_addr", ""))).addr
+        if "reply_to_email" not in record:
+            record["reply_to_email"] = ", ".join(addr_specs(str(record.get("reply_to", ""))))
         columns = [
             "message_id", "from_addr", "reply_to", "to_addrs", "cc_addrs", "subject", "date",
             "in_reply_to", "refs", "body_text", "raw", "source",
