@@ -65,3 +65,29 @@ def test_an_approval_with_an_undo_window_is_committed_on_its_own(
     assert scheduled.status is ActionStatus.SCHEDULED
     assert services.store.actions.owner(action.id) is None
     assert smtp_server.messages == []
+
+
+def test_when_a_send_cannot_start_the_approval_stands_as_before(
+    services: Services, smtp_server: SmtpSink, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks before a claim (here: no disk space) refuse the send; the approval is still
+    recorded (approved, not claimed), to be sent once there is room, as before the merge."""
+    from solodesk.store.reserve import DiskReserve, NoSpace
+
+    def no_space(self: DiskReserve, what: str = "a send") -> None:
+        raise NoSpace(f"no room for {what}")
+
+    monkeypatch.setattr(DiskReserve, "check", no_space)
+    action = propose_email(services.store, reply=False)
+    with pytest.raises(NoSpace):
+        run(services.runner.approve(action.id))
+    stored = services.store.actions.get(action.id)
+    assert stored.status is ActionStatus.APPROVED
+    assert services.store.actions.owner(action.id) is None
+    assert smtp_server.messages == []
+    log = [e["event"] for e in services.store.audit.entries(action_id=action.id)]
+    assert log == ["proposed", "approved"]
+
+    monkeypatch.undo()
+    final = run(services.runner.execute_approved(action.id))
+    assert final.status is ActionStatus.EXECUTED and len(smtp_server.messages) == 1
