@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from solodesk.actions import smtp
 from solodesk.core import trust as T
-from solodesk.core.actions import Action, ActionKind, ActionStatus, payload_sha256
+from solodesk.core.actions import Action, ActionKind, ActionStatus, ApproveNow, payload_sha256
 from solodesk.core.mail import validate_payload
 from solodesk.store.db import DiskFull
 from solodesk.store.owner import Owner
@@ -40,6 +40,7 @@ _TARGETS = {
 }
 
 SendFn = Callable[[Action], Awaitable[smtp.SendOutcome]]
+
 
 
 class NotClaimed(LookupError):
@@ -102,8 +103,13 @@ class Outbox:
         their ids. Claims of live processes are left alone."""
         return self.store.actions.reconcile()
 
-    async def execute(self, action_id: int) -> Action:
+    async def execute(self, action_id: int, *, approve: ApproveNow | None = None) -> Action:
         """Claim and execute one approved action.
+
+        With ``approve``, the action is approved here, in the transaction that claims it (one
+        durable commit before SMTP instead of two, :meth:`ActionRepo.approve`). If the checks
+        before a claim fail (locked keyring, no disk space), it is approved alone, as an
+        approval followed by a failed execution always was, and the error is raised.
 
         Returns:
             The action in its final status (``executed``, ``failed`` or ``unknown``).
@@ -114,16 +120,38 @@ class Outbox:
                 (nothing was claimed or sent).
             NoSpace: too little free disk space to record the outcome (nothing was claimed).
             StoreBusy, DiskFull: the database could not be written (nothing was sent).
+            NotFound, StaleApproval, InvalidTransition: from the approval (nothing was sent).
         """
         actions = self.store.actions
-        key = self.store.trust.key()  # a keyed home with a locked keyring stops here
-        if self.reserve is not None:
-            self.reserve.check(f"#{action_id}")
+        try:
+            key = self.store.trust.key()  # a keyed home with a locked keyring stops here
+            if self.reserve is not None:
+                self.reserve.check(f"#{action_id}")
+        except Exception:
+            if approve is not None:  # the approval stands (or says why it cannot)
+                self._approved(
+                    actions.approve(
+                        action_id, expected_sha256=approve.expected_sha256, actor=approve.actor
+                    ),
+                    approve,
+                )
+            raise
         owner = Owner.current()
-        action = actions.claim(action_id, owner=owner)
-        if action is None:
+        claimed: Action | None
+        if approve is not None:
+            claimed = actions.approve(
+                action_id,
+                expected_sha256=approve.expected_sha256,
+                actor=approve.actor,
+                claim_owner=owner,
+            )
+            self._approved(claimed, approve)
+        else:
+            claimed = actions.claim(action_id, owner=owner)
+        if claimed is None:
             current = actions.get(action_id)
             raise NotClaimed(f"action {action_id} is {current.status.value}; nothing to execute")
+        action = claimed
         refusal = self._refusal(action, key)
         if refusal is not None:
             event, result = refusal
@@ -152,6 +180,11 @@ class Outbox:
         else:  # pragma: no cover - every kind has an executor
             outcome = smtp.SendOutcome("failed", f"no executor for {action.kind}")
         return self._record(action_id, owner, outcome)
+
+    @staticmethod
+    def _approved(action: Action, approve: ApproveNow) -> None:
+        if approve.on_approved is not None:
+            approve.on_approved(action)
 
     def _refusal(self, action: Action, key: bytes | None) -> tuple[str, dict[str, str]] | None:
         """Why a claimed action must not be executed, as ``(event, result)``; None if it may."""

@@ -11,17 +11,66 @@ content), the audited decision records the floor and the rule that would have fi
 
 from __future__ import annotations
 
-import json
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from solodesk.core.actions import Action, ActionKind, ActionStatus, JSONObject, Provenance
+from solodesk.core.actions import Action, ActionKind, JSONObject, Provenance
 from solodesk.core.drafts import find_promises
-from solodesk.core.mail import addr_specs, domains_of, mail_domain
+from solodesk.core.mail import addr_specs, mail_domain
 from solodesk.core.phishing import SenderFacts, Signal, sender_signals
 from solodesk.core.policy import Decision, Outcome, evaluate, facts
 from solodesk.core.risk import Risk, RiskAssessment, assess, recipients
 from solodesk.store.config import Config
+from solodesk.store.correspondents import CorrespondentRepo
 from solodesk.store.repos import MailRecord, NotFound, Store
+
+
+class KnownAddresses(Collection[str]):
+    """The addresses the founder has corresponded with, looked up in the store's indexed
+    ``correspondents`` table (``store.correspondents``) instead of read whole.
+
+    Membership (``in``) is one indexed lookup per address, cached; iteration and ``len`` read
+    every known address (for display; the gates never need them).
+
+    Args:
+        repo: The store's correspondents.
+        before: For a proposal derived from mail N: N (only mail stored before it counts as
+            received; sent mail always counts). None: all stored mail counts.
+    """
+
+    def __init__(self, repo: CorrespondentRepo, *, before: int | None = None) -> None:
+        self._repo = repo
+        self._before = before
+        self._cache: dict[str, bool] = {}
+        self._domains: frozenset[str] | None = None
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, str):
+            return False
+        if address not in self._cache:
+            self._cache[address] = bool(self._repo.known([address], before=self._before))
+        return self._cache[address]
+
+    def lookup(self, addresses: Iterable[str]) -> set[str]:
+        """The known subset of ``addresses`` (lower-cased addr-specs) in one query."""
+        wanted = list(addresses)
+        missing = [a for a in wanted if a not in self._cache]
+        if missing:
+            found = self._repo.known(missing, before=self._before)
+            self._cache.update((a, a in found) for a in missing)
+        return {a for a in wanted if self._cache.get(a, False)}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._repo.all(before=self._before)))
+
+    def __len__(self) -> int:
+        return len(self._repo.all(before=self._before))
+
+    def domains(self) -> frozenset[str]:
+        """Lower-cased domains of the known addresses (read once)."""
+        if self._domains is None:
+            self._domains = frozenset(self._repo.domains(before=self._before))
+        return self._domains
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +82,14 @@ class Correspondents:
             came from (empty for chat); display names are never addresses.
         known: Lower-cased addresses the founder has corresponded with: senders of imported
             mail (for a proposal from a mail: of mail imported before it) and recipients of mail
-            SoloDesk has sent.
+            SoloDesk has sent (an indexed lookup, :class:`KnownAddresses`).
         thread: What the proposal answers, as text: the source mail's subject and body, or
             the founder's own messages in the chat it came from. A promise a reply makes must
             be found here or in the business profile (``core.drafts.find_promises``).
     """
 
     participants: frozenset[str]
-    known: frozenset[str]
+    known: KnownAddresses
     thread: str = ""
 
 
@@ -59,7 +108,7 @@ class Gates:
         return float(self.config.get_int("outbox.undo_seconds"))
 
     def correspondents(self, provenance: Provenance) -> Correspondents:
-        """Read the source mail's participants and the known addresses (one pass each).
+        """Read the source mail's participants; the known addresses are looked up on demand.
 
         For a proposal derived from a mail, ``known`` holds the senders of *earlier* mail (and
         everyone the founder has mailed), so the mail's own sender is known only if seen before.
@@ -87,17 +136,8 @@ class Gates:
                 for m in self.store.chat.messages(provenance.ref)
                 if m["role"] == "user"
             )
-        db = self.store.db
-        sql = "SELECT DISTINCT lower(from_email) FROM mail WHERE from_email != ''"
-        rows = (
-            db.execute(sql + " AND id < ?", [before]) if before is not None else db.execute(sql)
-        ).fetchall()
-        known = {str(a) for (a,) in rows}
-        for (payload,) in db.execute(
-            "SELECT payload FROM actions WHERE status = ?", [ActionStatus.EXECUTED.value]
-        ).fetchall():
-            known.update(recipients(json.loads(payload)))
-        return Correspondents(frozenset(participants), frozenset(known), thread)
+        known = KnownAddresses(self.store.correspondents, before=before)
+        return Correspondents(frozenset(participants), known, thread)
 
     def profile_text(self) -> str:
         """What the founder's business allows, as text (refund policy, prices...).
@@ -110,7 +150,7 @@ class Gates:
     def sender_facts(self, mail: MailRecord, who: Correspondents) -> SenderFacts:
         """What ``core.phishing`` needs about ``mail``'s sender (``who`` from
         :meth:`correspondents` of a proposal derived from it)."""
-        known_domains = domains_of(who.known) | {self.own_domain()}
+        known_domains = set(who.known.domains()) | {self.own_domain()}
         known_domains.discard("")
         return SenderFacts(
             from_header=mail.from_addr,
@@ -179,7 +219,8 @@ class Gates:
         """Evaluate the policy rules for a pending action (does not change it)."""
         who = who or self.correspondents(action.provenance)
         rcpts = recipients(action.payload)
-        known = who.known | who.participants
+        known = who.known.lookup(r for r in rcpts if r not in who.participants)
+        known |= who.participants
         amount = action.payload.get("amount_cents")
         return evaluate(
             self.store.policy.rules(),

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from solodesk.agents import proposals as P
 from solodesk.agents.gates import Gates
@@ -22,6 +22,7 @@ from solodesk.core.actions import (
     Action,
     ActionKind,
     ActionStatus,
+    ApproveNow,
     JSONObject,
     Provenance,
 )
@@ -57,8 +58,12 @@ from solodesk.store.secrets import SecretError, SecretStore
 
 log = logging.getLogger(__name__)
 
-ExecuteFn = Callable[[int], Awaitable[Action]]
-"""Executes one approved action; raises a LookupError if it is not claimable."""
+class ExecuteFn(Protocol):
+    """Executes one approved action; raises a LookupError if it is not claimable. With
+    ``approve`` it approves it first, in the transaction that claims it."""
+
+    def __call__(self, action_id: int, *, approve: ApproveNow | None = None) -> Awaitable[Action]:
+        ...
 
 PreflightFn = Callable[[Action], list[str]]
 """Why an action cannot be executed now (missing settings, no password...); empty if it can."""
@@ -776,6 +781,17 @@ class Runner:
                 raise ApprovalRefused(action_id, problems)
             current = self._reissue_message_id(current)
             expected_sha256 = current.payload_sha256
+        if delay_s <= 0:
+            # Sent now: approved and claimed in one transaction (one durable commit before SMTP).
+            def approved(action: Action) -> None:
+                self.bus.publish(ActionResolved(action.id, ActionStatus.APPROVED.value, ""))
+
+            final = await self.execute(
+                action_id, approve=ApproveNow(expected_sha256, on_approved=approved)
+            )
+            detail = str((final.result or {}).get("detail", ""))
+            self.bus.publish(ActionResolved(final.id, final.status.value, detail))
+            return final
         action = self.store.actions.approve(
             action_id, expected_sha256=expected_sha256, delay_s=delay_s
         )

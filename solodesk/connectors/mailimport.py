@@ -31,11 +31,17 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
-from solodesk.connectors.mailparse import address_header, best_body, header_text, parse_date
+from solodesk.connectors.mailparse import (
+    address_header,
+    best_body,
+    header_text,
+    parse_bytes,
+    parse_date,
+)
 from solodesk.core.mail import PLACEHOLDER_DOMAIN, addr_specs, first_mailbox
 from solodesk.store.db import StoreError
 from solodesk.store.repos import MailRepo
@@ -43,7 +49,11 @@ from solodesk.store.repos import MailRepo
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+#: Messages per write transaction (one durable commit each): a crash loses at most this batch,
+#: which the same import run again stores (what was committed is skipped as duplicates).
 BATCH = 200
+#: ...or this many bytes of messages, whichever comes first (bounds the memory a batch holds).
+BATCH_BYTES = 16 * 1024 * 1024
 #: How much of a line the mbox scanner reads at once (bounds memory on a huge line).
 LINE_CHUNK = 64 * 1024
 
@@ -446,10 +456,9 @@ def parse_message(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     if b"\x00" in raw[:4096]:
         return None, "binary data, not an RFC 5322 message"
     try:
-        msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+        msg = parse_bytes(raw)
     except Exception as exc:
         return None, f"cannot be parsed: {type(exc).__name__}: {exc}"
-    assert isinstance(msg, EmailMessage)
     if not msg.keys():
         return None, "no headers: not an RFC 5322 message"
     sender = first_mailbox(address_header(msg, "From"))
@@ -506,12 +515,26 @@ def fingerprint(raw: bytes) -> str:
     Transport headers (Received, Status, X-*) and the mbox ``From`` line are left out, so the
     same message exported as .eml, in a Maildir or in an mbox has the same fingerprint.
     """
+    return identify(raw)[0]
+
+
+def identify(raw: bytes) -> tuple[str, str]:
+    """``(fingerprint(raw), Message-ID)`` from one parse of the header block (the Message-ID
+    as :func:`_quick_message_id` reads it, ``""`` if none)."""
     data = raw.replace(b"\r\n", b"\n")
     head, _sep, body = data.partition(b"\n\n")
     try:
         headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\n\n")
     except Exception:
         headers = None
+    message_id = ""
+    try:
+        value = headers.get("Message-ID") if headers is not None else None
+    except Exception:
+        value = None
+    if value is not None:
+        text = str(value).strip()
+        message_id = text.split()[0] if text.startswith("<") else text
     digest = hashlib.sha256()
     for name in _FINGERPRINT_HEADERS:
         try:
@@ -525,7 +548,7 @@ def fingerprint(raw: bytes) -> str:
     while lines and not lines[-1]:
         lines.pop()
     digest.update(b"\n".join(lines))
-    return digest.hexdigest()
+    return digest.hexdigest(), message_id
 
 
 def _conflict_key(fp: str) -> str:
@@ -588,6 +611,7 @@ def import_mail(
     """
     report = ImportReport()
     batch: list[tuple[str, dict[str, Any]]] = []
+    batch_bytes = 0
 
     def problem(line: str) -> None:
         if on_problem is not None:
@@ -651,8 +675,7 @@ def import_mail(
                 problem(f"not read: {bad.where}: {bad.reason}")
                 continue
             raw = item.raw
-            fp = fingerprint(raw)
-            known = _quick_message_id(raw)
+            fp, known = identify(raw)
             if known and _is_duplicate(repo, known, fp)[0]:
                 report.duplicates += 1  # skipped without the (slow) full parse
                 continue
@@ -664,8 +687,10 @@ def import_mail(
                 continue
             row["fingerprint"] = fp
             batch.append((item.where, row))
-            if len(batch) >= BATCH:
+            batch_bytes += len(raw)
+            if len(batch) >= BATCH or batch_bytes >= BATCH_BYTES:
                 flush()
+                batch_bytes = 0
         if batch:
             flush()
     except _Stop:
@@ -687,9 +712,7 @@ def rederive_legacy(repo: MailRepo) -> int:
     done = 0
     for mail_id in repo.legacy_body_ids():
         try:
-            msg = BytesParser(policy=email.policy.default).parsebytes(repo.raw(mail_id))
-            assert isinstance(msg, EmailMessage)
-            body = best_body(msg)
+            body = best_body(parse_bytes(repo.raw(mail_id)))
         except Exception as exc:  # keep the row as it was, and never try it again
             log.warning("mail %s: body not re-read: %s", mail_id, type(exc).__name__)
             repo.set_body(mail_id, text=repo.get(mail_id).body_text, html="")

@@ -14,11 +14,14 @@
 
 from __future__ import annotations
 
+import email.policy
 import logging
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
+from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
+from typing import Any, cast
 
 from solodesk.core.charsets import decode_header_bytes, decode_labelled
 from solodesk.core.mail import decode_words
@@ -31,6 +34,36 @@ MAX_HTML_TO_TEXT = 2 * 1024 * 1024
 #: is a stub ("view this email in your browser") and the HTML's text is used instead.
 STUB_CHARS = 200
 STUB_RATIO = 3
+
+
+class ReadMessage(EmailMessage):
+    """An :class:`EmailMessage` (``policy.default``) that parses each header it is asked for
+    once: the parser and ``get_body``/``get_content_charset`` ask for a part's Content-Type
+    many times, and each ask used to build the header object again (most of the time spent
+    reading a message went there). The cached object is the one ``policy.header_fetch_parse``
+    returns for the header's stored value, so answers are unchanged; a header set or replaced
+    later is parsed anew (the cache is keyed by the stored value's identity).
+    """
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        wanted = name.lower()
+        for key, value in self._headers:  # type: ignore[attr-defined]
+            if key.lower() == wanted:
+                cache: dict[str, tuple[object, Any]] = self.__dict__.setdefault("_parsed", {})
+                hit = cache.get(wanted)
+                if hit is not None and hit[0] is value:
+                    return hit[1]
+                parsed = self.policy.header_fetch_parse(key, value)
+                cache[wanted] = (value, parsed)
+                return parsed
+        return failobj
+
+
+def parse_bytes(raw: bytes) -> EmailMessage:
+    """Parse an RFC 5322 message with ``policy.default`` into a :class:`ReadMessage`."""
+    msg = BytesParser(_class=ReadMessage, policy=email.policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    return msg
 
 
 def _raw_value(msg: Message, name: str) -> str | None:
@@ -140,8 +173,7 @@ class Body:
 
 def best_body(msg: EmailMessage) -> Body:
     """Choose the text of ``msg`` (see the module docstring). Never raises for content."""
-    plain_part = _body_part(msg, "plain")
-    html_part = _body_part(msg, "html")
+    plain_part, html_part = _body_parts(msg)
     plain = part_text(plain_part).strip() if plain_part is not None else ""
     html = part_text(html_part) if html_part is not None else ""
     if html.strip():
@@ -155,11 +187,60 @@ def best_body(msg: EmailMessage) -> Body:
     return Body(plain, "", "plain" if plain else "none")
 
 
-def _body_part(msg: EmailMessage, subtype: str) -> Message | None:
+def _body_parts(msg: EmailMessage) -> tuple[Message | None, Message | None]:
+    """``(msg.get_body(("plain",)), msg.get_body(("html",)))`` in one walk of the MIME tree.
+
+    The same candidates in the same order as :meth:`EmailMessage.get_body` (RFC 2046
+    alternatives, RFC 2387 ``multipart/related`` through its start part, attachments skipped),
+    but each part's Content-Type and Content-Disposition are parsed once instead of once per
+    preference: parsing them dominated the cost of choosing the body.
+    """
+    found: dict[str, Message] = {}
     try:
-        return msg.get_body(preferencelist=(subtype,))
-    except Exception:  # a malformed MIME tree: treat as having no such part
-        return None
+        _find_text(msg, msg, found)
+    except _Done:
+        pass
+    except Exception:  # a malformed MIME tree: what was found so far, else no such part
+        pass
+    return found.get("plain"), found.get("html")
+
+
+class _Done(Exception):
+    """Both a plain and an HTML part were found."""
+
+
+def _find_text(top: EmailMessage, part: Message, found: dict[str, Message]) -> None:
+    """``EmailMessage._find_body`` for the preferences ``plain`` and ``html`` at once."""
+    if isinstance(part, EmailMessage) and part.is_attachment():
+        return
+    maintype, subtype = part.get_content_type().split("/")
+    if maintype == "text":
+        if subtype in ("plain", "html") and subtype not in found:
+            found[subtype] = part
+            if len(found) == 2:
+                raise _Done
+        return
+    if maintype != "multipart" or not top.is_multipart():
+        return
+    if subtype != "related":
+        for subpart in part.iter_parts():  # type: ignore[attr-defined]
+            _find_text(top, subpart, found)
+        return
+    candidate: Message | None = None
+    start = part.get_param("start")
+    if start:
+        for subpart in part.iter_parts():  # type: ignore[attr-defined]
+            if subpart["content-id"] == start:
+                candidate = subpart
+                break
+    if candidate is None:
+        subparts = part.get_payload()
+        if isinstance(subparts, list):
+            candidate = cast(Message, subparts[0]) if subparts else None
+        elif subparts:  # not a MIME tree (get_body fails here too)
+            raise ValueError("multipart/related holds no parts")
+    if candidate is not None:
+        _find_text(top, candidate, found)
 
 
 def inline_parts(raw: bytes, *, max_bytes: int = 10 * 1024 * 1024) -> dict[str, tuple[str, bytes]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -210,3 +210,20 @@ class Action:
     decided_by: str | None = None
     approval_mac: str | None = None
     draft_attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveNow:
+    """An approval the outbox records in the same transaction as its claim (sent at once, no
+    undo window): one durable commit before SMTP instead of two.
+
+    Attributes:
+        expected_sha256: The hash of the payload the founder saw (None: the current one).
+        actor: Who approved (``founder``).
+        on_approved: Called with the action once the approval is committed.
+    """
+
+    expected_sha256: str | None = None
+    actor: str = "founder"
+    on_approved: Callable[[Action], None] | None = None
+

@@ -15,6 +15,7 @@ waiting), which crashed concurrent commands after a mail had been delivered.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import sqlite3
@@ -27,7 +28,8 @@ from sqlite_utils.migrations import Migrations
 
 from solodesk.core.actions import utcnow
 from solodesk.core.ledger import DEFAULT_CHART
-from solodesk.core.mail import addr_specs, first_mailbox
+from solodesk.core.mail import addr_specs, all_recipients, first_mailbox
+from solodesk.store.correspondents import record_received, record_sent
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -771,6 +773,48 @@ def m006_invoices_invoices(db: Database) -> None:
             BEGIN SELECT RAISE(ABORT, 'invoices: a sent reminder is never deleted'); END;
         """,
     )
+
+
+@migrations()
+def m007_perf_correspondents(db: Database) -> None:
+    """Known correspondents as an indexed table (issue 9, ``perf``; ``store.correspondents``).
+
+    Backfilled from what the gates used to scan: the senders (``from_email``) of stored mail and
+    the To/Cc addresses of executed actions.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE correspondents (
+            address TEXT PRIMARY KEY,
+            domain TEXT NOT NULL,
+            first_mail_id INTEGER,
+            received INTEGER NOT NULL DEFAULT 0,
+            sent INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE correspondent_domains (
+            domain TEXT PRIMARY KEY,
+            first_mail_id INTEGER,
+            sent INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        """,
+    )
+    for mail_id, from_email, imported_at in db.execute(
+        "SELECT id, from_email, imported_at FROM mail WHERE from_email != '' ORDER BY id"
+    ).fetchall():
+        record_received(db, str(from_email), mail_id=int(mail_id), when=str(imported_at))
+    for payload, when in db.execute(
+        "SELECT payload, COALESCE(executed_at, updated_at) FROM actions WHERE status = 'executed'"
+        " ORDER BY id"
+    ).fetchall():
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            record_sent(db, all_recipients(data), when=str(when))
 
 
 def connect(path: Path | str) -> StoreDatabase:

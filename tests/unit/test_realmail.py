@@ -215,7 +215,11 @@ def _old_store(path: Path) -> None:
     from sqlite_utils import Database
 
     db = Database(conn)
-    old = [m for m in migrations._migrations if not m.name.startswith("m005")]  # noqa: SLF001
+    # The migrations a release before m005 had: those defined before the first m005 (later
+    # ones may read m005's columns).
+    every = migrations._migrations  # noqa: SLF001
+    first_m005 = next(i for i, m in enumerate(every) if m.name.startswith("m005"))
+    old = every[:first_m005]
     db.execute(
         "CREATE TABLE _sqlite_migrations (migration_set TEXT, name TEXT, applied_at TEXT,"
         " PRIMARY KEY (migration_set, name))"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import threading
 import warnings
 from collections.abc import Sequence
 from datetime import date
@@ -27,9 +28,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ofxparse.ofxparse as ofxparse_module
 from bs4 import XMLParsedAsHTMLWarning
 from ofxparse import AccountType, OfxParser
-from ofxparse.ofxparse import OfxParserException
+from ofxparse.ofxparse import OfxFile, OfxParserException, OfxPreprocessedFile
 
 from solodesk.connectors.bank.errors import BankFileError
 from solodesk.core.bank import Balance, BankLine, BankStatement, check_balance
@@ -38,6 +40,9 @@ from solodesk.core.money import MoneyError, check_currency, to_minor
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.IGNORECASE)
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
 _HAS_ENCODING_HEADER = re.compile(rb"^\s*ENCODING\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+_PREPROCESS_LOCK = threading.Lock()
 
 
 class _Located(OfxParserException):  # type: ignore[misc]
@@ -52,6 +57,41 @@ class _Located(OfxParserException):  # type: ignore[misc]
         self.message = message
 
 
+class _PreprocessedFile(OfxPreprocessedFile):  # type: ignore[misc]
+    """ofxparse 0.21's SGML preprocessing (close every element that never has a closing tag in
+    the file), with the closing tags in a set: ofxparse looks each opening tag up in a list of
+    every closing tag in the file, which made reading O(n²) in the number of transactions
+    (53% of reading a 5,000-line statement, 55% at 10,000). Output is identical."""
+
+    fh: Any
+
+    def __init__(self, fh: Any) -> None:
+        OfxFile.__init__(self, fh)
+        if self.fh is None:
+            return
+        ofx_string = self.fh.read()
+        closing_tags = {t.upper() for t in re.findall(r"(?i)</([a-z0-9_\.]+)>", ofx_string)}
+        last_open_tag = None
+        tokens = re.split(r"(?i)(</?[a-z0-9_\.]+>)", ofx_string)
+        new_fh = io.StringIO()
+        for token in tokens:
+            is_closing_tag = token.startswith("</")
+            is_processing_tag = token.startswith("<?")
+            is_cdata = token.startswith("<!")
+            is_tag = token.startswith("<") and not is_cdata
+            is_open_tag = is_tag and not is_closing_tag and not is_processing_tag
+            if is_tag and last_open_tag is not None:
+                new_fh.write(f"</{last_open_tag}>")
+                last_open_tag = None
+            if is_open_tag:
+                tag_name = re.findall(r"(?i)<([a-z0-9_\.]+)>", token)[0]
+                if tag_name.upper() not in closing_tags:
+                    last_open_tag = tag_name
+            new_fh.write(token)
+        new_fh.seek(0)
+        self.fh = new_fh
+
+
 def _raw(tag: Any, name: str) -> str:
     found = tag.find(name)
     if found is None or not found.contents:
@@ -61,6 +101,21 @@ def _raw(tag: Any, name: str) -> str:
 
 class _LocatingParser(OfxParser):  # type: ignore[misc]
     """ofxparse's parser, keeping each transaction's source line and raw dates."""
+
+    @classmethod
+    def parse(cls, file_handle: Any, *args: Any, **kwargs: Any) -> Any:
+        """``OfxParser.parse`` with :class:`_PreprocessedFile` (linear) for its preprocessing.
+
+        ofxparse looks its preprocessing class up by module name at each call; it is swapped
+        for this call only, under a lock, and put back.
+        """
+        with _PREPROCESS_LOCK:
+            saved = ofxparse_module.OfxPreprocessedFile
+            ofxparse_module.OfxPreprocessedFile = _PreprocessedFile
+            try:
+                return super().parse(file_handle, *args, **kwargs)
+            finally:
+                ofxparse_module.OfxPreprocessedFile = saved
 
     @classmethod
     def parseTransaction(cls, txn_ofx: Any) -> Any:  # noqa: N802 - ofxparse's name
