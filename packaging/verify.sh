@@ -10,7 +10,7 @@
 # 2. `solodesk --version`;
 # 3. `solodesk demo --no-gui --limit 2`: the frozen app starts the local model server from
 #    itself (--local-model-server), the support agent drafts replies, the proposals are listed;
-# 4. the window: `solodesk` under Xvfb (started on :99 if DISPLAY is unset) shows the main
+# 4. the window: `solodesk` under Xvfb (started if DISPLAY is unset) shows the main
 #    window (first-run questions skipped with Esc), a screenshot is taken with ImageMagick
 #    (default /tmp/solodesk-packaged.png: look at it), then the window is closed and the exit
 #    status must be 0;
@@ -58,6 +58,8 @@ run_in "$(fresh_home version)" "$APP" --version
 
 step "3. demo --no-gui (the local model server runs from the frozen app)"
 home=$(fresh_home demo)
+# The demo copies the founder's model settings: a long timeout, for a loaded machine.
+run_in "$home" "$APP" config set llm.timeout 1800
 start=$(date +%s)
 run_in "$home" "$APP" demo --no-gui --limit 2 | tee "$WORK/demo.out"
 echo "verify: the demo took $(( $(date +%s) - start )) s"
@@ -73,10 +75,13 @@ fi
 
 step "4. the window under Xvfb"
 if [[ -z "${DISPLAY:-}" ]]; then
-  Xvfb :99 -screen 0 1280x800x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+  # A free display number, chosen by Xvfb itself (other Xvfb servers may run here).
+  Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$WORK/display" >"$WORK/xvfb.log" 2>&1 &
   pids+=($!)
-  export DISPLAY=:99
-  for _ in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.2; done
+  for _ in $(seq 100); do [[ -s "$WORK/display" ]] && break; sleep 0.1; done
+  [[ -s "$WORK/display" ]] || { cat "$WORK/xvfb.log"; echo "verify: Xvfb did not start" >&2; exit 1; }
+  export DISPLAY=":$(head -1 "$WORK/display")"
+  echo "verify: Xvfb on $DISPLAY"
 fi
 home=$(fresh_home gui)
 run_in "$home" env QT_QPA_PLATFORM=xcb "$APP" >"$WORK/gui.log" 2>&1 &
