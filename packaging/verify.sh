@@ -15,7 +15,9 @@
 #    (default /tmp/solodesk-packaged.png: look at it), then the window is closed and the exit
 #    status must be 0;
 # 5. packaging/install-desktop.sh into the fresh home, and the installed desktop entry and
-#    metainfo validate (desktop-file-validate, appstreamcli validate --no-net).
+#    metainfo validate (desktop-file-validate, appstreamcli validate --no-net);
+# 6. a secret stored by the frozen app through a private Secret Service (gnome-keyring on its
+#    own D-Bus session), so keyring's backends are visible in the bundle.
 # Needs xvfb, xdotool, imagemagick, desktop-file-utils, appstream. Not part of pytest: the build
 # takes minutes.
 set -euo pipefail
@@ -135,6 +137,42 @@ desktop-file-validate "$home/.local/share/applications/io.github.solodesk.SoloDe
 appstreamcli validate --no-net "$home/.local/share/metainfo/io.github.solodesk.SoloDesk.metainfo.xml"
 run_in "$home" "$home/.local/bin/solodesk" --version
 ls "$home/.local/share/icons/hicolor"
+
+step "6. keyring: a secret stored through the Secret Service (keyring's entry points in the bundle)"
+if command -v dbus-daemon >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
+  # A private session bus and an unlocked gnome-keyring, as the tests start them (the helper
+  # needs secretstorage: the build venv's Python has it).
+  py=$HERE/build/venv/bin/python
+  [[ -x "$py" ]] || py=$(dirname "$HERE")/.venv/bin/python
+  "$py" - "$APP" "$WORK/keyring" "$(dirname "$HERE")" <<'PY'
+import subprocess
+import sys
+from pathlib import Path
+
+app, tmp, root = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+sys.path.insert(0, root)
+from tests.support.secret_service import start  # noqa: E402
+
+tmp.mkdir()
+service = start(tmp)
+try:
+    env = {k: v for k, v in service.env.items() if k.startswith(("XDG_", "DBUS_"))}
+    env.update(PATH="/usr/bin:/bin", HOME=str(tmp / "home"), LANG="C.UTF-8")
+    subprocess.run([app, "secrets", "set", "smtp.password"], input="verify-Secret-42\n",
+                   text=True, env=env, check=True)
+    status = subprocess.run([app, "secrets", "status"], capture_output=True, text=True,
+                            env=env, check=True).stdout
+    print(status, end="")
+    if "— secure" not in status or "SecretService" not in status:
+        sys.exit("verify: the frozen app did not use the Secret Service")
+    if "verify-Secret-42" in status:
+        sys.exit("verify: a secret value was printed")
+finally:
+    service.stop()
+PY
+else
+  echo "verify: dbus-daemon or gnome-keyring-daemon missing; keyring step skipped" >&2
+fi
 
 echo
 echo "verify: all checks passed ($APP_DIR, $(du -sh "$APP_DIR" | cut -f1))"
