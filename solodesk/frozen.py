@@ -125,10 +125,9 @@ def _check_model() -> None:
 
 
 def _check_litellm() -> None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    from solodesk.llm.gateway import import_litellm  # the one place litellm is imported
 
-    if not litellm.model_cost:
+    if not import_litellm().model_cost:
         raise FileNotFoundError("litellm's bundled model price list is missing or empty")
 
 
