@@ -202,7 +202,26 @@ def test_pyinstaller_is_a_build_tool_not_a_runtime_dependency() -> None:
         d.lower().startswith("pyinstaller") for d in project["optional-dependencies"]["packaging"]
     )
     assert project["scripts"]["solodesk"] == "solodesk.cli:main"
-    assert project["gui-scripts"]["solodesk-gui"] == "solodesk.app:main"
+    assert project["gui-scripts"]["solodesk-gui"] == "solodesk.cli:gui_main"
+
+
+def test_solodesk_gui_without_a_display_says_so_instead_of_aborting(tmp_path: Path) -> None:
+    # Found with pipx: the script went straight to Qt, which aborted (status 134) headless.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    env["HOME"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", "from solodesk.cli import gui_main; raise SystemExit(gui_main())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "no display" in out.stderr
 
 
 # --- icons and the freedesktop files --------------------------------------------------------
