@@ -9,8 +9,8 @@ A one-folder build has a single program, ``solodesk``, whose ``sys.executable`` 
 * ``--self-test``: imports every module the app may import (those of ``solodesk`` and every
   module named by an ``import`` statement in them, including the lazy ones inside functions),
   checks the data files the app reads (resources, the SmolLM2 GGUF, litellm's bundled price
-  list, keyring's backend entry points, llama.cpp's shared library), prints one line per
-  failure and exits 0 when nothing failed, 1 otherwise;
+  list and tokenizer files, keyring's backend entry points, llama.cpp's shared library), prints
+  one line per failure and exits 0 when nothing failed, 1 otherwise;
 * anything else: the ``solodesk`` command line (:func:`solodesk.cli.main`), which opens the
   window when given no command.
 
@@ -127,8 +127,13 @@ def _check_model() -> None:
 def _check_litellm() -> None:
     from solodesk.llm.gateway import import_litellm  # the one place litellm is imported
 
-    if not import_litellm().model_cost:
+    litellm = import_litellm()
+    if not litellm.model_cost:
         raise FileNotFoundError("litellm's bundled model price list is missing or empty")
+    # Token counts (litellm uses them, e.g. for a stream's usage) come from tiktoken with the
+    # BPE files litellm ships (TIKTOKEN_CACHE_DIR): offline, or this fails.
+    if litellm.token_counter(model="openai/local", text="SoloDesk drafts, you approve.") <= 0:
+        raise ValueError("litellm counted no tokens")
 
 
 def _check_keyring() -> None:
