@@ -784,6 +784,14 @@ def display_available() -> bool:
     )
 
 
+def gui_main() -> int:
+    """Entry point of the ``solodesk-gui`` script: ``solodesk`` without a command (the window).
+
+    Without a display it prints what to do and returns 1, where Qt alone would abort.
+    """
+    return main(sys.argv[1:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``solodesk`` console script; returns the exit status."""
     args = _parser().parse_args(argv)

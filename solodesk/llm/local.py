@@ -56,6 +56,10 @@ PORTABLE_CPU_FEATURES = frozenset({"SSE3", "SSSE3", "SSE42"})
 #: The module the local model process runs (``python -m``).
 LOCAL_SERVER_MODULE = "solodesk.llm.local_server"
 
+#: The hidden first argument with which a frozen (PyInstaller) SoloDesk runs
+#: :data:`LOCAL_SERVER_MODULE` instead of itself (see ``solodesk.frozen``).
+LOCAL_SERVER_FLAG = "--local-model-server"
+
 #: How to rebuild llama-cpp-python portably (shown when the process dies of SIGILL).
 REBUILD_HINT = (
     f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" pip install --force-reinstall --no-cache-dir '
@@ -91,12 +95,21 @@ def cpu_features_beyond_baseline(system_info: str, *, machine: str | None = None
     return sorted(f for f in enabled if _NON_PORTABLE_X86.match(f))
 
 
-def local_server_entry() -> list[str]:
+def local_server_entry(*, frozen: bool | None = None) -> list[str]:
     """The argv that starts the local model process, before its arguments.
 
-    ``[python, "-m", "solodesk.llm.local_server"]``; a frozen (PyInstaller) build would return
-    its own executable here.
+    Args:
+        frozen: Whether this is a frozen (PyInstaller) build; default ``sys.frozen``.
+
+    Returns:
+        ``[python, "-m", "solodesk.llm.local_server"]``; in a frozen build, whose
+        ``sys.executable`` is the app itself, ``[app, "--local-model-server"]``
+        (:data:`LOCAL_SERVER_FLAG`, which the frozen entry point dispatches to the same module).
     """
+    if frozen is None:
+        frozen = bool(getattr(sys, "frozen", False))
+    if frozen:
+        return [sys.executable, LOCAL_SERVER_FLAG]
     return [sys.executable, "-m", LOCAL_SERVER_MODULE]
 
 
