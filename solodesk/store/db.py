@@ -817,6 +817,29 @@ def m007_perf_correspondents(db: Database) -> None:
             record_sent(db, all_recipients(data), when=str(when))
 
 
+@migrations()
+def m008_inbox_filter_indexes(db: Database) -> None:
+    """Indexes for the inbox's narrowing filters within a status set (issue 9).
+
+    The inbox filters are ``status IN (...) AND risk|agent|kind = ?``; with only ``(risk, id)``
+    SQLite walked every row of that risk in every status (at 1,000,000 stored actions, 90%
+    executed: about a second for ``risk = high``). ``(status, X, id)`` seeks each status (the
+    inbox names every status when it shows all). ``actions_risk`` and ``actions_kind`` go: the
+    planner preferred them and nothing else reads by risk or kind alone; ``actions_agent`` stays
+    for the list of agents.
+    """
+    _script(
+        db,
+        """
+        CREATE INDEX actions_status_risk ON actions(status, risk, id);
+        CREATE INDEX actions_status_agent ON actions(status, agent, id);
+        CREATE INDEX actions_status_kind ON actions(status, kind, id);
+        DROP INDEX actions_risk;
+        DROP INDEX actions_kind;
+        """,
+    )
+
+
 def connect(path: Path | str) -> StoreDatabase:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -221,6 +221,10 @@ class InboxFilter:
         clauses: list[str] = []
         params: list[Any] = []
         statuses = self.statuses()
+        if statuses is None and (self.agent or self.kind or self.risk or risk):
+            # Every status, named: the (status, risk|agent|kind, id) indexes then seek each
+            # status instead of scanning the table (m008_inbox_filter_indexes).
+            statuses = tuple(ActionStatus)
         if statuses is not None:
             clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
             params += [s.value for s in statuses]
