@@ -20,6 +20,7 @@ from solodesk.core.events import ChatDelta, ChatFinished
 from solodesk.core.resources import resource
 from solodesk.llm.local import default_model_path
 from solodesk.services import build_services
+from solodesk.store.config import Config
 from solodesk.store.paths import home_paths
 from solodesk.store.secrets import SecretStore
 
@@ -83,10 +84,7 @@ def test_demo_no_gui_from_the_command_line(tmp_path: Path) -> None:
     env = dict(os.environ, SOLODESK_HOME=str(tmp_path))
     # The demo copies the founder's model settings; a long timeout is a hang guard only (a
     # loaded machine answered slower than the default 120 s).
-    subprocess.run(
-        [sys.executable, "-m", "solodesk", "config", "set", "llm.timeout", "900"],
-        env=env, check=True, capture_output=True, timeout=300,
-    )
+    Config(home_paths(tmp_path).config_file).set("llm.timeout", "900")
     proc = subprocess.run(
         [sys.executable, "-m", "solodesk", "demo", "--no-gui", "--limit", "3"],
         capture_output=True,
