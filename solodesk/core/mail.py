@@ -371,9 +371,14 @@ def addr_specs(value: str) -> list[str]:
     return [b.addr for b in parse_mailboxes(value) if b.addr]
 
 
+def domain_of(address: str) -> str:
+    """The lower-cased domain of an addr-spec, or '' if it has no ``@``."""
+    return address.rsplit("@", 1)[1].lower() if "@" in address else ""
+
+
 def domains_of(addresses: Iterable[str]) -> set[str]:
-    """Lower-cased domains of addr-specs."""
-    return {a.rsplit("@", 1)[1].lower() for a in addresses if "@" in a}
+    """Lower-cased domains of addr-specs (those with an ``@``)."""
+    return {domain_of(a) for a in addresses if "@" in a}
 
 
 def _coerce_list(value: Any) -> Any:

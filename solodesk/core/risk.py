@@ -16,7 +16,7 @@ from typing import Any
 
 from solodesk.core.actions import ActionKind, Provenance
 from solodesk.core.inspect import hidden_characters, links
-from solodesk.core.mail import all_recipients
+from solodesk.core.mail import all_recipients, domain_of
 from solodesk.core.phishing import SenderFacts, sender_signals
 
 MANY_RECIPIENTS = 5
@@ -54,10 +54,6 @@ class RiskAssessment:
     reasons: list[str] = field(default_factory=list)
 
 
-def _domain(addr: str) -> str:
-    return addr.rsplit("@", 1)[1].lower() if "@" in addr else ""
-
-
 def recipients(payload: Mapping[str, Any]) -> list[str]:
     """Lower-cased addr-specs of To and Cc."""
     return [a.lower() for a in all_recipients(payload)]
@@ -93,7 +89,7 @@ def assess(
 
     if kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
         rcpts = recipients(payload)
-        external = [a for a in rcpts if _domain(a) != own_domain.lower()]
+        external = [a for a in rcpts if domain_of(a) != own_domain.lower()]
         if len(rcpts) > MANY_RECIPIENTS:
             raise_to(Risk.HIGH, f"{len(rcpts)} recipients")
         participants = {a.lower() for a in source_participants}

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from solodesk.core.mail import domain_of
+
 # Bound parameters per IN (...) query; SQLite allows 32,766 (250,000 since 3.32), we stay low.
 _CHUNK = 500
 
@@ -55,14 +57,10 @@ def normalise(address: str) -> str:
     return address.strip().lower()
 
 
-def domain_of(address: str) -> str:
-    """The lower-cased domain of an addr-spec, or '' if it has no ``@``."""
-    return address.rsplit("@", 1)[1].lower() if "@" in address else ""
-
-
 def _upsert_address(
     db: Database, address: str, *, mail_id: int | None, received: int, sent: int, when: str
 ) -> None:
+    domain = domain_of(address)
     db.execute(
         "INSERT INTO correspondents"
         " (address, domain, first_mail_id, received, sent, first_seen, last_seen)"
@@ -74,9 +72,8 @@ def _upsert_address(
         " received = received + excluded.received, sent = sent + excluded.sent,"
         " first_seen = min(first_seen, excluded.first_seen),"
         " last_seen = max(last_seen, excluded.last_seen)",
-        [address, domain_of(address), mail_id, received, sent, when, when],
+        [address, domain, mail_id, received, sent, when, when],
     )
-    domain = domain_of(address)
     if domain:
         db.execute(
             "INSERT INTO correspondent_domains (domain, first_mail_id, sent) VALUES (?, ?, ?)"
