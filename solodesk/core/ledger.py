@@ -354,6 +354,12 @@ class _Table:
     def add(self, label: str, minor: int | None = None, currency: str = "") -> None:
         self.rows.append((label, "" if minor is None else format_money(minor, currency)))
 
+    def accounts(self, title: str, lines: Sequence[ReportLine], currency: str) -> None:
+        """A section: its title, then one indented row per account line."""
+        self.add(title)
+        for line in lines:
+            self.add(f"  {line.account}", line.amount, currency)
+
     def render(self) -> str:
         width = max((len(a) for a, _ in self.rows), default=0)
         amount = max((len(b) for _, b in self.rows), default=0)
@@ -370,13 +376,9 @@ def render_pnl(reports: Sequence[ProfitAndLoss], *, period: str) -> str:
     for r in reports:
         t = _Table()
         t.add(f"Profit and loss, {period} ({r.currency})")
-        t.add("Income")
-        for line in r.income:
-            t.add(f"  {line.account}", line.amount, r.currency)
+        t.accounts("Income", r.income, r.currency)
         t.add("Total income", r.total_income, r.currency)
-        t.add("Expenses")
-        for line in r.expenses:
-            t.add(f"  {line.account}", line.amount, r.currency)
+        t.accounts("Expenses", r.expenses, r.currency)
         t.add("Total expenses", r.total_expenses, r.currency)
         t.add("Net profit" if r.net >= 0 else "Net loss", r.net, r.currency)
         blocks.append(t.render())
@@ -391,17 +393,11 @@ def render_balance_sheet(sheets: Sequence[BalanceSheet], *, at: date) -> str:
     for s in sheets:
         t = _Table()
         t.add(f"Balance sheet at {at.isoformat()} ({s.currency})")
-        t.add("Assets")
-        for line in s.assets:
-            t.add(f"  {line.account}", line.amount, s.currency)
+        t.accounts("Assets", s.assets, s.currency)
         t.add("Total assets", s.total_assets, s.currency)
-        t.add("Liabilities")
-        for line in s.liabilities:
-            t.add(f"  {line.account}", line.amount, s.currency)
+        t.accounts("Liabilities", s.liabilities, s.currency)
         t.add("Total liabilities", s.total_liabilities, s.currency)
-        t.add("Equity")
-        for line in s.equity:
-            t.add(f"  {line.account}", line.amount, s.currency)
+        t.accounts("Equity", s.equity, s.currency)
         t.add("  Current earnings (income - expenses)", s.earnings, s.currency)
         t.add("Total equity", s.total_equity, s.currency)
         t.add("Total liabilities and equity", s.total_liabilities + s.total_equity, s.currency)
