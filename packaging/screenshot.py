@@ -38,7 +38,7 @@ SETTINGS = {
     "company.name": "Inkwell Notes",
     "founder.name": "Ada Founder",
     "smtp.from": "Ada Founder <ada@solodesk.example>",
-    "llm.timeout": "900",  # a loaded machine: the screenshot waits rather than fails
+    "llm.local_timeout": "900",  # a loaded machine: the screenshot waits rather than fails
 }
 CLIENT_ENV = ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
 

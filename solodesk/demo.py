@@ -25,7 +25,9 @@ DEMO_SETTINGS = {
     "founder.name": "Ada Founder",
     "smtp.from": "Ada Founder <ada@solodesk.example>",
 }
-COPIED_SETTINGS = ("llm.model", "llm.api_base", "llm.local_model_path", "llm.timeout")
+COPIED_SETTINGS = (
+    "llm.model", "llm.api_base", "llm.local_model_path", "llm.timeout", "llm.local_timeout"
+)
 
 
 class DemoSink:

@@ -16,10 +16,12 @@ from solodesk.core.llmtypes import Message, ToolCall, ToolSpec
 from solodesk.core.mail import EmailDraft, NoReplyNeeded
 
 
-def _schema(model: type[EmailDraft] | type[NoReplyNeeded], *, required: list[str] | None = None
-            ) -> dict[str, Any]:
+def _schema(model: type[EmailDraft] | type[NoReplyNeeded], *, required: list[str] | None = None,
+            omit: tuple[str, ...] = ()) -> dict[str, Any]:
     schema = model.model_json_schema()
     schema.pop("title", None)
+    for name in omit:
+        schema.get("properties", {}).pop(name, None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
     if required is not None:
@@ -31,9 +33,11 @@ PROPOSE_REPLY = ToolSpec(
     name="propose_reply",
     description=(
         "Propose a reply to the email. It is NOT sent: it waits for the founder's approval. "
-        "'to' defaults to the sender and 'subject' to 'Re: <subject>' if omitted."
+        "'to' defaults to the sender; the subject is always 'Re: <subject of the email>'."
     ),
-    parameters=_schema(EmailDraft, required=["body"]),
+    # A reply's subject is the mail's own (RFC 5322 3.6.5), set by SoloDesk: a small model put
+    # its body text there.
+    parameters=_schema(EmailDraft, required=["body"], omit=("subject",)),
 )
 
 NO_REPLY_NEEDED = ToolSpec(

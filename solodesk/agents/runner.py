@@ -208,6 +208,7 @@ class Runner:
                 raise LLMError(str(exc)) from None
             key = (
                 model, api_base, path, self.config.get("llm.timeout"),
+                self.config.get("llm.local_timeout"),
                 self.config.get("llm.max_tokens"), api_key or "",
             )
             if self._gateway is not None and self._gateway_key == key and (
@@ -237,7 +238,7 @@ class Runner:
                 target = ModelTarget(
                     model=f"openai/{LOCAL_MODEL_NAME}",
                     api_base=self._local.api_base,
-                    timeout=timeout,
+                    timeout=float(self.config.get_int("llm.local_timeout")),
                     max_tokens=max_tokens,
                 )
             else:
@@ -465,8 +466,9 @@ class Runner:
                 else:
                     if not args.get("to"):
                         args["to"] = sender
-                    if not str(args.get("subject") or "").strip():
-                        args["subject"] = reply_subject(mail.subject)
+                    # The subject of a reply is the mail's (RFC 5322 3.6.5), never the
+                    # model's: the tool does not offer it, and one sent anyway is replaced.
+                    args["subject"] = reply_subject(mail.subject)
                     draft, errors = validate_draft(self._local_fixups(args))
                     if draft is not None:
                         errors = draft_problems(draft.subject, draft.body, echoes=echoes)

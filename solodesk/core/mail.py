@@ -525,9 +525,18 @@ def validate_payload(kind: ActionKind, payload: Mapping[str, Any]) -> list[str]:
     return errors
 
 
+#: Longest reply subject SoloDesk makes from a mail's subject (characters, before "Re: ").
+REPLY_SUBJECT_CAP = 200
+
+
 def reply_subject(subject: str) -> str:
-    """``Re: subject`` unless the subject already starts with a reply prefix."""
-    s = (subject or "").strip()
+    """The subject of a reply (RFC 5322 3.6.5): ``Re: subject`` unless the subject already starts
+    with a reply prefix (``Re:``, ``Aw:``, ``Sv:``), on one line (whitespace runs, folding
+    included, become one space) and cut to :data:`REPLY_SUBJECT_CAP` characters with ``…`` (an
+    untrusted subject can be megabytes long)."""
+    s = " ".join((subject or "").split())
+    if len(s) > REPLY_SUBJECT_CAP:
+        s = s[: REPLY_SUBJECT_CAP - 1].rstrip() + "…"
     return s if re.match(r"^(re|aw|sv)\s*:", s, re.IGNORECASE) else f"Re: {s}".strip()
 
 

@@ -415,6 +415,12 @@ SETTINGS: dict[str, Setting] = {
     "llm.timeout": Setting(
         "120", "Seconds before a model call is abandoned", type=IntValue(1, 3600, "seconds")
     ),
+    "llm.local_timeout": Setting(
+        "600",
+        "Seconds before a call to the local model (llm.model=local) is abandoned: a CPU-only "
+        "model on a busy machine is slow, and a crash of its process is detected at once anyway",
+        type=IntValue(1, 7200, "seconds"),
+    ),
     "llm.max_tokens": Setting(
         "1024",
         "Most tokens a model may write in one answer (bounds a model that rambles, and its cost)",

@@ -54,6 +54,7 @@ TEXT_KEYS = (
 )
 INT_KEYS = (
     "llm.timeout",
+    "llm.local_timeout",
     "llm.validation_retries",
     "smtp.port",
     "smtp.timeout",

@@ -37,7 +37,7 @@ if not HAVE_LOCAL:
 def services(tmp_path: Path, smtp_sink):
     sv = build_services(home_paths(tmp_path), secrets=SecretStore())
     sv.config.set("llm.model", "local")
-    sv.config.set("llm.timeout", "900")  # a hang guard: a loaded machine answers slowly
+    sv.config.set("llm.local_timeout", "900")  # a hang guard: a loaded machine answers slowly
     sv.config.set("smtp.host", "127.0.0.1")
     sv.config.set("smtp.port", str(smtp_sink.port))
     sv.config.set("smtp.security", "none")
@@ -83,8 +83,8 @@ def test_chat_turn_streams_and_triage_sends_nothing(services, smtp_sink) -> None
 def test_demo_no_gui_from_the_command_line(tmp_path: Path) -> None:
     env = dict(os.environ, SOLODESK_HOME=str(tmp_path))
     # The demo copies the founder's model settings; a long timeout is a hang guard only (a
-    # loaded machine answered slower than the default 120 s).
-    Config(home_paths(tmp_path).config_file).set("llm.timeout", "900")
+    # loaded machine answers slowly).
+    Config(home_paths(tmp_path).config_file).set("llm.local_timeout", "900")
     proc = subprocess.run(
         [sys.executable, "-m", "solodesk", "demo", "--no-gui", "--limit", "3"],
         capture_output=True,

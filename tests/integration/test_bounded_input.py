@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from solodesk.core.bounds import LIMITS
+from solodesk.core.mail import REPLY_SUBJECT_CAP
 from solodesk.services import Services
 from solodesk.store.repos import Store
 from tests.integration.test_cli import cli_home, store  # noqa: F401 - fixtures
@@ -56,18 +57,17 @@ def test_the_prompt_stays_bounded_whatever_the_mail_holds(
 ) -> None:
     huge_mail(services.store)
     assert len(services.store.mail.get(1).subject) > MB  # stored whole: nothing is lost
-    # First attempt omits the subject: the default "Re: <1 MB>" is refused and sent back.
     openai_server.reply_tool("propose_reply", {"body": "Hi Marta, we will refund you.\nAda"})
-    openai_server.reply_tool(
-        "propose_reply",
-        {"subject": "Re: your refund", "body": "Hi Marta, we will refund you.\nAda"},
-    )
 
     report = run(services.runner.triage())
 
     assert [o.status for o in report.outcomes] == ["proposed"]
+    # The reply's subject is the mail's, cut to one line of REPLY_SUBJECT_CAP characters.
+    subject = services.store.actions.get(report.outcomes[0].action_id).payload["subject"]
+    assert subject.startswith("Re: ") and subject.endswith("…")
+    assert len(subject) == len("Re: ") + REPLY_SUBJECT_CAP
     requests = openai_server.chat_requests
-    assert len(requests) == 2
+    assert len(requests) == 1
     for request in requests:
         print(f"request body: {request.size} bytes")
         assert 0 < request.size <= MAX_REQUEST_BYTES

@@ -47,8 +47,7 @@ def test_unfit_drafts_go_back_to_the_model_and_end_invalid(
     assert [e.split(": ", 1)[1] for e in action.errors] == [
         "body is not prose: it starts with '{' (JSON or code); write plain text",
         "body contains markup (<email>); write plain text, no tags",
-        "subject talks about the tool or its validation ('rejected by validation'), not to "
-        "the recipient: write the mail itself",
+        # (its subject is not the model's: a reply's subject is the mail's)
         "body talks about the tool or its validation ('invalid json'), not to the recipient: "
         "write the mail itself",
     ]

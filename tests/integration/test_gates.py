@@ -13,6 +13,7 @@ import pytest
 
 from solodesk.connectors.mailimport import import_mail
 from solodesk.core.actions import ActionStatus, InvalidTransition
+from solodesk.core.mail import reply_subject
 from solodesk.core.policy import Outcome, parse_condition
 from solodesk.services import Services
 from tests.support.helpers import import_sample, propose_email
@@ -86,7 +87,8 @@ def test_prompt_injection_produces_no_action_without_approval_and_no_rule_change
         assert action.provenance.untrusted and action.provenance.source == "mail"
         assert action.risk == "high"
         assert any("not in the email it answers" in why for why in action.risk_reasons)
-        injected = {r["subject"]: r for _s, _b, r in INJECTIONS.values()}[
+        # (a reply's subject is the mail's, whatever the model wrote)
+        injected = {reply_subject(s): r for s, _b, r in INJECTIONS.values()}[
             action.payload["subject"]
         ]
         assert action.payload["to"] == injected["to"]  # the real recipients, in full

@@ -118,3 +118,18 @@ def test_the_run_after_a_stopped_one_starts_a_fresh_process(crashing: Services, 
     run(crashing.runner.triage(limit=1))
     # Each run has its own restart: two runs, two crash-restart-crash rounds.
     assert [c.restarting for c in crashes] == [True, False, True, False]
+
+
+def test_calls_to_the_local_model_are_bounded_by_llm_local_timeout(
+    crashing: Services, run
+) -> None:
+    """A CPU-only model on a busy machine is slow (one triage call took 175 s at a load of 3.5
+    here): the local model has its own, longer bound; llm.timeout bounds the remote models."""
+    assert crashing.config.get_int("llm.timeout") == 30
+    gateway = run(crashing.runner.gateway())
+    assert gateway.target.timeout == 600.0  # the default
+    crashing.config.set("llm.local_timeout", "900")
+    assert run(crashing.runner.gateway()).target.timeout == 900.0
+    crashing.config.set("llm.model", "openai/remote")
+    crashing.config.set("llm.api_base", "http://127.0.0.1:9/v1")
+    assert run(crashing.runner.gateway()).target.timeout == 30.0

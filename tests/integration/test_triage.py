@@ -58,6 +58,26 @@ def test_valid_reply_is_a_pending_threaded_proposal(
     assert "untrusted data" in user["content"] and "order INK-2026-10482" in user["content"]
 
 
+def test_a_reply_keeps_the_mails_subject_whatever_the_model_writes_there(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    """SmolLM2 put body text in the subject ("Invoice INV-2026-0117 - VAT number missing,
+    refundable tax credit 's only can be processed by our company. The refund will..."): a
+    reply's subject is the mail's (RFC 5322 3.6.5), and the tool does not offer one."""
+    import_sample(services.store)
+    openai_server.reply_tool(
+        "propose_reply",
+        {**REPLY, "subject": "Refund for my annual Pro plan? The refund will include 8% of VAT"},
+    )
+
+    report = run(services.runner.triage(limit=1))
+
+    action = services.store.actions.get(report.outcomes[0].action_id)
+    assert action.payload["subject"] == "Re: Refund for my annual Pro plan?"
+    assert "subject" not in (openai_server.chat_requests[0].body or {})["tools"][0]["function"][
+        "parameters"]["properties"]
+
+
 def test_reply_in_a_thread_keeps_the_references(
     services: Services, openai_server: ScriptedOpenAIServer, run
 ) -> None:

@@ -192,6 +192,9 @@ def test_reply_subject() -> None:
     assert reply_subject("RE: Refund") == "RE: Refund"
     assert reply_subject("Aw: Rückerstattung") == "Aw: Rückerstattung"
     assert reply_subject("") == "Re:"
+    assert reply_subject("Refund\r\n  for   my plan") == "Re: Refund for my plan"
+    long = reply_subject("x" * 1_000_000)
+    assert long == "Re: " + "x" * 199 + "…" and len(long) == 4 + 200
 
 
 def test_new_message_id_is_valid_and_unique() -> None:
