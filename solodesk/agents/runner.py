@@ -159,7 +159,9 @@ class Runner:
         self._gateway_factory = gateway_factory
         self.preflight = preflight
         self._local_factory: LocalServerFactory = local_server_factory or (
-            lambda path, log_path: LocalModelServer(path, log_path=log_path)
+            lambda path, log_path: LocalModelServer(
+                path, log_path=log_path, n_threads=self.config.get_int("llm.local_threads")
+            )
         )
         self._local: LocalModelServer | None = None
         self._restarts_left = LOCAL_RESTARTS_PER_RUN

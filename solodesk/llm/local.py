@@ -113,6 +113,19 @@ def local_server_entry(*, frozen: bool | None = None) -> list[str]:
     return [sys.executable, "-m", LOCAL_SERVER_MODULE]
 
 
+def default_threads() -> int:
+    """CPU threads for the local model when ``llm.local_threads`` is 0: half the CPUs this
+    process may run on, at least 1 — llama-cpp-python's own default and llama.cpp's advice (one
+    thread per physical core). More threads than free cores make llama.cpp much slower: its
+    threads wait for each other at every step, so one descheduled thread stalls them all (one
+    triage call here: 175.7 s with 1 thread, 233.7 s with 2, on 2 CPUs at a load of 3.5)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // 2)
+
+
 def local_server_command(
     model: Path,
     port: int,
@@ -127,14 +140,14 @@ def local_server_command(
         model: The GGUF file.
         port: The loopback TCP port it listens on.
         n_ctx: Context window in tokens.
-        n_threads: CPU threads (default: every CPU).
+        n_threads: CPU threads (default: :func:`default_threads`).
         entry: The argv prefix (default :func:`local_server_entry`); tests pass a stand-in
             server that takes the same arguments.
 
     Returns:
         The argv, with llama_cpp.server's arguments (``--model``, ``--port``...).
     """
-    threads = n_threads if n_threads is not None else max(1, os.cpu_count() or 1)
+    threads = n_threads if n_threads else default_threads()
     return [
         *(entry if entry is not None else local_server_entry()),
         "--model",
@@ -198,6 +211,7 @@ class LocalModelServer:
         n_ctx: Context window in tokens.
         startup_timeout: Seconds to wait for the server to answer.
         entry: The argv prefix that starts the server (default :func:`local_server_entry`).
+        n_threads: CPU threads (None or 0: :func:`default_threads`).
     """
 
     def __init__(
@@ -208,8 +222,10 @@ class LocalModelServer:
         n_ctx: int = 4096,
         startup_timeout: float = 120.0,
         entry: Sequence[str] | None = None,
+        n_threads: int | None = None,
     ) -> None:
         self.model_path = model_path
+        self.n_threads = n_threads
         self.log_path = log_path
         self.n_ctx = n_ctx
         self.startup_timeout = startup_timeout
@@ -251,7 +267,9 @@ class LocalModelServer:
 
     def command(self, model: Path, port: int) -> list[str]:
         """The command line (see :func:`local_server_command`)."""
-        return local_server_command(model, port, n_ctx=self.n_ctx, entry=self.entry)
+        return local_server_command(
+            model, port, n_ctx=self.n_ctx, n_threads=self.n_threads, entry=self.entry
+        )
 
     def _healthy(self) -> bool:
         try:

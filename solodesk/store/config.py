@@ -421,6 +421,12 @@ SETTINGS: dict[str, Setting] = {
         "model on a busy machine is slow, and a crash of its process is detected at once anyway",
         type=IntValue(1, 7200, "seconds"),
     ),
+    "llm.local_threads": Setting(
+        "0",
+        "CPU threads for the local model (0: half the CPUs, one per physical core; fewer "
+        "threads are faster on a busy machine)",
+        type=IntValue(0, 256, "threads"),
+    ),
     "llm.max_tokens": Setting(
         "1024",
         "Most tokens a model may write in one answer (bounds a model that rambles, and its cost)",

@@ -55,6 +55,7 @@ TEXT_KEYS = (
 INT_KEYS = (
     "llm.timeout",
     "llm.local_timeout",
+    "llm.local_threads",
     "llm.validation_retries",
     "smtp.port",
     "smtp.timeout",

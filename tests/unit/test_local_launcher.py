@@ -15,6 +15,7 @@ from solodesk.llm.local import (
     PORTABLE_CMAKE_ARGS,
     LocalModelServer,
     cpu_features_beyond_baseline,
+    default_threads,
     describe_exit,
     local_server_command,
 )
@@ -52,6 +53,40 @@ def test_the_command_runs_our_entry_module_with_llama_cpp_server_arguments(
     assert other[0] == "/opt/solodesk-model" and other[1] == "--model"
     server = LocalModelServer(tmp_path / "m.gguf", log_path=tmp_path / "log", n_ctx=2048)
     assert server.command(tmp_path / "m.gguf", 4321)[:-1] == cmd[:-1]  # the same builder
+
+
+def test_threads_default_to_half_the_cpus_and_the_setting_overrides_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama.cpp's threads wait for each other at every step: more threads than free cores made
+    a triage call slower here (1 thread 175.7 s, 2 threads 233.7 s on 2 CPUs at a load of 3.5)."""
+    from solodesk.agents.runner import Runner
+    from solodesk.services import build_services
+    from solodesk.store.paths import home_paths
+    from solodesk.store.secrets import SecretStore
+
+    for cpus, threads in ((1, 1), (2, 1), (3, 1), (8, 4), (64, 32)):
+        monkeypatch.setattr("os.sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
+        assert default_threads() == threads
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)))
+
+    def threads_of(cmd: list[str]) -> str:
+        return cmd[cmd.index("--n_threads") + 1]
+
+    model = tmp_path / "m.gguf"
+    assert threads_of(local_server_command(model, 1)) == "4"
+    assert threads_of(local_server_command(model, 1, n_threads=0)) == "4"  # 0: the default
+    sv = build_services(home_paths(tmp_path / "home"), secrets=SecretStore())
+    try:
+        runner = Runner(store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus,
+                        execute=sv.outbox.execute, log_dir=sv.paths.log_dir)
+        launcher = runner._local_factory(model, tmp_path / "log")
+        assert threads_of(launcher.command(model, 1)) == "4"  # llm.local_threads = 0
+        sv.config.set("llm.local_threads", "3")
+        launcher = runner._local_factory(model, tmp_path / "log")
+        assert threads_of(launcher.command(model, 1)) == "3"
+    finally:
+        asyncio.run(sv.aclose())
 
 
 def test_exit_statuses_are_named() -> None:
