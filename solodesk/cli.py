@@ -145,7 +145,7 @@ def action_json(a: Action) -> dict[str, Any]:
     """The JSON shape of ``inbox list/show --json``."""
     return {
         "id": a.id,
-        "kind": a.kind.value,
+        "kind": a.kind,
         "status": a.status.value,
         "agent": a.agent,
         "summary": a.summary,
@@ -183,7 +183,7 @@ def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
     """A readable view of one action for the terminal (``floor``: why a rule did not
     auto-approve it)."""
     lines = [
-        f"#{a.id}  {a.kind.value}  [{a.status.value}]  by {a.agent}  {a.created_at}",
+        f"#{a.id}  {a.kind}  [{a.status.value}]  by {a.agent}  {a.created_at}",
         f"  {for_terminal(a.summary, 'summary')}",
     ]
     why = f" ({'; '.join(a.risk_reasons)})" if a.risk_reasons else ""
@@ -619,7 +619,7 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
         return 0
     if args.action == "add":
         try:
-            conditions = [parse_condition(c) for c in args.when]
+            conditions = [parse_condition(c, kind=args.kind) for c in args.when]
             rule = sv.store.policy.add(
                 kind=args.kind,
                 conditions=conditions,
@@ -693,7 +693,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 for a in items:
                     flag = " ⚠untrusted" if a.provenance.untrusted else ""
                     print(
-                        f"#{a.id:<5} {a.status.value:<9} {a.risk:<6} {a.kind.value:<11} "
+                        f"#{a.id:<5} {a.status.value:<9} {a.risk:<6} {a.kind:<11} "
                         f"{a.agent:<8} {for_terminal(a.summary, 'summary')}{flag}"
                     )
             return 0

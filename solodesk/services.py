@@ -16,8 +16,9 @@ from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings, preflight
 from solodesk.agents.runner import Runner
 from solodesk.connectors.mailimport import rederive_legacy
-from solodesk.core.actions import Action, ActionKind
+from solodesk.core.actions import Action
 from solodesk.core.events import EventBus
+from solodesk.core.kinds.mail import MAIL_KINDS
 from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import Paths, default_paths
@@ -75,7 +76,7 @@ def mail_preflight(config: Config, secrets: SecretStore) -> Callable[[Action], l
     """The check run before every approval: what would stop the mail from being sent."""
 
     def check(action: Action) -> list[str]:
-        if action.kind not in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
+        if action.kind not in MAIL_KINDS:
             return []
         present = True
         if config.get("smtp.username"):

@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable
 
 from solodesk.actions import smtp
 from solodesk.core import trust as T
-from solodesk.core.actions import Action, ActionKind, ActionStatus, ApproveNow, payload_sha256
-from solodesk.core.mail import validate_payload
+from solodesk.core.actions import Action, ActionStatus, ApproveNow, payload_sha256
+from solodesk.core.kinds import validate_payload
+from solodesk.core.kinds.mail import MAIL_KINDS
 from solodesk.store.db import DiskFull
 from solodesk.store.owner import Owner
 from solodesk.store.repos import Store, approval_of
@@ -156,7 +157,7 @@ class Outbox:
         if refusal is not None:
             event, result = refusal
             return self._finish(action_id, ActionStatus.FAILED, owner, event, result)
-        if action.kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
+        if action.kind in MAIL_KINDS:
             try:
                 with actions.lease(action_id, owner):
                     outcome = await self.send_mail(action)

@@ -23,7 +23,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from solodesk.core.actions import Action, ActionKind, ActionStatus
+from solodesk.core import kinds as K
+from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.inspect import hidden_characters
 from solodesk.store.repos import NotFound, Store
 from solodesk.ui.table_model import Index, ReadOnlyTableModel
@@ -70,7 +71,6 @@ ActionIdRole = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Age", "Agent", "Kind", "Risk", "Summary", "Status")
 COL_AGE, COL_AGENT, COL_KIND, COL_RISK, COL_SUMMARY, COL_STATUS = range(len(COLUMNS))
 
-KIND_LABELS = {ActionKind.REPLY_EMAIL: "Reply", ActionKind.SEND_EMAIL: "Email"}
 
 #: Role returning the row's risk level (``low``/``medium``/``high``), without the untrusted mark.
 RiskLevelRole = Qt.ItemDataRole.UserRole + 2
@@ -166,7 +166,7 @@ class InboxFilter:
         status: ``open`` (pending, scheduled, failed, unknown), ``all`` or one
             :class:`ActionStatus` value.
         agent: Only this agent's proposals (None: every agent).
-        kind: Only this :class:`ActionKind` value (None: every kind).
+        kind: Only this registered action kind (None: every kind).
         risk: Only this level, ``low``/``medium``/``high`` (None: every level).
         group_by: ``""`` (newest first), ``agent``, ``kind``, ``risk`` or ``status``: rows are
             sorted by that key (most urgent first for risk and status), then newest first.
@@ -192,7 +192,7 @@ class InboxFilter:
                 raise ValueError(
                     f"unknown inbox filter {self.status!r}; use open, all, {valid}"
                 ) from None
-        if self.kind is not None and self.kind not in {k.value for k in ActionKind}:
+        if self.kind is not None and not K.is_kind(self.kind):
             raise ValueError(f"unknown action kind {self.kind!r}")
         if self.risk is not None and self.risk not in RISK_LEVELS:
             raise ValueError(f"risk must be low, medium or high, not {self.risk!r}")
@@ -529,7 +529,7 @@ class InboxModel(ReadOnlyTableModel):
         if col == COL_AGENT:
             return reveal(action.agent)
         if col == COL_KIND:
-            return KIND_LABELS.get(action.kind, action.kind.value)
+            return K.label(action.kind)
         if col == COL_RISK:
             return risk_text(action)
         if col == COL_SUMMARY:

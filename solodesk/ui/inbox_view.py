@@ -56,11 +56,11 @@ from PySide6.QtWidgets import (
 from solodesk.actions.outbox import NotClaimed
 from solodesk.agents.runner import ApprovalRefused, Runner
 from solodesk.connectors.mailparse import inline_parts
+from solodesk.core import kinds as K
 from solodesk.core.actions import (
     APPROVABLE,
     EDITABLE,
     Action,
-    ActionKind,
     ActionStatus,
     InvalidTransition,
     can_transition,
@@ -79,7 +79,6 @@ from solodesk.ui.inbox_model import (
     FILTER_ALL,
     FILTER_OPEN,
     FILTER_PENDING,
-    KIND_LABELS,
     RISK_LEVELS,
     InboxModel,
     parse_utc,
@@ -295,8 +294,8 @@ class InboxView(QWidget):
         self.agent_combo.setToolTip("Only one agent's proposals")
         self.kind_combo = QComboBox()
         self.kind_combo.addItem("All kinds", None)
-        for kind in ActionKind:
-            self.kind_combo.addItem(KIND_LABELS.get(kind, kind.value), kind.value)
+        for kind in K.names():
+            self.kind_combo.addItem(K.label(kind), kind)
         self.kind_combo.setToolTip("Only one kind of action")
         self.risk_combo = QComboBox()
         self.risk_combo.addItem("Any risk", None)
