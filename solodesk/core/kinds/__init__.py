@@ -115,8 +115,8 @@ class KindSpec:
         blobs: Name -> hex sha256 of each byte string the payload carries (stored in the
             ``blobs`` table, re-hashed by the executor before use).
         undo_window: Whether approvals wait ``outbox.undo_seconds`` before executing.
-        render_text: The payload as terminal lines for ``inbox show`` (None: every field of the
-            schema, long text as blocks).
+        render_text: The stored payload (JSON, valid or not) as ``inbox show`` lines, indented
+            two spaces (None: :func:`render_fields`, every field of the schema).
         edit_fields: The fields ``inbox edit`` may change (None: every top-level field).
         quality: Checks of agent-written text beyond validation (echoed prompts, JSON instead of
             prose...), given the texts that must not be echoed; empty when fine.
@@ -134,7 +134,7 @@ class KindSpec:
     fact_fields: Mapping[str, FactField] = field(default_factory=dict)
     blobs: Callable[[Any], Mapping[str, str]] = no_blobs
     undo_window: bool = True
-    render_text: Callable[[Any], list[str]] | None = None
+    render_text: Callable[[Mapping[str, Any]], list[str]] | None = None
     edit_fields: tuple[str, ...] | None = None
     quality: Callable[[Any, Iterable[str]], list[str]] | None = None
 
@@ -165,6 +165,135 @@ class KindSpec:
     def editable(self) -> tuple[str, ...]:
         """The fields ``inbox edit`` may change."""
         return self.edit_fields if self.edit_fields is not None else tuple(self.fields())
+
+    def render(self, payload: Mapping[str, Any]) -> list[str]:
+        """The payload as ``inbox show`` lines (:attr:`render_text`, else
+        :func:`render_fields`)."""
+        if self.render_text is not None:
+            return self.render_text(payload)
+        return render_fields(self.fields(), payload)
+
+    def coerce(self, name: str, text: str) -> Any:
+        """The value of field ``name`` typed as ``text`` on a command line, by the field's JSON
+        schema type: strings as given, arrays comma-separated (arrays of objects: JSON), whole
+        numbers, decimals (kept as text when the schema allows a string, as pydantic's
+        ``Decimal`` does), ``true``/``false``, objects as JSON.
+
+        Raises:
+            ValueError: ``name`` is not an editable field, or ``text`` is not of its type; the
+                message names the field.
+        """
+        editable = self.editable()
+        if name not in editable:
+            allowed = (
+                f"{', '.join(editable[:-1])} or {editable[-1]}" if len(editable) > 1
+                else ", ".join(editable)
+            )
+            raise ValueError(f"field must be {allowed}")
+        return coerce_value(name, self.fields()[name], text)
+
+
+#: A text field longer than this (or with a line break) is shown as a block.
+BLOCK_AFTER = 72
+
+
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    """The JSON schema types a property allows (``anyOf`` flattened)."""
+    out: set[str] = set()
+    if "type" in schema:
+        t = schema["type"]
+        out |= set(t) if isinstance(t, list) else {str(t)}
+    for alt in schema.get("anyOf", []) or []:
+        out |= _types(alt)
+    if "$ref" in schema or "allOf" in schema:
+        out.add("object")
+    return out
+
+
+def coerce_value(name: str, schema: Mapping[str, Any], text: str) -> Any:
+    """``text`` as a value of the JSON schema ``schema`` (see :meth:`KindSpec.coerce`).
+
+    Raises:
+        ValueError: ``text`` is not of that type (the message names ``name``).
+    """
+    import json
+
+    types = _types(schema)
+    if "array" in types:
+        item: Mapping[str, Any] = schema.get("items") or next(
+            (a.get("items", {}) for a in schema.get("anyOf", []) if a.get("type") == "array"), {}
+        )
+        if _types(item) & {"object"} or text.lstrip().startswith("["):
+            try:
+                value = json.loads(text or "[]")
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{name}: not a JSON list ({exc.msg})") from None
+            if not isinstance(value, list):
+                raise ValueError(f"{name}: give a JSON list")
+            return value
+        parts = [v.strip() for v in text.split(",") if v.strip()]
+        if _types(item) & {"integer"}:
+            return [coerce_value(name, item, p) for p in parts]
+        return parts
+    if "boolean" in types and text.strip().lower() in ("true", "false", "yes", "no"):
+        return text.strip().lower() in ("true", "yes")
+    if "integer" in types:
+        try:
+            return int(text.strip())
+        except ValueError:
+            if "string" not in types:
+                raise ValueError(f"{name}: needs a whole number, not {text!r}") from None
+    if "number" in types:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            number = Decimal(text.strip())
+        except InvalidOperation:
+            if "string" not in types:
+                raise ValueError(f"{name}: needs a number, not {text!r}") from None
+        else:
+            return text.strip() if "string" in types else float(number)
+    if "object" in types and "string" not in types:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}: not a JSON object ({exc.msg})") from None
+    if "null" in types and text == "":
+        return None
+    if "boolean" in types and "string" not in types:
+        raise ValueError(f"{name}: is true or false, not {text!r}")
+    return text
+
+
+def render_fields(fields: Mapping[str, Any], payload: Mapping[str, Any]) -> list[str]:
+    """Every schema field of ``payload`` as terminal lines, indented two spaces: ``name: value``,
+    lists comma-separated, long or multi-line text as an indented block, then any field the
+    schema does not know. Control characters are escaped."""
+    import json
+
+    from solodesk.core.bounds import escape_controls
+
+    lines: list[str] = []
+    names = list(fields) + [k for k in payload if k not in fields]
+    for name in names:
+        if name not in payload:
+            continue
+        value = payload[name]
+        if isinstance(value, str) and ("\n" in value or len(value) > BLOCK_AFTER):
+            lines.append(f"  {name}:")
+            text = escape_controls(value, multiline=True)
+            lines += ["    " + line for line in text.splitlines()]
+            continue
+        if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+            shown = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict | list):
+            shown = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        else:
+            shown = "" if value is None else str(value)
+        lines.append(f"  {name}: {escape_controls(shown)}")
+    return lines
 
 
 def schema_errors(exc: ValidationError) -> list[str]:

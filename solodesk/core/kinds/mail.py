@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from solodesk.core.actions import Provenance
+from solodesk.core.bounds import escape_controls, for_terminal
 from solodesk.core.drafts import draft_problems, find_promises
 from solodesk.core.inspect import hidden_characters, links
 from solodesk.core.kinds import FactField, KindSpec, RiskContext, register
@@ -168,16 +169,45 @@ def mail_quality(payload: SendEmailPayload, echoes: Iterable[str]) -> list[str]:
     return draft_problems(payload.subject, payload.body, echoes=list(echoes))
 
 
-def render_mail(payload: SendEmailPayload) -> list[str]:
-    """Header lines for the terminal (the CLI adds the body and warnings); see ``cli.py``."""
-    lines = [f"To:      {', '.join(payload.to)}"]
-    if payload.cc:
-        lines.append(f"Cc:      {', '.join(payload.cc)}")
-    lines.append(f"Subject: {payload.subject}")
-    for ref in payload.attachments:
-        lines.append(f"Attachment: {ref.filename} ({ref.media_type}, {ref.size:,} bytes, "
-                     f"sha256 {ref.sha256[:12]}…)")
+def render_mail(p: Mapping[str, Any]) -> list[str]:
+    """A stored mail payload as ``inbox show`` lines (indented two spaces, as shown under the
+    action's header): To, Cc, Subject, Message-ID, In-Reply-To, attachments, a blank line, the
+    body, then hidden characters and links. Control characters are escaped, so what is
+    approved is shown whole."""
+    lines = [f"  To:      {escape_controls(', '.join(p.get('to', [])))}"]
+    if p.get("cc"):
+        lines.append(f"  Cc:      {escape_controls(', '.join(p['cc']))}")
+    lines.append(f"  Subject: {escape_controls(str(p.get('subject', '')))}")
+    lines.append(f"  Message-ID: {for_terminal(str(p.get('message_id', '')), 'message_id')}")
+    if p.get("in_reply_to"):
+        lines.append(f"  In-Reply-To: {for_terminal(str(p['in_reply_to']), 'message_id')}")
+    for ref in p.get("attachments") or []:
+        if isinstance(ref, Mapping):
+            lines.append(
+                f"  Attachment: {escape_controls(str(ref.get('filename', '')))} "
+                f"({escape_controls(str(ref.get('media_type', '')))}, "
+                f"{ref.get('size', 0)} bytes, sha256 {str(ref.get('sha256', ''))[:12]}…)"
+            )
+    lines.append("")
+    body = escape_controls(str(p.get("body", "")), multiline=True)
+    lines += ["  " + line for line in body.splitlines()]
+    lines += _warnings(p)
     return lines
+
+
+def _warnings(payload: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    found = []
+    for name in ("subject", "body"):
+        found += hidden_characters(name, str(payload.get(name, "")))
+    for addr in list(payload.get("to", [])) + list(payload.get("cc", [])):
+        found += hidden_characters("recipient", str(addr))
+    for h in found:
+        out.append(f"  ⚠ hidden character {h.codepoint} {h.name} in {h.field} at {h.index}")
+    for link in links(str(payload.get("body", ""))):
+        mark = "  ⚠ DISGUISED" if link.disguised else ""
+        out.append(f"  link: {link.text!r} → {link.target}{mark}")
+    return out
 
 
 def _summary(payload: SendEmailPayload) -> str:
