@@ -69,6 +69,7 @@ from solodesk.core.actions import (
 from solodesk.core.events import ActionProposed, ActionResolved
 from solodesk.store.repos import MailRecord, NotFound, StaleApproval, Store
 from solodesk.ui import shortcuts as keys
+from solodesk.ui.editors.host import EditorHost
 from solodesk.ui.inbox_model import (
     COL_AGE,
     COL_AGENT,
@@ -83,7 +84,7 @@ from solodesk.ui.inbox_model import (
     InboxModel,
     parse_utc,
 )
-from solodesk.ui.proposal_editor import ProposalEditor, SourceMailPane, local_time
+from solodesk.ui.proposal_editor import SourceMailPane, local_time
 from solodesk.ui.tasks import TaskTracker, async_slot, await_dialog
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ class InboxView(QWidget):
         self._make_table()
 
         # editor and source
-        self.editor = ProposalEditor()
+        self.editor = EditorHost()  # the editor of the selected proposal's kind
         self.source = SourceMailPane()
         self.editor.changed.connect(self._update_buttons)
         selection = self.table.selectionModel()
@@ -1396,7 +1397,7 @@ class InboxView(QWidget):
             return
         if action.status not in EDITABLE:
             self.message.emit(f"#{action.id} is {action.status.value}; it cannot be edited")
-        self.editor.body_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.editor.focus_widget().setFocus(Qt.FocusReason.ShortcutFocusReason)
 
 
 def _when(timestamp: str | None) -> str:
