@@ -52,6 +52,7 @@ from solodesk.store.db import StoreDatabase
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
 from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
+from solodesk.store.queries import ActionQuery
 from solodesk.store.trust import Trust, TrustUnavailable
 
 Row = dict[str, Any]
@@ -303,6 +304,33 @@ class ActionRepo:
             params += [s.value for s in statuses]
         sql += " ORDER BY id DESC"
         return [int(r[0]) for r in self.db.execute(sql, params).fetchall()]
+
+    def query_ids(
+        self,
+        query: ActionQuery,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
+    ) -> builtins.list[int]:
+        """Ids of the actions ``query`` lists, in its order (``status``/``risk``/
+        ``first_draft`` narrow it further: see :meth:`ActionQuery.where`)."""
+        where, params = query.where(status=status, risk=risk, first_draft=first_draft)
+        sql = f"SELECT id FROM actions{where} ORDER BY {query.order_by()}"
+        return [int(r[0]) for r in self.db.execute(sql, params).fetchall()]
+
+    def agents(self) -> builtins.list[str]:
+        """Every agent that has proposed something, sorted (for the agent filter)."""
+        rows = self.db.execute("SELECT DISTINCT agent FROM actions").fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def latest_scheduled(self) -> int | None:
+        """The most recently approved action still in its undo window (None if none)."""
+        row = self.db.execute(
+            f"SELECT id FROM actions WHERE {_status_in(UNDOABLE)}"
+            " ORDER BY approved_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return int(row[0]) if row else None
 
     def count(self, status: ActionStatus) -> int:
         """Number of actions in ``status``."""

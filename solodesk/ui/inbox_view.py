@@ -1154,11 +1154,7 @@ class InboxView(QWidget):
             if status is ActionStatus.SCHEDULED:
                 return last
             self._undo_stack.pop()
-        row = self.store.db.execute(
-            "SELECT id FROM actions WHERE status = 'scheduled'"
-            " ORDER BY approved_at DESC, id DESC LIMIT 1"
-        ).fetchone()
-        return int(row[0]) if row else None
+        return self.store.actions.latest_scheduled()
 
     def send_pending(self) -> bool:
         """Whether an approval is in its undo window (so Ctrl+Z means Undo send)."""
