@@ -707,8 +707,8 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             return 0
         if args.action == "approve":
             sv.outbox.reconcile()
-            delay = 0.0 if args.now else sv.runner.gates.undo_seconds()
             a = actions.get(args.id)
+            delay = 0.0 if args.now else sv.runner.gates.undo_seconds(a.kind)
             try:
                 if a.status is ActionStatus.APPROVED:
                     # Approved earlier but not sent (e.g. no disk space then): send it now.

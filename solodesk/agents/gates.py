@@ -103,8 +103,12 @@ class Gates:
     def own_domain(self) -> str:
         return mail_domain(self.config.get("smtp.from"))
 
-    def undo_seconds(self) -> float:
-        """The undo window for approved outgoing mail, in seconds (``outbox.undo_seconds``)."""
+    def undo_seconds(self, kind: str | None = None) -> float:
+        """The undo window of an approval, in seconds (``outbox.undo_seconds``); 0 for a kind
+        declared without one (``KindSpec.undo_window``)."""
+        spec = K.find(kind) if kind is not None else None
+        if spec is not None and not spec.undo_window:
+            return 0.0
         return float(self.config.get_int("outbox.undo_seconds"))
 
     def correspondents(self, provenance: Provenance) -> Correspondents:
@@ -265,7 +269,7 @@ class Gates:
                 action.id,
                 expected_sha256=action.payload_sha256,
                 actor=actor,
-                delay_s=self.undo_seconds(),
+                delay_s=self.undo_seconds(action.kind),
                 rule_id=decision.rule_id,
             )
         elif decision.outcome is Outcome.BLOCK:

@@ -900,7 +900,7 @@ class InboxView(QWidget):
                         )
                     saved = await self.runner.edit(action.id, shown)
                     sha = saved.payload_sha256
-                delay = self.runner.gates.undo_seconds()
+                delay = self.runner.gates.undo_seconds(action.kind)
                 if not delay:
                     self.message.emit(f"Sending #{action.id}…")
                 final = await self.runner.approve(action.id, expected_sha256=sha, delay_s=delay)

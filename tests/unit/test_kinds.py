@@ -119,3 +119,31 @@ def test_schema_coercion_for_inbox_edit() -> None:
     with pytest.raises(ValueError, match="n: needs a whole number"):
         K.coerce_value("n", {"type": "integer"}, "12.5")
     assert K.coerce_value("ok", {"type": "boolean"}, "true") is True
+
+
+def test_a_kind_without_undo_window_is_not_delayed(tmp_path: Path) -> None:
+    from pydantic import ConfigDict
+
+    from solodesk.agents.gates import Gates
+    from solodesk.core.risk import Risk, RiskAssessment
+    from solodesk.store.config import Config
+    from solodesk.store.db import connect
+    from solodesk.store.repos import Store
+
+    class Tick(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        n: int
+
+    K.register(K.KindSpec(
+        name="test_tick", title="Tick", payload_model=Tick, summary=lambda p: str(p.n),
+        assess=lambda p, prov, ctx: RiskAssessment(Risk.LOW), undo_window=False,
+    ))
+    try:
+        config = Config(tmp_path / "settings.json")
+        config.set("outbox.undo_seconds", "10")
+        gates = Gates(Store(connect(tmp_path / "db.sqlite")), config)
+        assert gates.undo_seconds("test_tick") == 0.0
+        assert gates.undo_seconds(REPLY_EMAIL) == 10.0
+        assert gates.undo_seconds() == 10.0
+    finally:
+        K.unregister("test_tick")
