@@ -66,6 +66,8 @@ class SchemaFormEditor(QWidget):
         self.title = QLabel("No proposal selected")
         self.title.setWordWrap(True)
         self.title.setStyleSheet("QLabel { font-weight: bold; }")
+        self.kind_label = QLabel()
+        self.kind_label.setStyleSheet("QLabel { color: #6b6b6b; }")
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.form_box = QWidget()
@@ -76,6 +78,7 @@ class SchemaFormEditor(QWidget):
         self.errors_label.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
+        layout.addWidget(self.kind_label)
         layout.addWidget(self.status_label)
         layout.addWidget(self.form_box, 1)
         layout.addWidget(self.errors_label)
@@ -144,7 +147,13 @@ class SchemaFormEditor(QWidget):
                 self._build(action.kind)
             self.title.setText(
                 "No proposal selected" if action is None
-                else f"#{action.id}  {K.label(action.kind)}: {reveal(action.summary)}"
+                else f"#{action.id}  {reveal(action.summary)}"
+            )
+            spec = K.find(action.kind) if action is not None else None
+            self.kind_label.setText(
+                "" if action is None
+                else f"{spec.title if spec else action.kind} ({action.kind}) · proposed by "
+                f"{reveal(action.agent)}"
             )
             payload: JSONObject = action.payload if action is not None else {}
             editable = action is not None and action.status in EDITABLE
