@@ -7,14 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 import solodesk
 from solodesk.actions import executors
 from solodesk.core import kinds as K
 from solodesk.core.actions import Provenance
 from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
-from solodesk.core.policy import RuleError, fields_for, parse_condition
+from solodesk.core.policy import Outcome, RuleError, fields_for, parse_condition
 from solodesk.ui import editors
 
 ROOT = Path(solodesk.__file__).parent
@@ -122,8 +122,6 @@ def test_schema_coercion_for_inbox_edit() -> None:
 
 
 def test_a_kind_without_undo_window_is_not_delayed(tmp_path: Path) -> None:
-    from pydantic import ConfigDict
-
     from solodesk.agents.gates import Gates
     from solodesk.core.risk import Risk, RiskAssessment
     from solodesk.store.config import Config
@@ -145,5 +143,39 @@ def test_a_kind_without_undo_window_is_not_delayed(tmp_path: Path) -> None:
         assert gates.undo_seconds("test_tick") == 0.0
         assert gates.undo_seconds(REPLY_EMAIL) == 10.0
         assert gates.undo_seconds() == 10.0
+    finally:
+        K.unregister("test_tick")
+
+
+def test_policy_rules_are_checked_against_the_registry(tmp_path: Path) -> None:
+    from solodesk.store.db import connect
+    from solodesk.store.repos import Store
+
+    store = Store(connect(tmp_path / "db.sqlite"))
+    known = parse_condition("recipients_known == true", kind=REPLY_EMAIL)
+    rule = store.policy.add(kind=REPLY_EMAIL, conditions=[known], outcome=Outcome.ASK)
+    assert rule.kind == REPLY_EMAIL
+    with pytest.raises(RuleError, match="kind must be \\* or one of send_email, reply_email"):
+        store.policy.add(kind="wire_money", conditions=[], outcome=Outcome.ASK)
+
+    class Tick(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        n: int
+
+    from solodesk.core.risk import Risk, RiskAssessment
+
+    K.register(K.KindSpec(
+        name="test_tick", title="Tick", payload_model=Tick, summary=lambda p: str(p.n),
+        assess=lambda p, prov, ctx: RiskAssessment(Risk.LOW),
+    ))
+    try:
+        # A rule for a kind without recipients cannot test them ...
+        with pytest.raises(RuleError, match="unknown field 'recipients_known' for test_tick"):
+            parse_condition("recipients_known == true", kind="test_tick")
+        with pytest.raises(RuleError, match="test_tick actions have no fact 'recipients_known'"):
+            store.policy.add(kind="test_tick", conditions=[known], outcome=Outcome.ASK)
+        # ... a * rule may (a missing fact makes that condition false).
+        assert parse_condition("recipients_known == true").field == "recipients_known"
+        assert parse_condition("kind == test_tick", kind="test_tick").value == "test_tick"
     finally:
         K.unregister("test_tick")
