@@ -81,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     ish.add_argument("--json", action="store_true")
     ie = inbox.add_parser("edit", help="change one field of a pending proposal")
     ie.add_argument("id", type=int)
-    ie.add_argument("field", help="to, cc, subject or body (to/cc: comma-separated)")
+    ie.add_argument(
+        "field",
+        help="a field of the proposal's payload (mail: to, cc, subject or body); lists are "
+        "comma-separated, numbers and true/false typed by the field's schema",
+    )
     ie.add_argument("value", help="new value ('-' reads it from stdin)")
     ia = inbox.add_parser(
         "approve",
@@ -145,7 +149,7 @@ def action_json(a: Action) -> dict[str, Any]:
     """The JSON shape of ``inbox list/show --json``."""
     return {
         "id": a.id,
-        "kind": a.kind.value,
+        "kind": a.kind,
         "status": a.status.value,
         "agent": a.agent,
         "summary": a.summary,
@@ -183,7 +187,7 @@ def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
     """A readable view of one action for the terminal (``floor``: why a rule did not
     auto-approve it)."""
     lines = [
-        f"#{a.id}  {a.kind.value}  [{a.status.value}]  by {a.agent}  {a.created_at}",
+        f"#{a.id}  {a.kind}  [{a.status.value}]  by {a.agent}  {a.created_at}",
         f"  {for_terminal(a.summary, 'summary')}",
     ]
     why = f" ({'; '.join(a.risk_reasons)})" if a.risk_reasons else ""
@@ -204,17 +208,11 @@ def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
         lines.append(f"  model output: {json.dumps(p, ensure_ascii=False)[:600]}")
     else:
         # What is approved is shown whole (validation bounds it); control characters escaped.
-        lines.append(f"  To:      {escape_controls(', '.join(p.get('to', [])))}")
-        if p.get("cc"):
-            lines.append(f"  Cc:      {escape_controls(', '.join(p['cc']))}")
-        lines.append(f"  Subject: {escape_controls(str(p.get('subject', '')))}")
-        lines.append(f"  Message-ID: {for_terminal(str(p.get('message_id', '')), 'message_id')}")
-        if p.get("in_reply_to"):
-            lines.append(f"  In-Reply-To: {for_terminal(str(p['in_reply_to']), 'message_id')}")
-        lines.append("")
-        body = escape_controls(str(p.get("body", "")), multiline=True)
-        lines += ["  " + line for line in body.splitlines()]
-        lines += _warnings(p)
+        # The kind renders its payload (mail: headers and body), else every schema field.
+        from solodesk.core import kinds as K
+
+        spec = K.find(a.kind)
+        lines += spec.render(p) if spec is not None else K.render_fields({}, p)
     lines += outcome_lines(a)
     if source:
         lines += ["", "  --- in reply to ---"] + ["  " + s for s in source.splitlines()]
@@ -252,23 +250,6 @@ def outcome_lines(a: Action) -> list[str]:
     if step:
         lines.append(f"  → {step}")
     return lines
-
-
-def _warnings(payload: dict[str, Any]) -> list[str]:
-    from solodesk.core.inspect import hidden_characters, links
-
-    out: list[str] = []
-    found = []
-    for name in ("subject", "body"):
-        found += hidden_characters(name, str(payload.get(name, "")))
-    for addr in list(payload.get("to", [])) + list(payload.get("cc", [])):
-        found += hidden_characters("recipient", str(addr))
-    for h in found:
-        out.append(f"  ⚠ hidden character {h.codepoint} {h.name} in {h.field} at {h.index}")
-    for link in links(str(payload.get("body", ""))):
-        mark = "  ⚠ DISGUISED" if link.disguised else ""
-        out.append(f"  link: {link.text!r} → {link.target}{mark}")
-    return out
 
 
 def _progress_printer(event: Progress) -> None:
@@ -619,7 +600,7 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
         return 0
     if args.action == "add":
         try:
-            conditions = [parse_condition(c) for c in args.when]
+            conditions = [parse_condition(c, kind=args.kind) for c in args.when]
             rule = sv.store.policy.add(
                 kind=args.kind,
                 conditions=conditions,
@@ -693,7 +674,7 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 for a in items:
                     flag = " ⚠untrusted" if a.provenance.untrusted else ""
                     print(
-                        f"#{a.id:<5} {a.status.value:<9} {a.risk:<6} {a.kind.value:<11} "
+                        f"#{a.id:<5} {a.status.value:<9} {a.risk:<6} {a.kind:<11} "
                         f"{a.agent:<8} {for_terminal(a.summary, 'summary')}{flag}"
                     )
             return 0
@@ -709,13 +690,15 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
         if args.action == "edit":
             a = actions.get(args.id)
             value = sys.stdin.read() if args.value == "-" else args.value
-            if args.field not in ("to", "cc", "subject", "body"):
-                raise CliError("field must be to, cc, subject or body")
-            payload = dict(a.payload)
-            if args.field in ("to", "cc"):
-                payload[args.field] = [v.strip() for v in value.split(",") if v.strip()]
-            else:
-                payload[args.field] = value
+            from solodesk.core import kinds as K
+
+            spec = K.find(a.kind)
+            if spec is None:
+                raise CliError(f"#{a.id} is a {a.kind} action, a kind this SoloDesk does not know")
+            try:
+                payload = {**a.payload, args.field: spec.coerce(args.field, value)}
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
             try:
                 a = await sv.runner.edit(args.id, payload)
             except ValueError as exc:
@@ -724,8 +707,8 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             return 0
         if args.action == "approve":
             sv.outbox.reconcile()
-            delay = 0.0 if args.now else sv.runner.gates.undo_seconds()
             a = actions.get(args.id)
+            delay = 0.0 if args.now else sv.runner.gates.undo_seconds(a.kind)
             try:
                 if a.status is ActionStatus.APPROVED:
                     # Approved earlier but not sent (e.g. no disk space then): send it now.

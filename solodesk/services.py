@@ -12,18 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from solodesk.actions import executors
 from solodesk.actions.outbox import Outbox
-from solodesk.actions.smtp import SmtpSettings, preflight
+from solodesk.actions.smtp import SmtpSettings
 from solodesk.agents.runner import Runner
 from solodesk.connectors.mailimport import rederive_legacy
-from solodesk.core.actions import Action, ActionKind
+from solodesk.core.actions import Action
 from solodesk.core.events import EventBus
 from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import Paths, default_paths
 from solodesk.store.repos import Store
 from solodesk.store.reserve import DiskReserve
-from solodesk.store.secrets import SecretError, SecretStore
+from solodesk.store.secrets import SecretStore
 from solodesk.store.trust import Trust
 
 
@@ -71,21 +72,19 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def mail_preflight(config: Config, secrets: SecretStore) -> Callable[[Action], list[str]]:
-    """The check run before every approval: what would stop the mail from being sent."""
+def preflight_check(config: Config, secrets: SecretStore) -> Callable[[Action], list[str]]:
+    """The check run before every approval: what would stop the action from being executed
+    (each kind's preflight, registered with its executor: ``actions.executors``)."""
+    ctx = executors.PreflightContext(config, secrets)
 
     def check(action: Action) -> list[str]:
-        if action.kind not in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
-            return []
-        present = True
-        if config.get("smtp.username"):
-            try:
-                present = secrets.get("smtp.password") is not None
-            except SecretError as exc:
-                return [str(exc)]
-        return preflight(config, password_present=present)
+        return executors.preflight(action, ctx)
 
     return check
+
+
+#: The name the mail-only check had (the mail kinds' preflight is now one of the kinds').
+mail_preflight = preflight_check
 
 
 def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = None) -> Services:
@@ -119,6 +118,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         Outbox.smtp_sender(
             settings=lambda: SmtpSettings.from_config(config),
             password=lambda: secrets.get("smtp.password"),
+            blobs=store.blobs,
         ),
         reserve=reserve,
     )
@@ -129,6 +129,6 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         bus=bus,
         execute=outbox.execute,
         log_dir=paths.log_dir,
-        preflight=mail_preflight(config, secrets),
+        preflight=preflight_check(config, secrets),
     )
     return Services(paths, config, store, secrets, bus, outbox, runner)

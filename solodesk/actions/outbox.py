@@ -1,14 +1,18 @@
 """The outbox: the only place approved actions are executed, each at most once.
 
-An approved action is claimed with a conditional update (``approved -> executing``) in a
-``BEGIN IMMEDIATE`` transaction that records the claim's owner (this process); only the claimer
-executes it. Before executing, the payload's sha256 is recomputed and compared with the hash
-recorded at approval, and in a keyed home the approval's MAC is verified (``core.trust``): a
-mismatch is refused (``failed``, audited, nothing sent). Mail cannot be deduplicated by the SMTP
-server, so a send interrupted once its data had started becomes ``unknown`` and is never re-sent
-automatically; one that stopped earlier is ``failed`` (see ``actions.smtp``). At start,
-:meth:`Outbox.reconcile` marks as ``unknown`` only rows left ``executing`` by a process that is
-gone; another process's live send is left to that process.
+The outbox is the same for every action kind; what differs is the kind's executor
+(``actions.executors``: ``register_executor(kind, fn)``). An approved action is claimed with a
+conditional update (``approved -> executing``) in a ``BEGIN IMMEDIATE`` transaction that records
+the claim's owner (this process); only the claimer executes it. Before executing, the payload's
+sha256 is recomputed and compared with the hash recorded at approval, in a keyed home the
+approval's MAC is verified (``core.trust``) and a spent approval refused, every blob the payload
+names (``KindSpec.blobs``) is re-hashed, and the payload is validated again: any mismatch is
+refused (``failed``, audited, nothing executed). The executor's
+:class:`~solodesk.actions.executors.ExecutionOutcome` is recorded by the claim's owner. Mail
+cannot be deduplicated by the SMTP server, so a send interrupted once its data had started
+becomes ``unknown`` and is never re-sent automatically; one that stopped earlier is ``failed``
+(see ``actions.smtp``). At start, :meth:`Outbox.reconcile` marks as ``unknown`` only rows left
+``executing`` by a process that is gone; another process's live send is left to that process.
 
 Before a claim the outbox makes sure the outcome can be recorded: the home's key must be usable
 (keyed homes) and the disk must have room (``store.reserve``); when recording an outcome finds the
@@ -20,27 +24,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from solodesk.actions import smtp
+from solodesk.actions.executors import (
+    ExecutionContext,
+    ExecutionInterrupted,
+    ExecutionOutcome,
+    executor_for,
+)
+from solodesk.actions.executors.mail import SMTP
+from solodesk.core import kinds as K
 from solodesk.core import trust as T
-from solodesk.core.actions import Action, ActionKind, ActionStatus, ApproveNow, payload_sha256
-from solodesk.core.mail import validate_payload
+from solodesk.core.actions import Action, ActionStatus, ApproveNow, payload_sha256
+from solodesk.store.blobs import BlobCorrupt, BlobRepo
 from solodesk.store.db import DiskFull
 from solodesk.store.owner import Owner
-from solodesk.store.repos import Store, approval_of
+from solodesk.store.repos import NotFound, Store, approval_of
 from solodesk.store.reserve import DiskReserve
 
 log = logging.getLogger(__name__)
 
-_EVENTS = {"sent": "executed", "failed": "execution_failed", "unknown": "execution_unknown"}
+_EVENTS = {"done": "executed", "failed": "execution_failed", "unknown": "execution_unknown"}
 _TARGETS = {
-    "sent": ActionStatus.EXECUTED,
+    "done": ActionStatus.EXECUTED,
     "failed": ActionStatus.FAILED,
     "unknown": ActionStatus.UNKNOWN,
 }
 
 SendFn = Callable[[Action], Awaitable[smtp.SendOutcome]]
-
 
 
 class NotClaimed(LookupError):
@@ -52,9 +64,11 @@ class Outbox:
 
     Args:
         store: The database.
-        send_mail: Sends a mail action and returns the outcome (normally :meth:`smtp_sender`).
-            On cancellation it raises :class:`smtp.SendInterrupted` saying how far it got.
+        send_mail: Sends a mail action and returns the outcome (normally :meth:`smtp_sender`);
+            the mail executor's ``smtp`` transport. On cancellation it raises
+            :class:`smtp.SendInterrupted` saying how far it got.
         reserve: The data folder's free-space check and reserve file (None: no check).
+        transports: More named transports for other kinds' executors.
 
     Attributes:
         interrupted: Actions whose send was cancelled in this process (for a closing message).
@@ -63,23 +77,44 @@ class Outbox:
     """
 
     def __init__(
-        self, store: Store, send_mail: SendFn, *, reserve: DiskReserve | None = None
+        self,
+        store: Store,
+        send_mail: SendFn,
+        *,
+        reserve: DiskReserve | None = None,
+        transports: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
-        self.send_mail = send_mail
+        self.transports: dict[str, Any] = dict(transports or {})
+        self.transports[SMTP] = send_mail
         self.reserve = reserve
         self.interrupted: list[Action] = []
         self.warnings: list[str] = []
 
+    @property
+    def send_mail(self) -> SendFn:
+        """The mail executor's transport (``transports["smtp"]``)."""
+        send: SendFn = self.transports[SMTP]
+        return send
+
+    @send_mail.setter
+    def send_mail(self, send: SendFn) -> None:
+        self.transports[SMTP] = send
+
     @staticmethod
     def smtp_sender(
-        settings: Callable[[], smtp.SmtpSettings], password: Callable[[], str | None]
+        settings: Callable[[], smtp.SmtpSettings],
+        password: Callable[[], str | None],
+        *,
+        blobs: BlobRepo | None = None,
     ) -> SendFn:
         """A ``send_mail`` that sends over SMTP in a daemon thread (:func:`smtp.send_async`).
 
         ``settings`` and ``password`` are called at send time, so settings changed in the UI
         apply to the next send. Nothing can have been sent when either fails (an invalid or
         mistyped setting, a locked keyring): that is a ``failed`` outcome, never ``unknown``.
+        A payload with ``attachments`` is built with ``actions.mime.build_mime`` from the bytes
+        in ``blobs`` (re-hashed; a mismatch or missing bytes is ``failed``, nothing sent).
         """
 
         async def send(action: Action) -> smtp.SendOutcome:
@@ -94,7 +129,17 @@ class Outbox:
                     "failed", f"cannot read smtp.password: {exc}; nothing was sent",
                     stage="SETUP",
                 )
-            return await smtp.send_async(action.payload, s, pw)
+            refs = action.payload.get("attachments") or []
+            if not refs:
+                return await smtp.send_async(action.payload, s, pw)
+            try:
+                build = _mime_builder(action, blobs)
+            except Exception as exc:  # NotFound, BlobCorrupt, AttachmentMismatch, schema
+                return smtp.SendOutcome(
+                    "failed", f"cannot attach the approved files: {exc}; nothing was sent",
+                    stage="SETUP",
+                )
+            return await smtp.send_async(action.payload, s, pw, build=build)
 
         return send
 
@@ -156,29 +201,33 @@ class Outbox:
         if refusal is not None:
             event, result = refusal
             return self._finish(action_id, ActionStatus.FAILED, owner, event, result)
-        if action.kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
-            try:
-                with actions.lease(action_id, owner):
-                    outcome = await self.send_mail(action)
-            except smtp.SendInterrupted as exc:
-                # Cancelled (Ctrl-C, the window closing): record how far it got, then stop.
-                final = self._record(action_id, owner, exc.outcome, event="execution_interrupted")
-                self.interrupted.append(final)
-                raise asyncio.CancelledError from None
-            except asyncio.CancelledError:
-                # A sender that cannot say how far it got: it may have been delivered.
-                final = self._record(
-                    action_id,
-                    owner,
-                    smtp.SendOutcome("unknown", "interrupted while sending"),
-                    event="execution_unknown",
-                )
-                self.interrupted.append(final)
-                raise
-            except Exception as exc:  # a bug in a sender must not leave the row executing
-                outcome = smtp.SendOutcome("unknown", f"{type(exc).__name__}: {exc}")
-        else:  # pragma: no cover - every kind has an executor
-            outcome = smtp.SendOutcome("failed", f"no executor for {action.kind}")
+        registration = executor_for(action.kind)
+        if registration is None:
+            outcome = ExecutionOutcome(
+                "failed", f"no executor for {action.kind} actions; nothing was done"
+            )
+            return self._record(action_id, owner, outcome)
+        ctx = ExecutionContext(self.store, self.transports)
+        try:
+            with actions.lease(action_id, owner):
+                outcome = await registration.execute(action, ctx)
+        except ExecutionInterrupted as exc:
+            # Cancelled (Ctrl-C, the window closing): record how far it got, then stop.
+            final = self._record(action_id, owner, exc.outcome, event="execution_interrupted")
+            self.interrupted.append(final)
+            raise asyncio.CancelledError from None
+        except asyncio.CancelledError:
+            # An executor that cannot say how far it got: the effect may have happened.
+            final = self._record(
+                action_id,
+                owner,
+                ExecutionOutcome("unknown", "interrupted while sending"),
+                event="execution_unknown",
+            )
+            self.interrupted.append(final)
+            raise
+        except Exception as exc:  # a bug in an executor must not leave the row executing
+            outcome = ExecutionOutcome("unknown", f"{type(exc).__name__}: {exc}")
         return self._record(action_id, owner, outcome)
 
     @staticmethod
@@ -213,27 +262,32 @@ class Outbox:
                     "database was changed outside SoloDesk); it was not executed again. "
                     "Review it and approve it again.",
                 }
-        errors = validate_payload(action.kind, action.payload)
+        errors = K.validate_payload(action.kind, action.payload)
         if errors:
             return "execution_failed", {
                 "status": "failed",
                 "detail": "invalid payload: " + "; ".join(errors),
             }
+        for name, sha in K.blobs_of(action.kind, action.payload).items():
+            try:
+                self.store.blobs.get(sha)  # re-hashes the stored bytes
+            except (NotFound, BlobCorrupt) as exc:
+                return "blob_mismatch", {
+                    "status": "failed",
+                    "detail": f"{name}: {exc}; it was not executed",
+                }
         return None
 
     def _record(
         self,
         action_id: int,
         owner: Owner,
-        outcome: smtp.SendOutcome,
+        outcome: ExecutionOutcome,
         *,
         event: str | None = None,
     ) -> Action:
         result: dict[str, str] = {"status": outcome.status, "detail": outcome.detail}
-        if outcome.refused:
-            result["refused"] = ", ".join(outcome.refused)
-        if outcome.stage:
-            result["stage"] = outcome.stage
+        result.update(outcome.data)
         return self._finish(
             action_id, _TARGETS[outcome.status], owner, event or _EVENTS[outcome.status], result
         )
@@ -265,3 +319,21 @@ class Outbox:
             "was recorded using SoloDesk's disk reserve. Free some space before sending more"
         )
         return final
+
+
+def _mime_builder(action: Action, blobs: BlobRepo | None) -> Callable[[str], Any]:
+    """The message builder of a mail with attachments: the approved bytes from ``blobs``.
+
+    Raises:
+        LookupError: no blob store was given; NotFound, BlobCorrupt, AttachmentMismatch: the
+            bytes are missing or not the approved ones; pydantic.ValidationError: bad refs.
+    """
+    from solodesk.actions.mime import build_mime, load_attachments
+    from solodesk.core.attachments import AttachmentRef
+
+    if blobs is None:
+        raise LookupError("no attachment store is set up")
+    refs = [AttachmentRef.model_validate(r) for r in action.payload.get("attachments") or []]
+    attachments = load_attachments(blobs, refs)
+    payload = dict(action.payload)
+    return lambda sender: build_mime(payload, sender, attachments)

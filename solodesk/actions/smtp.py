@@ -368,6 +368,8 @@ def send(
     settings: SmtpSettings,
     password: str | None,
     conversation: Conversation | None = None,
+    *,
+    build: Callable[[str], EmailMessage] | None = None,
 ) -> SendOutcome:
     """Send one payload (blocking; run it in a worker thread, see :func:`send_async`).
 
@@ -377,6 +379,9 @@ def send(
 
     Args:
         conversation: Progress shared with the caller, who may :meth:`~Conversation.abort` it.
+        build: Builds the message from the From address (e.g. with attachments,
+            ``actions.mime.build_mime``); None: :func:`build_message` of ``payload``. An error
+            while building is ``failed`` (nothing was sent).
     """
     conv = conversation or Conversation()
     if is_placeholder_message_id(str(payload.get("message_id", ""))):
@@ -390,7 +395,7 @@ def send(
     if refusal:
         return SendOutcome("failed", refusal, stage="SETUP")
     try:
-        msg = build_message(payload, settings.from_addr)
+        msg = (build or (lambda sender: build_message(payload, sender)))(settings.from_addr)
         recipients = all_recipients(payload)
         sender = getaddresses([settings.from_addr])[0][1]
     except Exception as exc:  # e.g. CR/LF in a header: nothing was sent
@@ -559,9 +564,13 @@ def _in_daemon_thread(fn: Callable[[], R]) -> asyncio.Future[R]:
 
 
 async def send_async(
-    payload: Mapping[str, Any], settings: SmtpSettings, password: str | None
+    payload: Mapping[str, Any],
+    settings: SmtpSettings,
+    password: str | None,
+    *,
+    build: Callable[[str], EmailMessage] | None = None,
 ) -> SendOutcome:
-    """:func:`send` in a daemon thread.
+    """:func:`send` in a daemon thread (``build``: see :func:`send`).
 
     Raises:
         SendInterrupted: the task was cancelled; the conversation was aborted and the
@@ -570,7 +579,9 @@ async def send_async(
             otherwise ``failed``).
     """
     conversation = Conversation()
-    future = _in_daemon_thread(lambda: send(payload, settings, password, conversation))
+    future = _in_daemon_thread(
+        lambda: send(payload, settings, password, conversation, build=build)
+    )
     try:
         return await future
     except asyncio.CancelledError:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-from solodesk.core.actions import Action, ActionKind, JSONObject, Provenance
-from solodesk.core.drafts import find_promises
+from solodesk.core import kinds as K
+from solodesk.core.actions import Action, JSONObject, Provenance
 from solodesk.core.mail import addr_specs, mail_domain
 from solodesk.core.phishing import SenderFacts, Signal, sender_signals
-from solodesk.core.policy import Decision, Outcome, evaluate, facts
-from solodesk.core.risk import Risk, RiskAssessment, assess, recipients
+from solodesk.core.policy import Decision, Outcome, common_facts, evaluate
+from solodesk.core.risk import Risk, RiskAssessment
 from solodesk.store.config import Config
 from solodesk.store.correspondents import CorrespondentRepo
 from solodesk.store.repos import MailRecord, NotFound, Store
@@ -103,8 +103,12 @@ class Gates:
     def own_domain(self) -> str:
         return mail_domain(self.config.get("smtp.from"))
 
-    def undo_seconds(self) -> float:
-        """The undo window for approved outgoing mail, in seconds (``outbox.undo_seconds``)."""
+    def undo_seconds(self, kind: str | None = None) -> float:
+        """The undo window of an approval, in seconds (``outbox.undo_seconds``); 0 for a kind
+        declared without one (``KindSpec.undo_window``)."""
+        spec = K.find(kind) if kind is not None else None
+        if spec is not None and not spec.undo_window:
+            return 0.0
         return float(self.config.get_int("outbox.undo_seconds"))
 
     def correspondents(self, provenance: Provenance) -> Correspondents:
@@ -174,40 +178,44 @@ class Gates:
         except NotFound:
             return None
 
+    def context(
+        self, provenance: Provenance, who: Correspondents | None = None, *, sender: bool = True
+    ) -> K.RiskContext:
+        """What a kind's risk assessor and policy facts know beyond the payload
+        (``core.kinds.RiskContext``); ``who`` defaults to :meth:`correspondents`; ``sender``:
+        read the source mail's sender facts (the policy facts do not need them)."""
+        who = who or self.correspondents(provenance)
+        mail = self._source_mail(provenance) if sender else None
+        return K.RiskContext(
+            own_domain=self.own_domain(),
+            source_participants=who.participants,
+            known_addresses=who.known,
+            lookup_known=who.known.lookup,
+            sender=self.sender_facts(mail, who) if mail is not None else None,
+            thread=who.thread,
+            profile=self.profile_text(),
+        )
+
     def assess(
         self,
-        kind: ActionKind,
+        kind: str,
         payload: JSONObject,
         provenance: Provenance,
         who: Correspondents | None = None,
         *,
         draft_attempts: int = 1,
     ) -> RiskAssessment:
-        """Assess a payload; ``who`` defaults to :meth:`correspondents` of ``provenance``.
+        """Assess a payload with its kind's assessor (``core.kinds``); ``who`` defaults to
+        :meth:`correspondents` of ``provenance``.
 
-        A proposal derived from a mail also carries that mail's phishing signals. Besides
-        ``core.risk``: a mail that promises something (a refund, a discount, a date...) the
-        thread and the business profile do not hold is at least ``medium``; so is a draft the
-        model needed more than one attempt for (``draft_attempts``).
+        A proposal derived from a mail also carries that mail's phishing signals; a mail that
+        promises something (a refund, a discount, a date...) the thread and the business
+        profile do not hold is at least ``medium`` (the mail kinds' assessor). Whatever the
+        kind, a draft the model needed more than one attempt for (``draft_attempts``) is at
+        least ``medium``.
         """
-        who = who or self.correspondents(provenance)
-        mail = self._source_mail(provenance)
-        risk = assess(
-            kind,
-            payload,
-            provenance,
-            own_domain=self.own_domain(),
-            source_participants=who.participants,
-            known_addresses=who.known,
-            sender=self.sender_facts(mail, who) if mail is not None else None,
-        )
+        risk = K.assess(kind, payload, provenance, self.context(provenance, who))
         level, reasons = risk.level, list(risk.reasons)
-        if kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
-            for promise in find_promises(
-                str(payload.get("body", "")), thread=who.thread, profile=self.profile_text()
-            ):
-                level = max(level, Risk.MEDIUM)
-                reasons.append(promise.reason)
         if draft_attempts > 1:
             level = max(level, Risk.MEDIUM)
             reasons.append(
@@ -217,22 +225,21 @@ class Gates:
 
     def decide(self, action: Action, who: Correspondents | None = None) -> Decision:
         """Evaluate the policy rules for a pending action (does not change it)."""
-        who = who or self.correspondents(action.provenance)
-        rcpts = recipients(action.payload)
-        known = who.known.lookup(r for r in rcpts if r not in who.participants)
-        known |= who.participants
+        ctx = self.context(action.provenance, who, sender=False)
         amount = action.payload.get("amount_cents")
         return evaluate(
             self.store.policy.rules(),
-            action.kind.value,
-            facts(
-                agent=action.agent,
-                risk=Risk.parse(action.risk),
-                untrusted=action.provenance.untrusted,
-                recipients=rcpts,
-                known=bool(rcpts) and all(r in known for r in rcpts),
-                amount_cents=amount if isinstance(amount, int) else 0,
-            ),
+            action.kind,
+            {
+                **common_facts(
+                    agent=action.agent,
+                    kind=action.kind,
+                    risk=Risk.parse(action.risk),
+                    untrusted=action.provenance.untrusted,
+                    amount_cents=amount if isinstance(amount, int) else 0,
+                ),
+                **K.facts(action.kind, action.payload, ctx),
+            },
         )
 
     def apply(
@@ -262,7 +269,7 @@ class Gates:
                 action.id,
                 expected_sha256=action.payload_sha256,
                 actor=actor,
-                delay_s=self.undo_seconds(),
+                delay_s=self.undo_seconds(action.kind),
                 rule_id=decision.rule_id,
             )
         elif decision.outcome is Outcome.BLOCK:

@@ -114,12 +114,6 @@ def raw_attempt(call: ToolCall | None, text: str) -> dict[str, Any]:
     return {"tool": call.name, "arguments": call.arguments[:8000], "text": text[:2000]}
 
 
-def summarize_mail(to: list[str], subject: str) -> str:
-    """One line for the inbox list."""
-    who = ", ".join(to[:2]) + (f" +{len(to) - 2}" if len(to) > 2 else "")
-    return f"{subject} → {who}"[:200]
-
-
 #: The email's parts given to the model, with their caps (:data:`solodesk.core.bounds.LIMITS`).
 QUOTED_FIELDS = {
     "From": "from",

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 from solodesk.agents import proposals as P
 from solodesk.agents.gates import Gates
+from solodesk.core import kinds as K
 from solodesk.core.actions import (
     APPROVABLE,
     Action,
-    ActionKind,
     ActionStatus,
     ApproveNow,
     JSONObject,
@@ -38,6 +38,8 @@ from solodesk.core.events import (
     Progress,
     RunFailed,
 )
+from solodesk.core.kinds import validate_payload
+from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
 from solodesk.core.llmtypes import Completion, LLMCallRecord, LLMError, Message, ToolCall
 from solodesk.core.mail import (
     first_mailbox,
@@ -46,7 +48,6 @@ from solodesk.core.mail import (
     parse_mailboxes,
     reply_subject,
     validate_draft,
-    validate_payload,
 )
 from solodesk.core.resources import prompt
 from solodesk.llm.gateway import Gateway, ModelTarget
@@ -476,10 +477,10 @@ class Runner:
                         errors = draft_problems(draft.subject, draft.body, echoes=echoes)
                     if draft is not None and not errors:
                         payload = self._reply_payload(mail, draft.model_dump())
-                        errors = validate_payload(ActionKind.REPLY_EMAIL, payload)
+                        errors = validate_payload(REPLY_EMAIL, payload)
                         if not errors:
                             action = self._store_proposal(
-                                ActionKind.REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
+                                REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
                                 attempts, mail_claim=(mail.id, claim),
                                 draft_attempts=_attempt + 1,
                             )
@@ -492,7 +493,7 @@ class Runner:
             action = self.store.actions.record_invalid(
                 cost=self._usage(),
                 draft_attempts=self._retries() + 1,
-                kind=ActionKind.REPLY_EMAIL,
+                kind=REPLY_EMAIL,
                 payload=P.raw_attempt(last_call, last_text),
                 agent=SUPPORT_AGENT,
                 summary=f"Invalid reply proposal for: {mail.subject}"[:200],
@@ -544,7 +545,7 @@ class Runner:
 
     def _store_proposal(
         self,
-        kind: ActionKind,
+        kind: str,
         payload: JSONObject,
         agent: str,
         provenance: Provenance,
@@ -568,9 +569,9 @@ class Runner:
                 kind=kind,
                 payload=payload,
                 agent=agent,
-                summary=P.summarize_mail(payload["to"], payload["subject"]),
+                summary=K.summary(kind, payload),
                 provenance=provenance,
-                idempotency_key=payload["message_id"],
+                idempotency_key=K.get(kind).idempotency_key(K.get(kind).parse(payload)),
                 validation=attempts,
                 cost=self._usage(),
                 risk=risk.level.label,
@@ -724,7 +725,7 @@ class Runner:
                     "message_id": new_message_id(self._message_id_domain()),
                 }
                 return self._store_proposal(
-                    ActionKind.SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts,
+                    SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts,
                     draft_attempts=attempt + 1,
                 )
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
@@ -740,7 +741,7 @@ class Runner:
         action = self.store.actions.record_invalid(
             cost=self._usage(),
             draft_attempts=tries,
-            kind=ActionKind.SEND_EMAIL,
+            kind=SEND_EMAIL,
             payload=P.raw_attempt(current_call, text),
             agent=MANAGER_AGENT,
             summary="Invalid email proposal from chat",
@@ -752,7 +753,7 @@ class Runner:
 
     def _announce(self, action: Action) -> None:
         self.bus.publish(
-            ActionProposed(action.id, action.kind.value, action.status.value, action.summary)
+            ActionProposed(action.id, action.kind, action.status.value, action.summary)
         )
 
     # -- founder's decisions -------------------------------------------------------------------
@@ -903,7 +904,7 @@ class Runner:
             payload,
             risk=risk.level.label,
             risk_reasons=risk.reasons,
-            summary=P.summarize_mail(list(payload.get("to", [])), str(payload.get("subject", ""))),
+            summary=K.summary(current.kind, payload),
         )
         self.bus.publish(ActionResolved(action.id, action.status.value, "edited"))
         return action

@@ -18,13 +18,6 @@ from typing import Any
 JSONObject = dict[str, Any]
 
 
-class ActionKind(enum.StrEnum):
-    """Kinds of external effect an agent may propose."""
-
-    SEND_EMAIL = "send_email"
-    REPLY_EMAIL = "reply_email"
-
-
 class ActionStatus(enum.StrEnum):
     """Where a proposed action stands.
 
@@ -59,9 +52,15 @@ TRANSITIONS: Mapping[ActionStatus, frozenset[ActionStatus]] = {
     ActionStatus.EXECUTING: frozenset(
         {ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.UNKNOWN}
     ),
-    # A definite failure (nothing was sent) may be approved again by the founder.
+    # A definite failure (nothing was sent) may be approved again by the founder, or edited
+    # (an edit makes a new payload that needs a new approval: back to pending).
     ActionStatus.FAILED: frozenset(
-        {ActionStatus.APPROVED, ActionStatus.SCHEDULED, ActionStatus.REJECTED}
+        {
+            ActionStatus.APPROVED,
+            ActionStatus.SCHEDULED,
+            ActionStatus.PENDING,
+            ActionStatus.REJECTED,
+        }
     ),
     # Only the founder resolves an unknown send: confirm it arrived, say it did not arrive
     # (back to failed, from where it may be approved again), or dismiss it. The process that
@@ -73,14 +72,46 @@ TRANSITIONS: Mapping[ActionStatus, frozenset[ActionStatus]] = {
     ActionStatus.REJECTED: frozenset(),
 }
 
-#: Statuses whose outcome is settled by execution (``executed_at`` is set on entering them).
-FINISHED = frozenset({ActionStatus.EXECUTED, ActionStatus.FAILED, ActionStatus.UNKNOWN})
 
-#: Statuses in which the payload may still be edited.
-EDITABLE = frozenset({ActionStatus.PENDING, ActionStatus.FAILED})
+def sources(target: ActionStatus) -> frozenset[ActionStatus]:
+    """Every status from which :data:`TRANSITIONS` allows moving to ``target``.
+
+    The store builds the status conditions of its SQL updates from this, so the database and
+    the state machine cannot disagree.
+    """
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+# Every status set below is derived from TRANSITIONS (tests/unit/test_actions.py checks the
+# store against TRANSITIONS, not against a second copy of the table).
+
+#: Statuses whose outcome is settled by execution (``executed_at`` is set on entering them):
+#: where an execution can end.
+FINISHED = TRANSITIONS[ActionStatus.EXECUTING]
 
 #: Statuses an approval can start from.
-APPROVABLE = frozenset({ActionStatus.PENDING, ActionStatus.FAILED})
+APPROVABLE = sources(ActionStatus.APPROVED)
+
+#: Statuses in which the payload may still be edited: ``pending`` itself, and every status an
+#: edit may move back to ``pending`` from that is not an approval waiting to execute (undoing
+#: that is :data:`UNDOABLE`).
+EDITABLE = frozenset(
+    {ActionStatus.PENDING}
+    | (sources(ActionStatus.PENDING) - sources(ActionStatus.EXECUTING))
+)
+
+#: Approvals waiting to be executed (claimable once due): ``approved`` and ``scheduled``.
+WAITING = sources(ActionStatus.EXECUTING)
+
+#: Approvals that can still be undone back to ``pending`` (the undo window).
+UNDOABLE = sources(ActionStatus.PENDING) & WAITING
+
+#: Statuses an execution outcome can be recorded from (the claim's owner, also after another
+#: process reported the send ``unknown``).
+RECORDABLE = sources(ActionStatus.EXECUTED)
+
+#: Statuses with no way out.
+FINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
 
 class InvalidTransition(Exception):
@@ -98,15 +129,6 @@ class InvalidTransition(Exception):
 def can_transition(current: ActionStatus, target: ActionStatus) -> bool:
     """Return whether ``current -> target`` is allowed by :data:`TRANSITIONS`."""
     return target in TRANSITIONS[current]
-
-
-def sources(target: ActionStatus) -> frozenset[ActionStatus]:
-    """Every status from which :data:`TRANSITIONS` allows moving to ``target``.
-
-    The store builds the status conditions of its SQL updates from this, so the database and
-    the state machine cannot disagree.
-    """
-    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -163,7 +185,8 @@ class Action:
 
     Attributes:
         id: Row id.
-        kind: What the action does.
+        kind: What the action does: a kind registered in ``core.kinds`` (e.g.
+            ``reply_email``).
         payload: The JSON payload that will be executed (for mail: see ``core.mail``).
         payload_sha256: Hex sha256 of ``canonical_json(payload)``.
         agent: Name of the agent that proposed it.
@@ -189,7 +212,7 @@ class Action:
     """
 
     id: int
-    kind: ActionKind
+    kind: str
     payload: JSONObject
     payload_sha256: str
     agent: str

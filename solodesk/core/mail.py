@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from solodesk.core.actions import ActionKind
+from solodesk.core.attachments import AttachmentRef, attachment_errors
 from solodesk.core.charsets import decode_header_bytes
 
 # RFC 5322 dot-atom local part and an RFC 1035 host name with at least one dot.
@@ -412,7 +412,11 @@ class NoReplyNeeded(BaseModel):
 
 
 class SendEmailPayload(BaseModel):
-    """Stored payload of a ``send_email`` action."""
+    """Stored payload of a ``send_email`` action.
+
+    ``attachments`` name their bytes by sha256 (``core.attachments``); a payload without
+    attachments omits the field (its sha256 is then what it always was).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -421,6 +425,7 @@ class SendEmailPayload(BaseModel):
     subject: str
     body: str
     message_id: str
+    attachments: list[AttachmentRef] = Field(default_factory=list)
 
     _coerce_to = field_validator("to", "cc", mode="before")(_coerce_list)
 
@@ -434,12 +439,6 @@ class ReplyEmailPayload(SendEmailPayload):
     in_reply_to: str = ""
     references: list[str] = Field(default_factory=list)
     source_mail_id: int | None = None
-
-
-PAYLOAD_MODELS: dict[ActionKind, type[SendEmailPayload]] = {
-    ActionKind.SEND_EMAIL: SendEmailPayload,
-    ActionKind.REPLY_EMAIL: ReplyEmailPayload,
-}
 
 
 def _pydantic_errors(exc: ValidationError) -> list[str]:
@@ -503,25 +502,20 @@ def validate_draft(arguments: Mapping[str, Any] | str) -> tuple[EmailDraft | Non
     return (None, errors) if errors else (draft, [])
 
 
-def validate_payload(kind: ActionKind, payload: Mapping[str, Any]) -> list[str]:
-    """Validate a stored payload of ``kind`` (schema and semantics).
+def payload_errors(parsed: SendEmailPayload) -> list[str]:
+    """Semantic errors of a stored mail payload that matches its schema (RFC 5322 addresses,
+    one-line subject, msg-ids, attachments).
 
     Returns:
         One-line errors; empty if the payload may be approved and executed.
     """
-    model = PAYLOAD_MODELS.get(kind)
-    if model is None:
-        return [f"unknown action kind {kind!r}"]
-    try:
-        parsed = model.model_validate(dict(payload))
-    except ValidationError as exc:
-        return _pydantic_errors(exc)
     errors = check_draft_semantics(parsed.to, parsed.cc, parsed.subject, parsed.body)
     if not _MSG_ID.match(parsed.message_id):
         errors.append("message_id: must look like <id@domain> (RFC 5322 msg-id)")
     if isinstance(parsed, ReplyEmailPayload):
         if parsed.in_reply_to and not _MSG_ID.match(parsed.in_reply_to):
             errors.append("in_reply_to: must look like <id@domain> (RFC 5322 msg-id)")
+    errors += attachment_errors(parsed.attachments)
     return errors
 
 

@@ -6,20 +6,12 @@ rule whose kind and every condition match decides; with no match the outcome is 
 (everything asks by default). Only the founder changes rules (CLI or settings page); no agent
 tool can read or write them.
 
-Conditions are ``FIELD OP VALUE`` over :func:`facts`:
-
-=====================  ===========================================  ======================
-field                  meaning                                      ops
-=====================  ===========================================  ======================
-``agent``              the proposing agent                          ``==`` ``!=`` ``in``
-``risk``               low / medium / high                          ``==`` ``<=`` ``<`` ...
-``untrusted``          derived from untrusted content               ``==``
-``recipient_domains``  every recipient's domain                     ``in`` ``not-in``
-``recipients``         every recipient address                      ``in`` ``not-in``
-``recipient_count``    number of To + Cc                            ``<=`` ``<`` ``==`` ...
-``recipients_known``   every recipient mailed before or in source   ``==``
-``amount_cents``       money moved (0 if none)                      ``<=`` ``<`` ...
-=====================  ===========================================  ======================
+Conditions are ``FIELD OP VALUE`` over a proposal's facts: the common facts every action has
+(:data:`COMMON_FIELDS`: ``agent``, ``kind``, ``risk``, ``untrusted``, ``amount_cents``) and the
+facts its kind declares in the registry (``core.kinds``: ``KindSpec.fact_fields``; the mail kinds
+declare ``recipient_domains``, ``recipients``, ``recipient_count``, ``recipients_known``). A rule
+for one kind may use that kind's facts; a ``*`` rule may use any kind's (a fact the action does
+not have makes that condition false). :func:`fields_for` lists them.
 
 For list facts, ``in`` means every element is in the list and ``not-in`` means none is.
 
@@ -41,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from solodesk.core import kinds as K
+from solodesk.core.kinds import FactField
 from solodesk.core.risk import Risk
 
 
@@ -57,18 +51,36 @@ class RuleError(ValueError):
 
 
 OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not-in")
-FIELDS: dict[str, tuple[str, ...]] = {
-    "agent": ("==", "!=", "in", "not-in"),
-    "risk": ("==", "!=", "<", "<=", ">", ">="),
-    "untrusted": ("==", "!="),
-    "recipient_domains": ("in", "not-in"),
-    "recipients": ("in", "not-in"),
-    "recipient_count": ("==", "!=", "<", "<=", ">", ">="),
-    "recipients_known": ("==", "!="),
-    "amount_cents": ("==", "!=", "<", "<=", ">", ">="),
+_ORDERED = ("==", "!=", "<", "<=", ">", ">=")
+
+#: The facts of every action, whatever its kind.
+COMMON_FIELDS: dict[str, FactField] = {
+    "agent": FactField("str", ("==", "!=", "in", "not-in"), "the proposing agent"),
+    "kind": FactField("str", ("==", "!=", "in", "not-in"), "the action kind"),
+    "risk": FactField("risk", _ORDERED, "low / medium / high"),
+    "untrusted": FactField("bool", ("==", "!="), "derived from untrusted content"),
+    "amount_cents": FactField("int", _ORDERED, "money moved, in minor units (0 if none)"),
 }
-_BOOL_FIELDS = ("untrusted", "recipients_known")
-_INT_FIELDS = ("recipient_count", "amount_cents")
+
+
+def fields_for(kind: str = "*") -> dict[str, FactField]:
+    """The facts a rule for ``kind`` may test: the common ones and the kind's (for ``*``:
+    every registered kind's).
+
+    Raises:
+        RuleError: ``kind`` is neither ``*`` nor a registered kind.
+    """
+    out = dict(COMMON_FIELDS)
+    if kind == "*":
+        for each in K.specs():
+            for name, decl in each.fact_fields.items():
+                out.setdefault(name, decl)
+        return out
+    spec = K.find(kind)
+    if spec is None:
+        raise RuleError(f"kind must be * or one of {', '.join(K.names())}, not {kind!r}")
+    out.update(spec.fact_fields)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,35 +101,40 @@ class Condition:
         return f"{self.field} {self.op} {value}"
 
 
-def parse_condition(text: str) -> Condition:
-    """Parse ``"FIELD OP VALUE"``, e.g. ``"recipient_domains in example.com,acme.io"``.
+def parse_condition(text: str, *, kind: str = "*") -> Condition:
+    """Parse ``"FIELD OP VALUE"``, e.g. ``"recipient_domains in example.com,acme.io"``, for a
+    rule on ``kind`` (``*``: any kind; see :func:`fields_for`).
 
     Raises:
-        RuleError: unknown field, operator not allowed for the field, or a bad value.
+        RuleError: unknown kind, a field the kind does not have, an operator not allowed for
+            the field, or a bad value.
     """
+    fields = fields_for(kind)
     parts = text.strip().split(None, 2)
     if len(parts) != 3:
         raise RuleError(f"condition {text!r} must be 'FIELD OP VALUE'")
     name, op, raw = parts
-    if name not in FIELDS:
-        raise RuleError(f"unknown field {name!r}; fields: {', '.join(FIELDS)}")
-    if op not in FIELDS[name]:
-        raise RuleError(f"{name} takes {' '.join(FIELDS[name])}, not {op!r}")
+    if name not in fields:
+        where = "" if kind == "*" else f" for {kind}"
+        raise RuleError(f"unknown field {name!r}{where}; fields: {', '.join(fields)}")
+    decl = fields[name]
+    if op not in decl.ops:
+        raise RuleError(f"{name} takes {' '.join(decl.ops)}, not {op!r}")
     value: Any
     if op in ("in", "not-in"):
         value = [v.strip().lower() for v in raw.split(",") if v.strip()]
         if not value:
             raise RuleError(f"{name} {op} needs a comma-separated list")
-    elif name in _BOOL_FIELDS:
+    elif decl.type == "bool":
         if raw.lower() not in ("true", "false"):
             raise RuleError(f"{name} is true or false, not {raw!r}")
         value = raw.lower() == "true"
-    elif name in _INT_FIELDS:
+    elif decl.type == "int":
         try:
             value = int(raw)
         except ValueError:
             raise RuleError(f"{name} needs a whole number, not {raw!r}") from None
-    elif name == "risk":
+    elif decl.type == "risk":
         try:
             value = Risk.parse(raw).label
         except ValueError as exc:
@@ -290,6 +307,19 @@ def auto_approve_warning(outcome: Outcome, conditions: Sequence[Condition]) -> s
     )
 
 
+def common_facts(
+    *, agent: str, kind: str, risk: Risk, untrusted: bool, amount_cents: int = 0
+) -> dict[str, Any]:
+    """The facts of :data:`COMMON_FIELDS` (a kind adds its own, ``KindSpec.facts``)."""
+    return {
+        "agent": agent,
+        "kind": kind,
+        "risk": risk,
+        "untrusted": untrusted,
+        "amount_cents": amount_cents,
+    }
+
+
 def facts(
     *,
     agent: str,
@@ -298,15 +328,15 @@ def facts(
     recipients: Sequence[str],
     known: bool,
     amount_cents: int = 0,
+    kind: str = "",
 ) -> dict[str, Any]:
-    """The facts conditions are evaluated on."""
+    """The facts of a mail proposal: the common facts and the mail kinds' recipient facts
+    (``core.kinds.mail.recipient_facts``)."""
+    from solodesk.core.kinds.mail import recipient_facts
+
     return {
-        "agent": agent,
-        "risk": risk,
-        "untrusted": untrusted,
-        "recipient_domains": sorted({r.rsplit("@", 1)[-1].lower() for r in recipients}),
-        "recipients": [r.lower() for r in recipients],
-        "recipient_count": len(recipients),
-        "recipients_known": known,
-        "amount_cents": amount_cents,
+        **common_facts(
+            agent=agent, kind=kind, risk=risk, untrusted=untrusted, amount_cents=amount_cents
+        ),
+        **recipient_facts(recipients, known),
     }

@@ -14,12 +14,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from solodesk.core.actions import ActionKind, Provenance
-from solodesk.core.inspect import hidden_characters, links
-from solodesk.core.mail import all_recipients, domain_of
-from solodesk.core.phishing import SenderFacts, sender_signals
-
-MANY_RECIPIENTS = 5
+from solodesk.core.actions import Provenance
+from solodesk.core.mail import all_recipients
+from solodesk.core.phishing import SenderFacts
 
 
 class Risk(enum.IntEnum):
@@ -60,7 +57,7 @@ def recipients(payload: Mapping[str, Any]) -> list[str]:
 
 
 def assess(
-    kind: ActionKind,
+    kind: str,
     payload: Mapping[str, Any],
     provenance: Provenance,
     *,
@@ -69,9 +66,12 @@ def assess(
     known_addresses: Collection[str] = (),
     sender: SenderFacts | None = None,
 ) -> RiskAssessment:
-    """Assess one proposal.
+    """Assess one proposal with its kind's assessor (``core.kinds``); an unregistered kind,
+    or a payload that does not match its kind's schema, is high risk. Promises are not checked
+    here (no thread is given): ``agents.gates`` does that with the thread.
 
     Args:
+        kind: A registered action kind name.
         own_domain: The founder's mail domain (from ``smtp.from``); recipients there are internal.
         source_participants: Lower-cased addr-specs in the untrusted input's
             From/Reply-To/To/Cc.
@@ -79,52 +79,12 @@ def assess(
         sender: Facts about the sender of the mail the proposal answers; its phishing signals
             (``core.phishing.sender_signals``) become reasons.
     """
-    level = Risk.LOW
-    reasons: list[str] = []
+    from solodesk.core import kinds  # the registry imports this module
 
-    def raise_to(new: Risk, why: str) -> None:
-        nonlocal level
-        level = max(level, new)
-        reasons.append(why)
-
-    if kind in (ActionKind.SEND_EMAIL, ActionKind.REPLY_EMAIL):
-        rcpts = recipients(payload)
-        external = [a for a in rcpts if domain_of(a) != own_domain.lower()]
-        if len(rcpts) > MANY_RECIPIENTS:
-            raise_to(Risk.HIGH, f"{len(rcpts)} recipients")
-        participants = {a.lower() for a in source_participants}
-        if provenance.untrusted:
-            outsiders = [a for a in rcpts if a not in participants]
-            if outsiders:
-                raise_to(
-                    Risk.HIGH,
-                    "recipients not in the email it answers: " + ", ".join(outsiders),
-                )
-        if kind is ActionKind.SEND_EMAIL:
-            raise_to(Risk.MEDIUM, "starts a new conversation")
-        unknown = [a for a in external if a not in participants and a not in known_addresses]
-        if unknown and not provenance.untrusted:
-            raise_to(Risk.MEDIUM, "external recipients not mailed before: " + ", ".join(unknown))
-        for name in ("subject", "body"):
-            hidden = hidden_characters(name, str(payload.get(name, "")))
-            if hidden:
-                raise_to(
-                    Risk.HIGH,
-                    f"hidden characters in {name}: "
-                    + ", ".join(sorted({h.codepoint for h in hidden})),
-                )
-        for addr in [str(v) for v in list(payload.get("to") or []) + list(payload.get("cc") or [])]:
-            if hidden_characters("to", addr):
-                raise_to(Risk.HIGH, f"hidden characters in recipient {addr!r}")
-        disguised = [lk for lk in links(str(payload.get("body", ""))) if lk.disguised]
-        if disguised:
-            raise_to(Risk.HIGH, "link text differs from its target: " + disguised[0].target)
-        if sender is not None:
-            for signal in sender_signals(sender):
-                raise_to(Risk.parse(signal.level), "source mail: " + signal.reason)
-    else:  # an unknown kind is never low risk
-        raise_to(Risk.HIGH, f"unreviewed action kind {kind}")
-    amount = payload.get("amount_cents")
-    if isinstance(amount, int) and amount > 0:
-        raise_to(Risk.HIGH, f"moves money ({amount / 100:.2f})")
-    return RiskAssessment(level, reasons)
+    ctx = kinds.RiskContext(
+        own_domain=own_domain,
+        source_participants=source_participants,
+        known_addresses=known_addresses,
+        sender=sender,
+    )
+    return kinds.assess(kind, payload, provenance, ctx)

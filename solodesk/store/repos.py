@@ -16,13 +16,16 @@ from typing import Any, cast
 
 from sqlite_utils import Database
 
+from solodesk.core import kinds as K
 from solodesk.core import trust as T
 from solodesk.core.actions import (
     APPROVABLE,
     EDITABLE,
     FINISHED,
+    RECORDABLE,
+    UNDOABLE,
+    WAITING,
     Action,
-    ActionKind,
     ActionStatus,
     InvalidTransition,
     JSONObject,
@@ -42,12 +45,14 @@ from solodesk.core.policy import (
     PolicyRule,
     RuleError,
     conditions_from_json,
+    fields_for,
 )
 from solodesk.store.correspondents import CorrespondentRepo, record_received, record_sent
 from solodesk.store.db import StoreDatabase
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
 from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
+from solodesk.store.queries import ActionQuery
 from solodesk.store.trust import Trust, TrustUnavailable
 
 Row = dict[str, Any]
@@ -69,8 +74,17 @@ class TriageClaimLost(Exception):
 
 
 def _status_in(statuses: Iterable[ActionStatus]) -> str:
-    """``status IN ('a', 'b')`` for a set of statuses (enum values, safe to inline)."""
+    """``status IN ('a', 'b')`` for a set of statuses (enum values, safe to inline).
+
+    Every status condition of the store's SQL is built with this from a set derived from
+    ``core.actions.TRANSITIONS`` (or a single status), never typed as a literal list.
+    """
     return "status IN (" + ", ".join(f"'{s.value}'" for s in sorted(statuses)) + ")"
+
+
+def _is(status: ActionStatus) -> str:
+    """``status = 'x'`` for one status (an enum value, safe to inline)."""
+    return f"status = '{status.value}'"
 
 
 #: Claimable for execution: the sources of ``executing`` in the state machine (a scheduled
@@ -83,7 +97,7 @@ _CLAIMABLE = _status_in(sources(ActionStatus.EXECUTING)) + (
 def _row_to_action(row: Row) -> Action:
     return Action(
         id=int(row["id"]),
-        kind=ActionKind(row["kind"]),
+        kind=str(row["kind"]),
         payload=json.loads(row["payload"]),
         payload_sha256=row["payload_sha256"],
         agent=row["agent"],
@@ -113,7 +127,7 @@ def approval_of(action: Action) -> T.Approval | None:
         return None
     return T.Approval(
         action_id=action.id,
-        kind=action.kind.value,
+        kind=action.kind,
         approved_sha256=action.approved_sha256,
         decided_by=action.decided_by or "",
         approved_at=action.approved_at,
@@ -291,6 +305,33 @@ class ActionRepo:
         sql += " ORDER BY id DESC"
         return [int(r[0]) for r in self.db.execute(sql, params).fetchall()]
 
+    def query_ids(
+        self,
+        query: ActionQuery,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
+    ) -> builtins.list[int]:
+        """Ids of the actions ``query`` lists, in its order (``status``/``risk``/
+        ``first_draft`` narrow it further: see :meth:`ActionQuery.where`)."""
+        where, params = query.where(status=status, risk=risk, first_draft=first_draft)
+        sql = f"SELECT id FROM actions{where} ORDER BY {query.order_by()}"
+        return [int(r[0]) for r in self.db.execute(sql, params).fetchall()]
+
+    def agents(self) -> builtins.list[str]:
+        """Every agent that has proposed something, sorted (for the agent filter)."""
+        rows = self.db.execute("SELECT DISTINCT agent FROM actions").fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def latest_scheduled(self) -> int | None:
+        """The most recently approved action still in its undo window (None if none)."""
+        row = self.db.execute(
+            f"SELECT id FROM actions WHERE {_status_in(UNDOABLE)}"
+            " ORDER BY approved_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def count(self, status: ActionStatus) -> int:
         """Number of actions in ``status``."""
         row = self.db.execute(
@@ -302,7 +343,7 @@ class ActionRepo:
     def propose(
         self,
         *,
-        kind: ActionKind,
+        kind: str,
         payload: JSONObject,
         agent: str,
         summary: str,
@@ -338,7 +379,7 @@ class ActionRepo:
     def record_invalid(
         self,
         *,
-        kind: ActionKind,
+        kind: str,
         payload: JSONObject,
         agent: str,
         summary: str,
@@ -367,7 +408,7 @@ class ActionRepo:
     def _insert(
         self,
         *,
-        kind: ActionKind,
+        kind: str,
         payload: JSONObject,
         agent: str,
         summary: str,
@@ -381,6 +422,8 @@ class ActionRepo:
         cost: Mapping[str, Any] | None,
         draft_attempts: int,
     ) -> Action:
+        if not K.is_kind(kind):
+            raise K.UnknownKind(f"unknown action kind {kind!r}; kinds: {', '.join(K.names())}")
         now = utcnow()
         sha = payload_sha256(payload)
         with self.db.atomic():
@@ -389,7 +432,7 @@ class ActionRepo:
                 " status, created_at, updated_at, errors, idempotency_key, risk, risk_reasons,"
                 " draft_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    kind.value,
+                    kind,
                     canonical_json(payload),
                     sha,
                     agent,
@@ -411,7 +454,7 @@ class ActionRepo:
                 action_id=action_id,
                 actor=agent,
                 detail={
-                    "kind": kind.value,
+                    "kind": kind,
                     "payload_sha256": sha,
                     "provenance": provenance.to_json(),
                     "validation_errors": attempts,
@@ -444,7 +487,10 @@ class ActionRepo:
         """
         with self.db.atomic():
             current = self.get(action_id)
-            if current.status not in EDITABLE:
+            if current.status not in EDITABLE or not (
+                current.status is ActionStatus.PENDING
+                or can_transition(current.status, ActionStatus.PENDING)
+            ):
                 raise InvalidTransition(action_id, current.status, ActionStatus.PENDING)
             new_sha = payload_sha256(payload)
             now = utcnow()
@@ -579,7 +625,7 @@ class ActionRepo:
             mac = self.audit.trust.approval_mac(
                 T.Approval(
                     action_id=action_id,
-                    kind=current.kind.value,
+                    kind=current.kind,
                     approved_sha256=current.payload_sha256,
                     decided_by=actor,
                     approved_at=now,
@@ -629,10 +675,10 @@ class ActionRepo:
         """
         with self.db.atomic():
             cur = self.db.execute(
-                "UPDATE actions SET status = 'pending', approved_sha256 = NULL,"
+                "UPDATE actions SET status = ?, approved_sha256 = NULL,"
                 " approved_at = NULL, send_at = NULL, decided_by = NULL, approval_mac = NULL,"
-                f" updated_at = ? WHERE id = ? AND {_status_in(sources(ActionStatus.PENDING))}",
-                [utcnow(), action_id],
+                f" updated_at = ? WHERE id = ? AND {_status_in(UNDOABLE)}",
+                [ActionStatus.PENDING.value, utcnow(), action_id],
             )
             if cur.rowcount != 1:
                 current = self.get(action_id)
@@ -651,7 +697,7 @@ class ActionRepo:
     def next_send_at(self) -> str | None:
         """The earliest ``send_at`` of a scheduled action, or None."""
         row = self.db.execute(
-            "SELECT min(send_at) FROM actions WHERE status = 'scheduled'"
+            f"SELECT min(send_at) FROM actions WHERE {_is(ActionStatus.SCHEDULED)}"
         ).fetchone()
         return str(row[0]) if row and row[0] else None
 
@@ -687,9 +733,9 @@ class ActionRepo:
         with self.db.atomic():
             now = utcnow()
             cur = self.db.execute(
-                "UPDATE actions SET status = 'executing', updated_at = ?, claim_owner = ?"
+                "UPDATE actions SET status = ?, updated_at = ?, claim_owner = ?"
                 f" WHERE id = ? AND {_CLAIMABLE}",
-                [now, owner.to_json(), action_id, now],
+                [ActionStatus.EXECUTING.value, now, owner.to_json(), action_id, now],
             )
             if cur.rowcount != 1:
                 return None
@@ -720,7 +766,8 @@ class ActionRepo:
         renewed = owner.renewed()
         with self.db.atomic():
             self.db.execute(
-                "UPDATE actions SET claim_owner = ? WHERE id = ? AND status = 'executing'"
+                "UPDATE actions SET claim_owner = ? WHERE id = ? AND "
+                f"{_is(ActionStatus.EXECUTING)}"
                 " AND json_extract(claim_owner, '$.token') = ?",
                 [renewed.to_json(), action_id, owner.token],
             )
@@ -732,7 +779,8 @@ class ActionRepo:
         return kept_alive(
             renewer(
                 getattr(self.db, "path", ""),
-                "UPDATE actions SET claim_owner = ? WHERE id = ? AND status = 'executing'"
+                "UPDATE actions SET claim_owner = ? WHERE id = ? AND "
+                f"{_is(ActionStatus.EXECUTING)}"
                 " AND json_extract(claim_owner, '$.token') = ?",
                 lambda: [owner.renewed().to_json(), action_id, owner.token],
             )
@@ -784,7 +832,7 @@ class ActionRepo:
             current = self.get(action_id)
             held = self.owner(action_id)
             if (
-                current.status not in (ActionStatus.EXECUTING, ActionStatus.UNKNOWN)
+                current.status not in RECORDABLE
                 or held is None
                 or held.token != owner.token
                 or not can_transition(current.status, target)
@@ -864,7 +912,7 @@ class ActionRepo:
             The ids marked unknown.
         """
         rows = self.db.execute(
-            "SELECT id, claim_owner FROM actions WHERE status = 'executing'"
+            f"SELECT id, claim_owner FROM actions WHERE {_is(ActionStatus.EXECUTING)}"
         ).fetchall()
         gone: builtins.list[int] = []
         for action_id, owner_json in rows:
@@ -876,7 +924,8 @@ class ActionRepo:
                 with self.db.atomic():
                     # Re-check inside the write lock: the owner may have finished meanwhile.
                     cur = self.db.execute(
-                        "SELECT claim_owner FROM actions WHERE id = ? AND status = 'executing'",
+                        "SELECT claim_owner FROM actions WHERE id = ? AND "
+                        f"{_is(ActionStatus.EXECUTING)}",
                         [action_id],
                     ).fetchone()
                     if cur is None or cur[0] != owner_json:
@@ -929,7 +978,7 @@ class ActionRepo:
         """
         ids: builtins.list[int] = []
         waiting = self.db.execute(
-            "SELECT id FROM actions WHERE status IN ('approved', 'scheduled')"
+            f"SELECT id FROM actions WHERE {_status_in(WAITING)}"
             " AND approval_mac IS NULL"
         ).fetchall()
         for (action_id,) in waiting:
@@ -1319,11 +1368,15 @@ class PolicyRepo:
         """Add a rule (at the end unless ``position`` is given).
 
         Raises:
-            RuleError: ``kind`` is not an action kind or ``*``.
+            RuleError: ``kind`` is not an action kind or ``*``, or a condition tests a fact
+                that kind does not have.
         """
-        if kind != "*" and kind not in {k.value for k in ActionKind}:
-            kinds = ", ".join(k.value for k in ActionKind)
-            raise RuleError(f"kind must be * or one of {kinds}, not {kind!r}")
+        allowed = fields_for(kind)  # RuleError: not * or a registered kind
+        for c in conditions:
+            if c.field not in allowed:
+                raise RuleError(
+                    f"{kind} actions have no fact {c.field!r}; fields: {', '.join(allowed)}"
+                )
         with self.db.atomic():
             if position is None:
                 row = self.db.execute("SELECT max(position) FROM policy_rules").fetchone()

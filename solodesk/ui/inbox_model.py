@@ -5,9 +5,10 @@
 for it, keeping a small LRU cache, so a view over 100,000 proposals reads only the rows it shows
 (napari's ``_qt/containers/_base_item_model.py`` is the same adapter idea).
 
-Filters (status, agent, kind, risk) and grouping are one ``SELECT id`` with a ``WHERE`` and an
-``ORDER BY group key, id DESC``: the status part uses the ``actions_status`` index; the rest is a
-scan of the matching rows (tens of milliseconds at 100,000 rows). Scheduled rows show a live
+Filters (status, agent, kind, risk) and grouping are the store's
+:class:`~solodesk.store.queries.ActionQuery`, read with ``ActionRepo.query_ids`` (the UI runs no
+SQL): the status part uses the ``actions_status`` indexes; the rest is a scan of the matching
+rows (tens of milliseconds at 100,000 rows). Scheduled rows show a live
 countdown refreshed by :meth:`InboxModel.tick` with ``dataChanged`` on their status cells only.
 """
 
@@ -16,47 +17,29 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from solodesk.core.actions import Action, ActionKind, ActionStatus
+from solodesk.core import kinds as K
+from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.inspect import hidden_characters
+
+# Re-exported for the view and the tests (the filter is the store's ActionQuery).
+from solodesk.store.queries import FILTER_ALL as FILTER_ALL
+from solodesk.store.queries import FILTER_OPEN as FILTER_OPEN
+from solodesk.store.queries import FILTER_PENDING as FILTER_PENDING
+from solodesk.store.queries import GROUP_ORDER as GROUP_ORDER
+from solodesk.store.queries import OPEN_STATUSES as OPEN_STATUSES
+from solodesk.store.queries import RISK_LEVELS as RISK_LEVELS
+from solodesk.store.queries import ActionQuery
 from solodesk.store.repos import NotFound, Store
 from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
 log = logging.getLogger(__name__)
-
-#: Status filter values besides a single status: ``open`` (the default: what needs the founder
-#: or is about to happen — pending proposals, approvals still in their undo window, and sends
-#: that failed or were interrupted) and ``all``.
-FILTER_PENDING = ActionStatus.PENDING.value
-FILTER_OPEN = "open"
-FILTER_ALL = "all"
-OPEN_STATUSES = (
-    ActionStatus.PENDING,
-    ActionStatus.SCHEDULED,
-    ActionStatus.FAILED,
-    ActionStatus.UNKNOWN,
-)
-
-RISK_LEVELS = ("low", "medium", "high")
-
-#: Group-by keys and the SQL that orders rows so each group is contiguous (most urgent first).
-GROUP_ORDER: dict[str, str] = {
-    "": "",
-    "agent": "agent, ",
-    "kind": "kind, ",
-    "risk": "CASE risk WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, ",
-    "status": (
-        "CASE status WHEN 'unknown' THEN 0 WHEN 'failed' THEN 1 WHEN 'pending' THEN 2"
-        " WHEN 'invalid' THEN 3 WHEN 'scheduled' THEN 4 WHEN 'approved' THEN 5"
-        " WHEN 'executing' THEN 6 WHEN 'executed' THEN 7 ELSE 8 END, "
-    ),
-}
 
 #: Actions kept in the row cache.
 CACHE_SIZE = 256
@@ -70,7 +53,6 @@ ActionIdRole = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Age", "Agent", "Kind", "Risk", "Summary", "Status")
 COL_AGE, COL_AGENT, COL_KIND, COL_RISK, COL_SUMMARY, COL_STATUS = range(len(COLUMNS))
 
-KIND_LABELS = {ActionKind.REPLY_EMAIL: "Reply", ActionKind.SEND_EMAIL: "Email"}
 
 #: Role returning the row's risk level (``low``/``medium``/``high``), without the untrusted mark.
 RiskLevelRole = Qt.ItemDataRole.UserRole + 2
@@ -158,98 +140,8 @@ def untrusted_tooltip(action: Action) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class InboxFilter:
-    """Which proposals the inbox lists and how it orders them.
-
-    Attributes:
-        status: ``open`` (pending, scheduled, failed, unknown), ``all`` or one
-            :class:`ActionStatus` value.
-        agent: Only this agent's proposals (None: every agent).
-        kind: Only this :class:`ActionKind` value (None: every kind).
-        risk: Only this level, ``low``/``medium``/``high`` (None: every level).
-        group_by: ``""`` (newest first), ``agent``, ``kind``, ``risk`` or ``status``: rows are
-            sorted by that key (most urgent first for risk and status), then newest first.
-    """
-
-    status: str = FILTER_OPEN
-    agent: str | None = None
-    kind: str | None = None
-    risk: str | None = None
-    group_by: str = ""
-
-    def checked(self) -> InboxFilter:
-        """This filter, validated.
-
-        Raises:
-            ValueError: a value is not a status, kind, risk level or group key.
-        """
-        if self.status not in (FILTER_ALL, FILTER_OPEN):
-            try:
-                ActionStatus(self.status)
-            except ValueError:
-                valid = ", ".join(s.value for s in ActionStatus)
-                raise ValueError(
-                    f"unknown inbox filter {self.status!r}; use open, all, {valid}"
-                ) from None
-        if self.kind is not None and self.kind not in {k.value for k in ActionKind}:
-            raise ValueError(f"unknown action kind {self.kind!r}")
-        if self.risk is not None and self.risk not in RISK_LEVELS:
-            raise ValueError(f"risk must be low, medium or high, not {self.risk!r}")
-        if self.group_by not in GROUP_ORDER:
-            raise ValueError(f"cannot group by {self.group_by!r}; use {', '.join(GROUP_ORDER)}")
-        return self
-
-    def statuses(self) -> tuple[ActionStatus, ...] | None:
-        """The statuses listed (None: every status)."""
-        if self.status == FILTER_ALL:
-            return None
-        if self.status == FILTER_OPEN:
-            return OPEN_STATUSES
-        return (ActionStatus(self.status),)
-
-    def where(
-        self,
-        *,
-        status: ActionStatus | None = None,
-        risk: str | None = None,
-        first_draft: bool = False,
-    ) -> tuple[str, list[Any]]:
-        """The SQL ``WHERE`` clause (possibly empty) and its parameters; ``status`` and
-        ``risk`` narrow the filter further (e.g. the pending low-risk rows in view), and
-        ``first_draft`` keeps only proposals whose first draft passed every check."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        statuses = self.statuses()
-        if statuses is None and (self.agent or self.kind or self.risk or risk):
-            # Every status, named: the (status, risk|agent|kind, id) indexes then seek each
-            # status instead of scanning the table (m008_inbox_filter_indexes).
-            statuses = tuple(ActionStatus)
-        if statuses is not None:
-            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            params += [s.value for s in statuses]
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status.value)
-        for column, value in (("agent", self.agent), ("kind", self.kind), ("risk", self.risk)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if risk is not None:
-            clauses.append("risk = ?")
-            params.append(risk)
-        if first_draft:
-            clauses.append("draft_attempts <= 1")
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-    def describe(self) -> str:
-        """A short text of the narrowing filters, e.g. ``agent support, risk high``."""
-        parts = [
-            f"{f.name} {getattr(self, f.name)}"
-            for f in fields(self)
-            if f.name in ("agent", "kind", "risk") and getattr(self, f.name) is not None
-        ]
-        return ", ".join(parts)
+#: The inbox's filter is the store's :class:`~solodesk.store.queries.ActionQuery`.
+InboxFilter = ActionQuery
 
 
 class InboxModel(ReadOnlyTableModel):
@@ -327,10 +219,8 @@ class InboxModel(ReadOnlyTableModel):
         self.endResetModel()
 
     def _query_ids(self) -> list[int]:
-        where, params = self._filter.where()
-        sql = f"SELECT id FROM actions{where} ORDER BY {GROUP_ORDER[self._filter.group_by]}id DESC"
         self.queries += 1
-        return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
+        return self.store.actions.query_ids(self._filter)
 
     def matching_ids(
         self,
@@ -342,14 +232,13 @@ class InboxModel(ReadOnlyTableModel):
         """Ids in the current filter that also have ``status`` and ``risk`` (and, with
         ``first_draft``, were drafted at the first attempt), in row order (read from the store
         now, so rows changed since the last refresh are judged as they are)."""
-        where, params = self._filter.where(status=status, risk=risk, first_draft=first_draft)
-        sql = f"SELECT id FROM actions{where} ORDER BY {GROUP_ORDER[self._filter.group_by]}id DESC"
-        return [int(r[0]) for r in self.store.db.execute(sql, params).fetchall()]
+        return self.store.actions.query_ids(
+            self._filter, status=status, risk=risk, first_draft=first_draft
+        )
 
     def agents(self) -> list[str]:
         """Every agent that has proposed something (for the agent filter)."""
-        rows = self.store.db.execute("SELECT DISTINCT agent FROM actions").fetchall()
-        return sorted(str(r[0]) for r in rows)
+        return self.store.actions.agents()
 
     def _set_ids(self, ids: list[int]) -> None:
         self._ids = ids
@@ -529,7 +418,7 @@ class InboxModel(ReadOnlyTableModel):
         if col == COL_AGENT:
             return reveal(action.agent)
         if col == COL_KIND:
-            return KIND_LABELS.get(action.kind, action.kind.value)
+            return K.label(action.kind)
         if col == COL_RISK:
             return risk_text(action)
         if col == COL_SUMMARY:

@@ -56,11 +56,11 @@ from PySide6.QtWidgets import (
 from solodesk.actions.outbox import NotClaimed
 from solodesk.agents.runner import ApprovalRefused, Runner
 from solodesk.connectors.mailparse import inline_parts
+from solodesk.core import kinds as K
 from solodesk.core.actions import (
     APPROVABLE,
     EDITABLE,
     Action,
-    ActionKind,
     ActionStatus,
     InvalidTransition,
     can_transition,
@@ -69,6 +69,7 @@ from solodesk.core.actions import (
 from solodesk.core.events import ActionProposed, ActionResolved
 from solodesk.store.repos import MailRecord, NotFound, StaleApproval, Store
 from solodesk.ui import shortcuts as keys
+from solodesk.ui.editors.host import EditorHost
 from solodesk.ui.inbox_model import (
     COL_AGE,
     COL_AGENT,
@@ -79,12 +80,11 @@ from solodesk.ui.inbox_model import (
     FILTER_ALL,
     FILTER_OPEN,
     FILTER_PENDING,
-    KIND_LABELS,
     RISK_LEVELS,
     InboxModel,
     parse_utc,
 )
-from solodesk.ui.proposal_editor import ProposalEditor, SourceMailPane, local_time
+from solodesk.ui.proposal_editor import SourceMailPane, local_time
 from solodesk.ui.tasks import TaskTracker, async_slot, await_dialog
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class InboxView(QWidget):
         self._make_table()
 
         # editor and source
-        self.editor = ProposalEditor()
+        self.editor = EditorHost()  # the editor of the selected proposal's kind
         self.source = SourceMailPane()
         self.editor.changed.connect(self._update_buttons)
         selection = self.table.selectionModel()
@@ -295,8 +295,8 @@ class InboxView(QWidget):
         self.agent_combo.setToolTip("Only one agent's proposals")
         self.kind_combo = QComboBox()
         self.kind_combo.addItem("All kinds", None)
-        for kind in ActionKind:
-            self.kind_combo.addItem(KIND_LABELS.get(kind, kind.value), kind.value)
+        for kind in K.names():
+            self.kind_combo.addItem(K.label(kind), kind)
         self.kind_combo.setToolTip("Only one kind of action")
         self.risk_combo = QComboBox()
         self.risk_combo.addItem("Any risk", None)
@@ -900,7 +900,7 @@ class InboxView(QWidget):
                         )
                     saved = await self.runner.edit(action.id, shown)
                     sha = saved.payload_sha256
-                delay = self.runner.gates.undo_seconds()
+                delay = self.runner.gates.undo_seconds(action.kind)
                 if not delay:
                     self.message.emit(f"Sending #{action.id}…")
                 final = await self.runner.approve(action.id, expected_sha256=sha, delay_s=delay)
@@ -1154,11 +1154,7 @@ class InboxView(QWidget):
             if status is ActionStatus.SCHEDULED:
                 return last
             self._undo_stack.pop()
-        row = self.store.db.execute(
-            "SELECT id FROM actions WHERE status = 'scheduled'"
-            " ORDER BY approved_at DESC, id DESC LIMIT 1"
-        ).fetchone()
-        return int(row[0]) if row else None
+        return self.store.actions.latest_scheduled()
 
     def send_pending(self) -> bool:
         """Whether an approval is in its undo window (so Ctrl+Z means Undo send)."""
@@ -1397,7 +1393,7 @@ class InboxView(QWidget):
             return
         if action.status not in EDITABLE:
             self.message.emit(f"#{action.id} is {action.status.value}; it cannot be edited")
-        self.editor.body_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.editor.focus_widget().setFocus(Qt.FocusReason.ShortcutFocusReason)
 
 
 def _when(timestamp: str | None) -> str:

@@ -33,14 +33,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from solodesk.core.actions import ActionKind
+from solodesk.core import kinds as K
 from solodesk.core.policy import (
-    FIELDS,
     Condition,
     Outcome,
     PolicyRule,
     RuleError,
     auto_approve_warning,
+    fields_for,
     parse_condition,
 )
 from solodesk.store.repos import NotFound, Store
@@ -78,8 +78,8 @@ DEFAULT_TEXT = (
 )
 
 
-def parse_conditions(text: str) -> tuple[list[Condition], list[str]]:
-    """Parse one ``FIELD OP VALUE`` condition per non-empty line.
+def parse_conditions(text: str, kind: str = "*") -> tuple[list[Condition], list[str]]:
+    """Parse one ``FIELD OP VALUE`` condition per non-empty line, for a rule on ``kind``.
 
     Returns:
         The conditions, and one error per bad line (``line 2: unknown field 'x'; …``).
@@ -90,7 +90,7 @@ def parse_conditions(text: str) -> tuple[list[Condition], list[str]]:
         if not line.strip():
             continue
         try:
-            conditions.append(parse_condition(line))
+            conditions.append(parse_condition(line, kind=kind))
         except RuleError as exc:
             errors.append(f"line {n}: {exc}")
     return conditions, errors
@@ -98,7 +98,7 @@ def parse_conditions(text: str) -> tuple[list[Condition], list[str]]:
 
 def fields_help() -> str:
     """The fields a condition can test and their operators, one per line."""
-    return "\n".join(f"{name}  {' '.join(ops)}" for name, ops in FIELDS.items())
+    return "\n".join(f"{name}  {' '.join(f.ops)}" for name, f in fields_for().items())
 
 
 class PolicyRulesModel(ReadOnlyTableModel):
@@ -198,8 +198,8 @@ class PolicyDialog(QDialog):
         # the form
         self.kind_combo = QComboBox()
         self.kind_combo.addItem("* (every kind)", "*")
-        for kind in ActionKind:
-            self.kind_combo.addItem(kind.value, kind.value)
+        for kind in K.names():
+            self.kind_combo.addItem(kind, kind)
         self.conditions_edit = QPlainTextEdit()
         self.conditions_edit.setObjectName("conditionsEdit")
         self.conditions_edit.setPlaceholderText(
@@ -283,7 +283,9 @@ class PolicyDialog(QDialog):
 
     # -- form ----------------------------------------------------------------------------------
     def _validate(self, *_args: Any) -> list[str]:
-        conditions, errors = parse_conditions(self.conditions_edit.toPlainText())
+        conditions, errors = parse_conditions(
+            self.conditions_edit.toPlainText(), str(self.kind_combo.currentData() or "*")
+        )
         self.error_label.setText("\n".join(errors))
         self.error_label.setVisible(bool(errors))
         self.add_button.setEnabled(not errors)
@@ -302,7 +304,9 @@ class PolicyDialog(QDialog):
         Returns:
             The stored rule, or None if the form has errors (shown inline).
         """
-        conditions, errors = parse_conditions(self.conditions_edit.toPlainText())
+        conditions, errors = parse_conditions(
+            self.conditions_edit.toPlainText(), str(self.kind_combo.currentData() or "*")
+        )
         if errors:
             self._validate()
             return None

@@ -420,6 +420,10 @@ class ProposalEditor(QWidget):
             return None
         return payload_sha256(self.edited_payload())
 
+    def focus_widget(self) -> QWidget:
+        """Where keyboard focus goes to edit (the body)."""
+        return self.body_edit
+
     # -- what will happen ----------------------------------------------------------------------
     def _update_checks(self) -> None:
         action = self._action

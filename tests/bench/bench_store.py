@@ -14,7 +14,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from solodesk.connectors.mailimport import import_mail
-from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+from solodesk.core.actions import ActionStatus, Provenance
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.store.db import connect
 from solodesk.store.repos import Store
 
@@ -25,7 +26,7 @@ def bench(n: int) -> None:
         t = time.perf_counter()
         for i in range(n):
             store.actions.propose(
-                kind=ActionKind.SEND_EMAIL,
+                kind=SEND_EMAIL,
                 payload={
                     "to": [f"user{i}@example.com"], "cc": [], "subject": f"Hello {i}",
                     "body": "Thanks for your mail.\n" * 5, "message_id": f"<b{i}@example.com>",

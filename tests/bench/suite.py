@@ -510,7 +510,8 @@ async def _approve_latency(ctx: Context, sink: Any) -> tuple[list[float], list[f
     import smtplib
 
     from solodesk.actions.mime import build_mime
-    from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+    from solodesk.core.actions import ActionStatus, Provenance
+    from solodesk.core.kinds.mail import SEND_EMAIL
     from solodesk.services import build_services
     from solodesk.store.paths import home_paths
     from solodesk.store.secrets import SecretStore
@@ -525,7 +526,7 @@ async def _approve_latency(ctx: Context, sink: Any) -> tuple[list[float], list[f
                    "body": "Hi Bob,\n\nthe invoice is attached.\n\nAda\n",
                    "message_id": f"<bench-{i}@inkwell.example>"}
         return services.store.actions.propose(
-            kind=ActionKind.SEND_EMAIL, payload=payload, agent="manager",
+            kind=SEND_EMAIL, payload=payload, agent="manager",
             summary=f"Invoice {i} → bob@partner.example", provenance=Provenance("chat", 1),
             idempotency_key=payload["message_id"])
 

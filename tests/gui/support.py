@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SendOutcome
 from solodesk.agents.runner import Runner
-from solodesk.core.actions import Action, ActionKind, Provenance
+from solodesk.core.actions import Action, Provenance
+from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
 from solodesk.core.llmtypes import Completion, Message, ToolCall, ToolSpec
 from solodesk.services import Services, build_services
 from solodesk.store.paths import home_paths
@@ -181,7 +182,7 @@ def propose_reply(
     }
     payload.update(changes)
     return store.actions.propose(
-        kind=ActionKind.REPLY_EMAIL,
+        kind=REPLY_EMAIL,
         payload=payload,
         agent="support",
         summary=f"{payload['subject']} → {payload['to'][0]}",
@@ -213,7 +214,7 @@ def propose_send(
     }
     payload.update(changes)
     return store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload=payload,
         agent=agent,
         summary=f"{payload['subject']} → {payload['to'][0]}",
@@ -228,7 +229,7 @@ def propose_send(
 def record_invalid(store: Store) -> Action:
     """An ``invalid`` proposal with validation errors."""
     return store.actions.record_invalid(
-        kind=ActionKind.REPLY_EMAIL,
+        kind=REPLY_EMAIL,
         payload={"tool": "propose_reply", "arguments": '{"to": "nobody"}', "text": ""},
         agent="support",
         summary="Invalid reply proposal for: Where is my order?",

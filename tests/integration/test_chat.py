@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+from solodesk.core.actions import ActionStatus, Provenance
 from solodesk.core.events import ChatDelta, ChatFinished, Event
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.services import Services
 from tests.support.openai_server import ScriptedOpenAIServer
 
@@ -87,7 +88,7 @@ def test_streamed_tool_call_creates_a_pending_send_email(
     assert json.loads(completion.tool_calls[0].arguments) == DRAFT  # reassembled from deltas
     (action,) = proposed
     stored = services.store.actions.get(action.id)
-    assert stored.kind is ActionKind.SEND_EMAIL
+    assert stored.kind == SEND_EMAIL
     assert stored.status is ActionStatus.PENDING
     assert stored.agent == "manager"
     assert stored.provenance == Provenance("chat", cid, untrusted=False)

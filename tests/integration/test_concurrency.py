@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import home_paths
@@ -95,7 +96,7 @@ def _smtp_settings(port: int) -> dict[str, str]:
 def _propose(store: Store, n: int, subject: str = "Update") -> tuple[int, str]:
     mid = f"<concurrent-{n}@solodesk.example>"
     action = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"to": [f"customer{n}@example.com"], "cc": [], "subject": f"{subject} {n}",
                  "body": "Hello.\n", "message_id": mid},
         agent="manager", summary=f"Update {n}", provenance=Provenance("chat", 1),

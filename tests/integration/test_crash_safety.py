@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+from solodesk.core.actions import ActionStatus, Provenance
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.llm.local import free_port
 from solodesk.services import build_services
 from solodesk.store.paths import home_paths
@@ -80,7 +81,7 @@ def test_kill_9_between_approval_and_execution(tmp_path: Path) -> None:
     def propose(i: int) -> tuple[int, str]:
         mid = f"<crash-{i}@solodesk.example>"
         a = sv.store.actions.propose(
-            kind=ActionKind.SEND_EMAIL,
+            kind=SEND_EMAIL,
             payload={"to": [f"c{i}@example.com"], "cc": [], "subject": f"Crash test {i}",
                      "body": "Hello.\n", "message_id": mid},
             agent="test", summary=f"crash {i}", provenance=Provenance("chat", 1),

@@ -238,14 +238,15 @@ def test_issue_invoice_renders_once_and_a_retry_after_a_crash_completes_it(
     from pathlib import Path
 
     from solodesk.actions.invoicing import issue_invoice
-    from solodesk.core.actions import ActionKind, Provenance
+    from solodesk.core.actions import Provenance
+    from solodesk.core.kinds.mail import SEND_EMAIL
     from solodesk.store.blobs import sha256_hex
     from solodesk.store.db import connect
     from solodesk.store.repos import Store
 
     store = Store(connect(Path(str(tmp_path)) / "solodesk.db"))
     aid = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL, payload={}, agent="invoicing", summary="stand-in",
+        kind=SEND_EMAIL, payload={}, agent="invoicing", summary="stand-in",
         provenance=Provenance("chat", None), idempotency_key="k",
     ).id
     # The process died after the number was allocated and before the PDF was recorded.

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from solodesk.actions.invoicing import execute_create_invoice, execute_mark_paid
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
 from solodesk.core.bank import BankLine, BankStatement
 from solodesk.core.invoice import InvoiceError
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.matching import PaymentStatus, mark_paid_payload, match_payment
 from solodesk.core.references import creditor_reference
 from solodesk.store.db import connect
@@ -32,7 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def action(store: Store, key: str) -> int:
     return store.actions.propose(
-        kind=ActionKind.SEND_EMAIL, payload={"key": key}, agent="invoicing",
+        kind=SEND_EMAIL, payload={"key": key}, agent="invoicing",
         summary="stand-in", provenance=Provenance("chat", None), idempotency_key=key,
     ).id
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
 from solodesk.core.invoice import invoice_number
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.store.db import connect
 from solodesk.store.repos import Store
 
@@ -60,7 +61,7 @@ def test_fifty_concurrent_issues_get_numbers_1_to_50(tmp_path: Path) -> None:
     store = Store(connect(db_path))  # migrated once, before the workers start
     ids = [
         store.actions.propose(
-            kind=ActionKind.SEND_EMAIL, payload={"n": n}, agent="invoicing",
+            kind=SEND_EMAIL, payload={"n": n}, agent="invoicing",
             summary=f"stand-in for create_invoice {n}", provenance=Provenance("chat", None),
             idempotency_key=f"k{n}",
         ).id

@@ -24,9 +24,10 @@ from solodesk.actions.mime import (
     build_mime,
     load_attachments,
 )
-from solodesk.core.actions import ActionKind, Provenance, payload_sha256
+from solodesk.core.actions import Provenance, payload_sha256
 from solodesk.core.attachments import AttachmentRef, attachment_errors
 from solodesk.core.calendar import Invitation, build_ics, parse_ics
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.mail import new_message_id
 from solodesk.store.db import connect
 from solodesk.store.repos import Store
@@ -70,7 +71,7 @@ def store(tmp_path: Path) -> Store:
 
 def test_invoice_pdf_travels_as_the_approved_bytes(store: Store, smtp_server: SmtpSink) -> None:
     aid = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL, payload={}, agent="invoicing", summary="stand-in",
+        kind=SEND_EMAIL, payload={}, agent="invoicing", summary="stand-in",
         provenance=Provenance("chat", None), idempotency_key="create-1",
     ).id
     invoice = issue_invoice(store, draft(), action_id=aid)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from solodesk.connectors.mailimport import import_mail
-from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+from solodesk.core.actions import ActionStatus, Provenance
+from solodesk.core.kinds.mail import REPLY_EMAIL
 from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import home_paths
@@ -60,7 +61,7 @@ def reply_to(store: Store, name: str, *, to: str = "someone@example.com") -> int
         "source_mail_id": mail_id,
     }
     action = store.actions.propose(
-        kind=ActionKind.REPLY_EMAIL,
+        kind=REPLY_EMAIL,
         payload=payload,
         agent="support",
         summary="reply",

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+from solodesk.core.actions import ActionStatus, Provenance
 from solodesk.core.events import ActionProposed, RunFailed
+from solodesk.core.kinds.mail import REPLY_EMAIL
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
 from tests.support.helpers import MARTA_ID, collect, import_sample
@@ -31,7 +32,7 @@ def test_valid_reply_is_a_pending_threaded_proposal(
 
     assert [(o.mail_id, o.status) for o in report.outcomes] == [(1, "proposed")]
     action = services.store.actions.get(report.outcomes[0].action_id)
-    assert action.kind is ActionKind.REPLY_EMAIL
+    assert action.kind == REPLY_EMAIL
     assert action.status is ActionStatus.PENDING
     assert action.agent == "support"
     assert action.provenance == Provenance("mail", 1, untrusted=True)
@@ -160,7 +161,7 @@ def test_invalid_arguments_are_retried_with_the_error_then_recorded_invalid(
     assert outcome.status == "invalid"
     action = services.store.actions.get(outcome.action_id)
     assert action.status is ActionStatus.INVALID
-    assert action.kind is ActionKind.REPLY_EMAIL
+    assert action.kind == REPLY_EMAIL
     expected = [
         "attempt 1: to: 'not-an-address' is not a valid email address",
         "attempt 2: the arguments of propose_reply are not valid JSON",

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from solodesk.connectors.mailimport import import_mail
-from solodesk.core.actions import Action, ActionKind, Provenance
+from solodesk.core.actions import Action, Provenance
 from solodesk.core.events import Event
+from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
 from solodesk.core.mail import new_message_id
 from solodesk.core.resources import resource
 from solodesk.services import Services
@@ -48,7 +49,7 @@ def propose_email(store: Store, *, reply: bool = True, **changes: Any) -> Action
             in_reply_to=MARTA_ID, references=["<older@example.com>", MARTA_ID], source_mail_id=1
         )
     payload.update(changes)
-    kind = ActionKind.REPLY_EMAIL if reply else ActionKind.SEND_EMAIL
+    kind = REPLY_EMAIL if reply else SEND_EMAIL
     return store.actions.propose(
         kind=kind,
         payload=payload,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from solodesk.core.actions import ActionKind, ActionStatus, InvalidTransition, Provenance, utcnow
+from solodesk.core.actions import ActionStatus, InvalidTransition, Provenance, utcnow
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.store import db as dbmod
 from solodesk.store.db import StoreBusy, connect
 from solodesk.store.owner import Owner, owner_alive, process_start
@@ -42,7 +43,7 @@ def store(db_path: Path) -> Iterator[Store]:
 def propose(store: Store, n: int = 1) -> int:
     mid = f"<claim-{n}@solodesk.example>"
     return store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"to": ["c@example.com"], "cc": [], "subject": f"S {n}", "body": "Hi.\n",
                  "message_id": mid},
         agent="manager",

@@ -14,7 +14,8 @@ from sqlite_utils import Database
 
 from solodesk.agents.gates import Gates
 from solodesk.connectors.mailimport import import_mail
-from solodesk.core.actions import ActionKind, ActionStatus, Provenance
+from solodesk.core.actions import ActionStatus, Provenance
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.risk import recipients
 from solodesk.store.config import Config
 from solodesk.store.db import connect, migrations
@@ -43,7 +44,7 @@ def _mbox(path: Path, messages: list[EmailMessage]) -> Path:
 def _deliver(store: Store, to: list[str], cc: list[str] | None = None, n: int = 0) -> int:
     """Propose, approve, claim and record a delivery (as the outbox does)."""
     action = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"to": to, "cc": cc or [], "subject": f"Hi {n}", "body": "Hello\n",
                  "message_id": f"<sent{n}@inkwell.example>"},
         agent="manager", summary="hi", provenance=Provenance("chat", 1),
@@ -109,7 +110,7 @@ def test_delivery_counts_to_and_cc_once_per_mail(tmp_path: Path) -> None:
     assert books is not None and books.sent == 1
     # Approved but never delivered (failed): not a correspondent.
     action = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"to": ["never@nowhere.example"], "cc": [], "subject": "x", "body": "x\n",
                  "message_id": "<never@inkwell.example>"},
         agent="manager", summary="x", provenance=Provenance("chat", 1),
@@ -126,7 +127,7 @@ def test_delivery_counts_to_and_cc_once_per_mail(tmp_path: Path) -> None:
 def test_confirmed_delivery_of_an_unknown_send_counts(tmp_path: Path) -> None:
     store = Store(connect(tmp_path / "s.db"))
     action = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"to": ["eve@unsure.example"], "cc": [], "subject": "x", "body": "x\n",
                  "message_id": "<u@inkwell.example>"},
         agent="manager", summary="x", provenance=Provenance("chat", 1),

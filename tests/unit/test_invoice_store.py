@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
 from solodesk.core.invoice import InvoiceError, credit_note_for
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.matching import PaymentStatus
 from solodesk.store.blobs import BlobCorrupt
 from solodesk.store.db import connect
@@ -29,7 +30,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def action(store: Store, n: int = 1) -> int:
     """A stored action id (invoices reference the approved proposal that issued them)."""
     return store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"n": n},
         agent="invoicing",
         summary=f"stand-in for a create_invoice proposal {n}",

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from solodesk.connectors.bank.importer import import_file
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.ledger import (
     DEFAULT_CHART,
     LedgerError,
@@ -41,7 +42,7 @@ def store(db_path: Path) -> Iterator[Store]:
 def action(store: Store, n: int = 1) -> int:
     """A stored action id (the ledger's action_id references the actions table)."""
     a = store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"n": n},
         agent="bookkeeper",
         summary=f"stand-in for a record_transaction proposal {n}",

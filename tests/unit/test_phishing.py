@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from solodesk.connectors.mailimport import parse_message
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
+from solodesk.core.kinds.mail import REPLY_EMAIL
 from solodesk.core.phishing import (
     SenderFacts,
     Signal,
@@ -183,14 +184,14 @@ def test_signals_are_risk_reasons_of_the_reply() -> None:
     }
     sender = facts("phish_lookalike_reply_to.eml", known=frozenset())
     before = assess(
-        ActionKind.REPLY_EMAIL,
+        REPLY_EMAIL,
         payload,
         Provenance("mail", 1, untrusted=True),
         source_participants={"accounts@aquiilaindustries.com", "accounts@aquillaindustries.com"},
     )
     assert before.level is Risk.LOW and before.reasons == []  # what the issue saw
     after = assess(
-        ActionKind.REPLY_EMAIL,
+        REPLY_EMAIL,
         payload,
         Provenance("mail", 1, untrusted=True),
         source_participants={"accounts@aquiilaindustries.com", "accounts@aquillaindustries.com"},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from solodesk.core.actions import ActionKind, Provenance
+from solodesk.core.actions import Provenance
 from solodesk.core.inspect import hidden_characters, links
+from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
 from solodesk.core.risk import Risk, assess
 
 MAIL = Provenance("mail", 1, untrusted=True)
@@ -16,36 +17,36 @@ def payload(to, body="Hello,\nthanks.\n", subject="Re: hi", cc=()):
 
 
 def test_reply_to_the_sender_is_low_risk() -> None:
-    r = assess(ActionKind.REPLY_EMAIL, payload(["Marta <marta@example.com>"]), MAIL,
+    r = assess(REPLY_EMAIL, payload(["Marta <marta@example.com>"]), MAIL,
                own_domain="solodesk.example", source_participants={"marta@example.com"})
     assert r.level is Risk.LOW and r.reasons == []
 
 
 def test_recipient_not_in_the_untrusted_source_is_high_risk() -> None:
-    r = assess(ActionKind.REPLY_EMAIL, payload(["marta@example.com"], cc=["x@evil.example"]),
+    r = assess(REPLY_EMAIL, payload(["marta@example.com"], cc=["x@evil.example"]),
                MAIL, own_domain="solodesk.example", source_participants={"marta@example.com"})
     assert r.level is Risk.HIGH
     assert any("x@evil.example" in why for why in r.reasons)
 
 
 def test_new_mail_to_unknown_external_is_medium_and_known_internal_is_not_raised_further() -> None:
-    r = assess(ActionKind.SEND_EMAIL, payload(["bob@example.com"]), CHAT,
+    r = assess(SEND_EMAIL, payload(["bob@example.com"]), CHAT,
                own_domain="solodesk.example")
     assert r.level is Risk.MEDIUM
     assert any("not mailed before" in why for why in r.reasons)
-    known = assess(ActionKind.SEND_EMAIL, payload(["bob@example.com"]), CHAT,
+    known = assess(SEND_EMAIL, payload(["bob@example.com"]), CHAT,
                    own_domain="solodesk.example", known_addresses={"bob@example.com"})
     assert known.reasons == ["starts a new conversation"]
 
 
 def test_many_recipients_hidden_characters_and_disguised_links_are_high_risk() -> None:
-    many = assess(ActionKind.SEND_EMAIL, payload([f"p{i}@example.com" for i in range(6)]), CHAT)
+    many = assess(SEND_EMAIL, payload([f"p{i}@example.com" for i in range(6)]), CHAT)
     assert many.level is Risk.HIGH
-    bidi = assess(ActionKind.REPLY_EMAIL, payload(["m@example.com"], body="Pay to \u202eexe.txt"),
+    bidi = assess(REPLY_EMAIL, payload(["m@example.com"], body="Pay to \u202eexe.txt"),
                   MAIL, source_participants={"m@example.com"})
     assert bidi.level is Risk.HIGH and "U+202E" in bidi.reasons[0]
     link = assess(
-        ActionKind.REPLY_EMAIL,
+        REPLY_EMAIL,
         payload(["m@example.com"], body="Log in at [https://bank.example](https://evil.example/x)"),
         MAIL, source_participants={"m@example.com"},
     )

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from solodesk.core.actions import (
-    ActionKind,
     ActionStatus,
     InvalidTransition,
     Provenance,
     payload_sha256,
 )
+from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
 from solodesk.store.db import connect, migrations
 from solodesk.store.owner import Owner
 from solodesk.store.repos import NotFound, StaleApproval, Store
@@ -48,7 +48,7 @@ def store(db_path: Path) -> Iterator[Store]:
 def propose(store: Store, **changes: object) -> int:
     payload = {**PAYLOAD, **changes}
     action = store.actions.propose(
-        kind=ActionKind.REPLY_EMAIL,
+        kind=REPLY_EMAIL,
         payload=payload,
         agent="support",
         summary="Re: Refund → marta",
@@ -124,7 +124,7 @@ def test_idempotency_key_is_unique(store: Store) -> None:
 
 def test_record_invalid_is_never_approvable(store: Store) -> None:
     a = store.actions.record_invalid(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"tool": "propose_send_email", "arguments": "{bad"},
         agent="manager",
         summary="Invalid",

@@ -12,8 +12,9 @@ import pytest
 from solodesk.actions import smtp
 from solodesk.actions.outbox import Outbox
 from solodesk.core import trust as T
-from solodesk.core.actions import Action, ActionKind, ActionStatus, Provenance, payload_sha256
+from solodesk.core.actions import Action, ActionStatus, Provenance, payload_sha256
 from solodesk.core.audit import GENESIS, chain_fields, entry_sha256
+from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.store.db import connect
 from solodesk.store.repos import Store
 from solodesk.store.secrets import SecretError, SecretStore
@@ -33,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def propose(store: Store, n: int = 1, to: str = "marta@example.com") -> int:
     mid = f"<t{n}@solodesk.example>"
     return store.actions.propose(
-        kind=ActionKind.SEND_EMAIL,
+        kind=SEND_EMAIL,
         payload={"to": [to], "cc": [], "subject": "Hello", "body": "Hi.\n", "message_id": mid},
         agent="manager", summary="Hello", provenance=Provenance("chat", 1), idempotency_key=mid,
     ).id
