@@ -48,6 +48,7 @@ from solodesk.store.db import StoreDatabase
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
 from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
+from solodesk.store.runs import RunRepo, add_call_usage
 from solodesk.store.trust import Trust, TrustUnavailable
 
 Row = dict[str, Any]
@@ -104,6 +105,7 @@ def _row_to_action(row: Row) -> Action:
         decided_by=row.get("decided_by"),
         approval_mac=row.get("approval_mac"),
         draft_attempts=int(row.get("draft_attempts") or 1),
+        run_id=row.get("run_id"),
     )
 
 
@@ -313,13 +315,16 @@ class ActionRepo:
         risk_reasons: Sequence[str] = (),
         cost: Mapping[str, Any] | None = None,
         draft_attempts: int = 1,
+        run_id: int | None = None,
     ) -> Action:
         """Store a valid proposal as ``pending`` and audit it (with its risk and model cost).
 
         Args:
             draft_attempts: How many model attempts the draft took (1: the first passed).
+            run_id: The agent run that made it (``core.runs``).
         """
         return self._insert(
+            run_id=run_id,
             draft_attempts=draft_attempts,
             risk=risk,
             risk_reasons=list(risk_reasons),
@@ -346,9 +351,11 @@ class ActionRepo:
         errors: Sequence[str],
         cost: Mapping[str, Any] | None = None,
         draft_attempts: int = 1,
+        run_id: int | None = None,
     ) -> Action:
         """Store a proposal that failed validation as ``invalid`` (visible, never executable)."""
         return self._insert(
+            run_id=run_id,
             draft_attempts=draft_attempts,
             risk="high",
             risk_reasons=["failed validation"],
@@ -380,6 +387,7 @@ class ActionRepo:
         risk_reasons: builtins.list[str],
         cost: Mapping[str, Any] | None,
         draft_attempts: int,
+        run_id: int | None = None,
     ) -> Action:
         now = utcnow()
         sha = payload_sha256(payload)
@@ -387,7 +395,7 @@ class ActionRepo:
             cur = self.db.execute(
                 "INSERT INTO actions (kind, payload, payload_sha256, agent, summary, provenance,"
                 " status, created_at, updated_at, errors, idempotency_key, risk, risk_reasons,"
-                " draft_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " draft_attempts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     kind.value,
                     canonical_json(payload),
@@ -403,6 +411,7 @@ class ActionRepo:
                     risk,
                     json.dumps(risk_reasons),
                     max(1, draft_attempts),
+                    run_id,
                 ],
             )
             action_id = int(cast(int, cur.lastrowid))
@@ -419,6 +428,7 @@ class ActionRepo:
                     "risk_reasons": risk_reasons,
                     "cost": dict(cost or {}),
                     "draft_attempts": max(1, draft_attempts),
+                    **({"run_id": run_id} if run_id is not None else {}),
                 },
             )
         return self.get(action_id)
@@ -1261,10 +1271,11 @@ class LLMCallRepo:
         self.db = db
 
     def record(self, call: LLMCallRecord) -> None:
+        """Store one call and add its usage to its run (one transaction)."""
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO llm_calls (ts, model, purpose, tokens_in, tokens_out, cost_usd,"
-                " latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_ms, error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     utcnow(),
                     call.model,
@@ -1274,8 +1285,10 @@ class LLMCallRepo:
                     call.cost_usd,
                     call.latency_ms,
                     call.error,
+                    call.run_id,
                 ],
             )
+            add_call_usage(self.db, call)
 
     def all(self) -> list[Row]:
         return list(self.db.query("SELECT * FROM llm_calls ORDER BY id"))
@@ -1381,6 +1394,7 @@ class Store:
         self.correspondents = CorrespondentRepo(db)
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
+        self.runs = RunRepo(db)
         self.policy = PolicyRepo(db, self.audit)
         from solodesk.store.books import books_repos  # (they import this module)
 
