@@ -139,6 +139,16 @@ class RunFinished(Event):
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxExecuted(Event):
+    """The outbox scheduler executed a due action: its final ``status`` (``executed``,
+    ``failed``, ``unknown``) and the outcome's one-line ``detail``."""
+
+    action_id: int
+    status: str
+    detail: str = ""
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Event], None]
 

@@ -28,6 +28,7 @@ from solodesk.core.events import (
     EventBus,
     MailImported,
     ModelCrashed,
+    OutboxExecuted,
     Progress,
     RunFailed,
 )
@@ -54,6 +55,7 @@ class EventBridge(QObject):
     runFailed = Signal(object)  # RunFailed
     mailImported = Signal(object)  # MailImported
     modelCrashed = Signal(object)  # ModelCrashed
+    outboxExecuted = Signal(object)  # OutboxExecuted
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +72,7 @@ class EventBridge(QObject):
             RunFailed: self.runFailed,
             MailImported: self.mailImported,
             ModelCrashed: self.modelCrashed,
+            OutboxExecuted: self.outboxExecuted,
         }
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(Event, self._on_event)
 
