@@ -1381,11 +1381,12 @@ class Store:
     """All repositories over one database.
 
     Args:
-        db: The database (from :func:`solodesk.store.db.connect`).
+        db: The database (from :func:`solodesk.store.db.connect`: its write transactions begin
+            with ``BEGIN IMMEDIATE``).
         trust: The home's keyed trust (default: none, an unkeyed store with no files).
     """
 
-    def __init__(self, db: Database, *, trust: Trust | None = None) -> None:
+    def __init__(self, db: StoreDatabase, *, trust: Trust | None = None) -> None:
         self.db = db
         self.trust = trust or Trust()
         self.audit = AuditLog(db, self.trust)
