@@ -31,6 +31,9 @@ from solodesk.core.events import (
     OutboxExecuted,
     Progress,
     RunFailed,
+    RunFinished,
+    RunStarted,
+    RunUpdated,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,9 @@ class EventBridge(QObject):
     mailImported = Signal(object)  # MailImported
     modelCrashed = Signal(object)  # ModelCrashed
     outboxExecuted = Signal(object)  # OutboxExecuted
+    runStarted = Signal(object)  # RunStarted
+    runUpdated = Signal(object)  # RunUpdated
+    runFinished = Signal(object)  # RunFinished
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +79,9 @@ class EventBridge(QObject):
             MailImported: self.mailImported,
             ModelCrashed: self.modelCrashed,
             OutboxExecuted: self.outboxExecuted,
+            RunStarted: self.runStarted,
+            RunUpdated: self.runUpdated,
+            RunFinished: self.runFinished,
         }
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(Event, self._on_event)
 
