@@ -189,12 +189,12 @@ class RunManager:
             The ids of the runs that were asked to stop (empty if ``run_id`` is not running in
             this process: already ended, or run by another process).
         """
-        ids = [rid for rid in (*self.descendants(run_id), run_id) if rid in self._live]
-        for rid in reversed(ids):
+        ids = [rid for rid in (*reversed(self.descendants(run_id)), run_id) if rid in self._live]
+        for rid in ids:
             task = self._live[rid].task
             if not task.done():
                 task.cancel()
-        return [rid for rid in ids]
+        return ids
 
     async def cancel_all(self) -> list[int]:
         """Cancel every live run and wait for them to end (shutdown)."""

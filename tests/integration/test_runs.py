@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from solodesk.core.actions import ActionStatus
+from solodesk.core.events import RunFinished, RunStarted
 from solodesk.core.runs import RunStatus, Usage
 from solodesk.services import Services
-from tests.support.helpers import import_sample, run_cli
-from tests.support.openai_server import ScriptedOpenAIServer, ToolCalls
+from tests.support.helpers import collect, import_sample, run_cli
+from tests.support.openai_server import Hang, ScriptedOpenAIServer, ToolCalls
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +200,66 @@ def test_runs_cli_lists_and_shows_runs(
     assert missing.stderr.strip() == (
         "solodesk: no run with id 999; 'solodesk runs list' shows the runs"
     )
+
+
+async def _until(check: Any) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), 120)  # a hang guard only
+
+
+def test_cancelling_one_mails_run_puts_it_back_and_triage_goes_on(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    import_sample(services.store)
+    openai_server.push_when(MAILS["marta"], Hang(60))  # the model never answers for Marta
+    openai_server.push_when(MAILS["jonas"], reply("Hi Jonas, please send the tablet logs. Ada"))
+    started = collect(services, RunStarted)
+    runs = services.runner.runs
+
+    async def scenario() -> Any:
+        task = asyncio.ensure_future(services.runner.triage(limit=2))
+        await _until(lambda: any("Refund" in e.task for e in started))
+        marta_run = next(e.run_id for e in started if "Refund" in e.task)
+        await _until(lambda: any(MAILS["marta"] in r.text() for r in openai_server.chat_requests))
+        assert runs.cancel(marta_run) == [marta_run]
+        return await task
+
+    report = run(scenario())
+
+    assert [o.status for o in report.outcomes] == ["cancelled", "proposed"]
+    assert services.store.mail.get(report.outcomes[0].mail_id).triage_status == "new"
+    parent, marta, jonas = sorted(services.store.runs.list(), key=lambda r: r.id)
+    assert (marta.status, jonas.status, parent.status) == (
+        RunStatus.CANCELLED, RunStatus.DONE, RunStatus.DONE
+    )
+    assert marta.usage.model_calls == 1  # the cancelled call is counted, with its run
+    assert services.store.runs.calls(marta.id)[0]["error"] == "cancelled"
+    assert runs.live() == []
+
+
+def test_cancelling_the_triage_run_cancels_the_mail_in_progress(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    import_sample(services.store)
+    openai_server.push_when(MAILS["marta"], Hang(60))
+    started = collect(services, RunStarted)
+    finished = collect(services, RunFinished)
+    runs = services.runner.runs
+
+    async def scenario() -> Any:
+        task = asyncio.ensure_future(services.runner.triage(limit=2))
+        await _until(lambda: any(MAILS["marta"] in r.text() for r in openai_server.chat_requests))
+        parent = next(e.run_id for e in started if e.parent_id is None)
+        assert sorted(runs.cancel(parent)) == sorted(runs.live())
+        return await task
+
+    report = run(scenario())
+
+    assert report.outcomes == []  # nothing finished; the report so far is returned
+    assert services.store.mail.untriaged(limit=10)[0].id == 1  # Marta's mail is back
+    assert {r.status for r in services.store.runs.list()} == {RunStatus.CANCELLED}
+    assert [e.status for e in finished] == ["cancelled", "cancelled"]  # child, then parent
+    assert len(openai_server.chat_requests) == 1  # Jonas's mail was never started
