@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from solodesk import __version__, cli_books, cli_invoices, cli_jobs, cli_mailsync
+from solodesk import __version__, cli_books, cli_invoices, cli_jobs, cli_mailsync, cli_runs
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import escape_controls, for_terminal
 from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
@@ -142,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     aud_sub.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     cli_books.register(sub)
     cli_invoices.register(sub)
+    cli_runs.register(sub)
     return p
 
 
@@ -343,6 +344,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return await cli_books.dispatch(sv, args)
     if cmd in cli_invoices.COMMANDS:
         return await cli_invoices.dispatch(sv, args)
+    if cmd in cli_runs.COMMANDS:
+        try:
+            return cli_runs.dispatch(sv, args)
+        except cli_runs.RunsCliError as exc:
+            raise CliError(str(exc)) from None
     raise CliError(f"unknown command {cmd}")
 
 

@@ -17,6 +17,7 @@ time; :meth:`JobScheduler.run_forever` is the asyncio task the GUI and a headles
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from solodesk.core.schedule import (
 )
 from solodesk.store.config import Config
 from solodesk.store.jobs import JobRow, JobRun, Trigger
+from solodesk.store.owner import Owner
 from solodesk.store.repos import Store
 from solodesk.store.secrets import SecretStore
 
@@ -258,8 +260,10 @@ class JobScheduler:
         self.bus.publish(Progress(task=task, done=0, total=1, message=f"job {job.name} started"))
         ctx = JobContext(job, run.slot, "manual" if run.trigger == "manual" else "schedule",
                          self.config, self.secrets, self.store, self.bus)
+        owner = Owner.from_json(run.owner)
         try:
-            result = await kind.run(ctx)
+            with self.store.jobs.lease(run.id, owner) if owner else contextlib.nullcontext():
+                result = await kind.run(ctx)
         except asyncio.CancelledError:
             self.store.jobs.finish(
                 run.id, outcome="interrupted", detail="stopped before it finished",

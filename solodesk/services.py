@@ -110,6 +110,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         store.close()
         raise
     rederive_legacy(store.mail)  # once after the upgrade that keeps HTML; then a no-op query
+    store.runs.reconcile()  # runs left 'running' by a process that is gone end as failed
     reserve = DiskReserve(paths.data_dir)
     reserve.ensure()
     bus = EventBus()

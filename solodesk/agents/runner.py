@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from solodesk.agents import proposals as P
 from solodesk.agents.gates import Gates
+from solodesk.agents.runs import RunCancelled, RunContext, RunManager
 from solodesk.core import kinds as K
 from solodesk.core.actions import (
     APPROVABLE,
@@ -40,7 +41,7 @@ from solodesk.core.events import (
 )
 from solodesk.core.kinds import validate_payload
 from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
-from solodesk.core.llmtypes import Completion, LLMCallRecord, LLMError, Message, ToolCall
+from solodesk.core.llmtypes import Completion, LLMError, Message, ToolCall
 from solodesk.core.mail import (
     first_mailbox,
     is_placeholder_message_id,
@@ -100,7 +101,7 @@ class TriageOutcome:
     """What triage did with one mail."""
 
     mail_id: int
-    status: str  # proposed | no_reply | invalid | failed
+    status: str  # proposed | no_reply | invalid | failed | cancelled
     action_id: int | None = None
     note: str = ""
 
@@ -136,6 +137,8 @@ class Runner:
             every approval by the founder); None checks nothing.
         local_server_factory: Builds the local model launcher (tests may pass one that starts
             a stand-in server).
+        runs: The run manager (one is made on ``store`` and ``bus`` if None): every triage
+            command, mail and chat turn is a run, and usage is counted per run.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class Runner:
         gateway_factory: Callable[[ModelTarget], Gateway] | None = None,
         preflight: PreflightFn | None = None,
         local_server_factory: LocalServerFactory | None = None,
+        runs: RunManager | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -170,8 +174,7 @@ class Runner:
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
         self.gates = Gates(store, config)
-        # Model calls of the current unit of work (one mail, or one chat turn), for the audit.
-        self._calls: list[LLMCallRecord] = []
+        self.runs = runs or RunManager(store, bus)
 
     # -- model ---------------------------------------------------------------------------------
     def model_label(self) -> str:
@@ -179,20 +182,9 @@ class Runner:
         model = self.config.get("llm.model")
         return "local (llama.cpp)" if model == LOCAL_MODEL_NAME else model
 
-    def _record_call(self, record: LLMCallRecord) -> None:
-        self.store.llm_calls.record(record)
-        self._calls.append(record)
-
-    def _usage(self) -> dict[str, Any]:
-        """Model usage of the current unit of work, for the audit log."""
-        calls = self._calls
-        costs = [c.cost_usd for c in calls if c.cost_usd is not None]
-        return {
-            "model_calls": len(calls),
-            "tokens_in": sum(c.tokens_in or 0 for c in calls),
-            "tokens_out": sum(c.tokens_out or 0 for c in calls),
-            "cost_usd": round(sum(costs), 6) if costs else None,
-        }
+    def _usage(self, run_id: int) -> dict[str, Any]:
+        """Model usage of one run so far (its own calls), for the audit log."""
+        return self.runs.usage(run_id).to_json()
 
     async def gateway(self) -> Gateway:
         """The gateway for the configured model, starting the local model server if needed.
@@ -252,7 +244,9 @@ class Runner:
                     timeout=timeout,
                     max_tokens=max_tokens,
                 )
-            factory = self._gateway_factory or (lambda t: Gateway(t, on_call=self._record_call))
+            factory = self._gateway_factory or (
+                lambda t: Gateway(t, on_call=self.runs.record_call)
+            )
             self._gateway = factory(target)
             self._gateway_key = key
             return self._gateway
@@ -353,6 +347,10 @@ class Runner:
         records why no reply is needed, or records an ``invalid`` proposal after the bounded
         retries. A provider error marks that mail ``failed`` (it stays retryable) and stops.
 
+        The command is one run of the support agent, and each mail a child run of it
+        (``core.runs``): cancelling the command's run (:meth:`RunManager.cancel`) returns the
+        outcomes so far; cancelling one mail's run puts that mail back and goes on.
+
         Raises:
             LLMError: the model cannot be reached at all.
         """
@@ -361,6 +359,21 @@ class Runner:
         report = TriageReport()
         if not mails:
             return report
+        try:
+            await self.runs.run(
+                lambda run: self._triage_run(run, mails, report),
+                agent=SUPPORT_AGENT,
+                task=f"triage {len(mails)} mail",
+            )
+        except RunCancelled:
+            pass  # the founder cancelled it: the outcomes so far stand
+        return report
+
+    async def _triage_run(
+        self, run: RunContext, mails: list[MailRecord], report: TriageReport
+    ) -> None:
+        """The body of a triage command's run: each mail in a child run, outcomes into
+        ``report``."""
         self._restarts_left = LOCAL_RESTARTS_PER_RUN
         await self.gateway()
         total = len(mails)
@@ -375,14 +388,22 @@ class Runner:
             try:
                 with self.store.mail.lease(mail.id, claim):
                     # Per mail: a local model restarted after a crash has a new address.
-                    outcome = await self.triage_one(await self.gateway(), mail, claim=claim)
+                    outcome = await self.triage_one(
+                        await self.gateway(), mail, claim=claim, parent_run=run.id
+                    )
             except LLMError as exc:
                 # The mail goes back to untriaged ("new"), so the next run tries it again.
                 self.store.mail.release_triage(mail.id, claim)
                 self.bus.publish(RunFailed("triage", f"{mail.subject[:60]}: {exc}"))
                 report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
                 if not exc.server_refused:
+                    run.error = str(exc)
                     break  # timeout or unreachable: the other mails would fail the same way
+                continue
+            except RunCancelled as exc:
+                # This mail's run was cancelled: it goes back to untriaged; the others go on.
+                self.store.mail.release_triage(mail.id, claim)
+                report.outcomes.append(TriageOutcome(mail.id, "cancelled", note=str(exc)))
                 continue
             except TriageClaimLost as exc:
                 report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
@@ -393,21 +414,36 @@ class Runner:
             report.outcomes.append(outcome)
         done = len(report.outcomes)
         self.bus.publish(Progress("triage", done, done, f"triage finished ({done} of {total})"))
-        return report
 
     async def triage_one(
-        self, gateway: Gateway, mail: MailRecord, *, claim: Owner | None = None
+        self,
+        gateway: Gateway,
+        mail: MailRecord,
+        *,
+        claim: Owner | None = None,
+        parent_run: int | None = None,
     ) -> TriageOutcome:
-        """Triage one mail (see :meth:`triage`).
+        """Triage one mail (see :meth:`triage`) in a run of its own.
 
         Args:
             claim: This run's triage claim on the mail (:meth:`MailRepo.claim_for_triage`); the
                 outcome and any proposal are stored only while it still holds.
+            parent_run: The triage command's run, if any.
 
         Raises:
             TriageClaimLost: the claim was lost meanwhile; nothing was stored.
+            RunCancelled: the mail's run was cancelled; nothing was stored.
         """
-        self._calls.clear()  # usage is tracked per mail: the list never grows unbounded
+        return await self.runs.run(
+            lambda run: self._triage_mail(run, gateway, mail, claim),
+            agent=SUPPORT_AGENT,
+            task=f"triage mail #{mail.id}: {mail.subject}",
+            parent_id=parent_run,
+        )
+
+    async def _triage_mail(
+        self, run: RunContext, gateway: Gateway, mail: MailRecord, claim: Owner | None
+    ) -> TriageOutcome:
         if mail.automated:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated, claim=claim)
             return TriageOutcome(mail.id, "no_reply", note=mail.automated)
@@ -448,7 +484,8 @@ class Runner:
         last_text = ""
         for _attempt in range(self._retries() + 1):
             completion, gateway = await self._complete(
-                gateway, messages, tools=tools, tool_choice=tool_choice, purpose="triage"
+                gateway, messages, tools=tools, tool_choice=tool_choice, purpose="triage",
+                run_id=run.id,
             )
             call = completion.tool_calls[0] if completion.tool_calls else None
             last_call, last_text = call, completion.text
@@ -482,7 +519,7 @@ class Runner:
                             action = self._store_proposal(
                                 REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
                                 attempts, mail_claim=(mail.id, claim),
-                                draft_attempts=_attempt + 1,
+                                draft_attempts=_attempt + 1, run_id=run.id,
                             )
                             return TriageOutcome(mail.id, "proposed", action.id)
             else:
@@ -491,7 +528,8 @@ class Runner:
             messages = messages + P.feedback_messages(call, completion.text, errors)
         with self.store.db.atomic():
             action = self.store.actions.record_invalid(
-                cost=self._usage(),
+                cost=self._usage(run.id),
+                run_id=run.id,
                 draft_attempts=self._retries() + 1,
                 kind=REPLY_EMAIL,
                 payload=P.raw_attempt(last_call, last_text),
@@ -553,6 +591,7 @@ class Runner:
         *,
         mail_claim: tuple[int, Owner | None] | None = None,
         draft_attempts: int = 1,
+        run_id: int,
     ) -> Action:
         """Store a valid proposal with its risk, announce it, then pass it through the gates.
 
@@ -561,6 +600,7 @@ class Runner:
             mail_claim: (mail id, this run's triage claim): the mail is marked ``proposed`` in
                 the same transaction, and only while the claim holds: one proposal per mail.
             draft_attempts: How many model attempts the draft took (1: the first passed).
+            run_id: The run that made it: its usage so far is the proposal's audited cost.
         """
         who = self.gates.correspondents(provenance)
         risk = self.gates.assess(kind, payload, provenance, who, draft_attempts=draft_attempts)
@@ -573,7 +613,8 @@ class Runner:
                 provenance=provenance,
                 idempotency_key=K.get(kind).idempotency_key(K.get(kind).parse(payload)),
                 validation=attempts,
-                cost=self._usage(),
+                cost=self._usage(run_id),
+                run_id=run_id,
                 risk=risk.level.label,
                 risk_reasons=risk.reasons,
                 draft_attempts=draft_attempts,
@@ -601,15 +642,29 @@ class Runner:
     ) -> tuple[int, Completion, list[Action]]:
         """One chat turn with the manager agent; the reply streams as :class:`ChatDelta` events.
 
+        The turn is one run of the manager agent (``core.runs``), linked to the conversation.
+
         Returns:
             ``(conversation_id, completion, proposed_actions)``.
 
         Raises:
             LLMError: the model cannot be reached (the founder's message is kept).
+            RunCancelled: the turn's run was cancelled (:meth:`RunManager.cancel`).
         """
-        chat = self.store.chat
         if conversation_id is None:
-            conversation_id = chat.new_conversation(text[:60] or "Chat")
+            conversation_id = self.store.chat.new_conversation(text[:60] or "Chat")
+        cid = conversation_id
+        return await self.runs.run(
+            lambda run: self._chat_turn(run, text, cid, stop),
+            agent=MANAGER_AGENT,
+            task=f"chat: {text}",
+            conversation_id=cid,
+        )
+
+    async def _chat_turn(
+        self, run: RunContext, text: str, conversation_id: int, stop: asyncio.Event | None
+    ) -> tuple[int, Completion, list[Action]]:
+        chat = self.store.chat
         history = chat.messages(conversation_id)
         chat.add_message(conversation_id, "user", text)
         messages: list[Message] = [
@@ -619,7 +674,6 @@ class Runner:
         messages.append({"role": "user", "content": text})
         self._restarts_left = LOCAL_RESTARTS_PER_RUN
         gateway = await self.gateway()
-        self._calls.clear()
         cid = conversation_id
         streamed = False
 
@@ -631,7 +685,9 @@ class Runner:
         try:
             while True:
                 try:
-                    completion = await self._chat_completion(gateway, messages, on_delta, stop)
+                    completion = await self._chat_completion(
+                        gateway, messages, on_delta, stop, run.id
+                    )
                     break
                 except LLMError as exc:
                     crash = await self._local_crash(exc)
@@ -646,7 +702,9 @@ class Runner:
             raise
         proposed: list[Action] = []
         for call in completion.tool_calls:
-            action = await self._chat_proposal(gateway, messages, completion, call, cid)
+            action = await self._chat_proposal(
+                gateway, messages, completion, call, cid, run.id
+            )
             proposed.append(action)
         reply = completion.text
         if proposed:
@@ -670,12 +728,14 @@ class Runner:
         messages: list[Message],
         on_delta: Callable[[str], None],
         stop: asyncio.Event | None,
+        run_id: int,
     ) -> Completion:
         """The manager's reply, streamed; without streaming if the server refuses to stream
         a tool call."""
         try:
             return await gateway.stream(
-                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop
+                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop,
+                run_id=run_id,
             )
         except LLMError as exc:
             if not exc.server_refused:
@@ -684,7 +744,8 @@ class Runner:
             # chosen automatically: ask again without streaming.
             log.info("streaming refused (%s); retrying without streaming", exc)
             completion = await gateway.complete(
-                messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat"
+                messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat",
+                run_id=run_id,
             )
             if completion.text:
                 on_delta(completion.text)
@@ -697,6 +758,7 @@ class Runner:
         completion: Completion,
         call: ToolCall,
         conversation_id: int,
+        run_id: int,
     ) -> Action:
         provenance = Provenance(source="chat", ref=conversation_id, untrusted=False)
         attempts: list[str] = []
@@ -726,7 +788,7 @@ class Runner:
                 }
                 return self._store_proposal(
                     SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts,
-                    draft_attempts=attempt + 1,
+                    draft_attempts=attempt + 1, run_id=run_id,
                 )
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
             if attempt == self._retries():
@@ -734,12 +796,13 @@ class Runner:
             convo = convo + P.feedback_messages(current_call, text, errors)
             retry, gateway = await self._complete(
                 gateway, convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto",
-                purpose="proposal",
+                purpose="proposal", run_id=run_id,
             )
             current_call = retry.tool_calls[0] if retry.tool_calls else None
             text = retry.text
         action = self.store.actions.record_invalid(
-            cost=self._usage(),
+            cost=self._usage(run_id),
+            run_id=run_id,
             draft_attempts=tries,
             kind=SEND_EMAIL,
             payload=P.raw_attempt(current_call, text),

@@ -209,6 +209,7 @@ class Action:
             ``core.trust``), or None in a home without a key or before approval.
         draft_attempts: How many model attempts it took (1: the first draft passed every
             check; more: earlier drafts were sent back to the model as invalid).
+        run_id: The agent run that proposed it (``core.runs``), None for older proposals.
     """
 
     id: int
@@ -233,6 +234,7 @@ class Action:
     decided_by: str | None = None
     approval_mac: str | None = None
     draft_attempts: int = 1
+    run_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,48 @@ class MailImported(Event):
     stopped: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    """An agent run started (``core.runs``); ``parent_id`` is the run that started it."""
+
+    run_id: int
+    parent_id: int | None
+    agent: str
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdated(Event):
+    """A run's own usage changed (after each model call): totals so far."""
+
+    run_id: int
+    status: str
+    model_calls: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    """A run ended: ``status`` is ``done``, ``failed`` or ``cancelled``; ``error`` says why
+    it failed or was cancelled ('' when done)."""
+
+    run_id: int
+    status: str
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxExecuted(Event):
+    """The outbox scheduler executed a due action: its final ``status`` (``executed``,
+    ``failed``, ``unknown``) and the outcome's one-line ``detail``."""
+
+    action_id: int
+    status: str
+    detail: str = ""
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Event], None]
 

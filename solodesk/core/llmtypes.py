@@ -49,6 +49,7 @@ class LLMCallRecord:
         cost_usd: Cost in US dollars from litellm's price list (None if unknown, e.g. local).
         latency_ms: Wall-clock milliseconds from request to last byte.
         error: One-line error, None on success.
+        run_id: The run the call was made for (``core.runs``), None outside a run.
     """
 
     model: str
@@ -58,6 +59,7 @@ class LLMCallRecord:
     cost_usd: float | None
     latency_ms: int
     error: str | None = None
+    run_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

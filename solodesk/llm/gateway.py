@@ -164,6 +164,7 @@ class Gateway:
         response: Any | None,
         error: str | None,
         litellm: ModuleType | None,
+        run_id: int | None = None,
     ) -> None:
         tokens_in = tokens_out = None
         cost: float | None = None
@@ -185,6 +186,7 @@ class Gateway:
             cost_usd=cost,
             latency_ms=int((time.monotonic() - started) * 1000),
             error=error,
+            run_id=run_id,
         )
         if self.on_call is not None:
             self.on_call(record)
@@ -197,8 +199,12 @@ class Gateway:
         tool_choice: str | dict[str, Any] | None = None,
         purpose: str = "proposal",
         temperature: float | None = None,
+        run_id: int | None = None,
     ) -> Completion:
         """One non-streamed completion, with tools if given.
+
+        Args:
+            run_id: The run the call is made for; its usage record names it (``core.runs``).
 
         Raises:
             LLMError: timeout, connection, authentication or provider error (one-line reason).
@@ -217,13 +223,13 @@ class Gateway:
                 litellm.acompletion(**kwargs), timeout=self.target.timeout + 5
             )
         except asyncio.CancelledError:
-            self._record(purpose, started, None, "cancelled", litellm)
+            self._record(purpose, started, None, "cancelled", litellm, run_id)
             raise
         except Exception as exc:
             reason = _explain(exc, self.target)
-            self._record(purpose, started, None, reason, litellm)
+            self._record(purpose, started, None, reason, litellm, run_id)
             raise LLMError(reason, server_refused=_server_refused(exc)) from None
-        self._record(purpose, started, response, None, litellm)
+        self._record(purpose, started, response, None, litellm, run_id)
         return _to_completion(response)
 
     async def stream(
@@ -234,10 +240,12 @@ class Gateway:
         tools: Sequence[ToolSpec] = (),
         stop: asyncio.Event | None = None,
         purpose: str = "chat",
+        run_id: int | None = None,
     ) -> Completion:
         """A streamed completion: ``on_delta`` gets each piece of text as it arrives.
 
         Args:
+            run_id: The run the call is made for; its usage record names it (``core.runs``).
             stop: When set, streaming stops and the text so far is returned
                 (``finish_reason="stopped"``).
 
@@ -282,11 +290,11 @@ class Gateway:
                     except Exception:
                         pass
         except asyncio.CancelledError:
-            self._record(purpose, started, None, "cancelled", litellm)
+            self._record(purpose, started, None, "cancelled", litellm, run_id)
             raise
         except Exception as exc:
             reason = _explain(exc, self.target)
-            self._record(purpose, started, None, reason, litellm)
+            self._record(purpose, started, None, reason, litellm, run_id)
             raise LLMError(reason, server_refused=_server_refused(exc)) from None
         built = None
         if chunks:
@@ -294,7 +302,7 @@ class Gateway:
                 built = litellm.stream_chunk_builder(chunks, messages=list(messages))
             except Exception:
                 built = None
-        self._record(purpose, started, built, None, litellm)
+        self._record(purpose, started, built, None, litellm, run_id)
         if built is None:
             return Completion(text="", finish_reason="stopped" if stopped else None)
         completion = _to_completion(built)

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlite_utils import Database
 
 from solodesk.core.actions import utcnow
 from solodesk.core.bank import BankLine, BankStatement, CsvMapping
 from solodesk.core.categorise import payee_key
+from solodesk.store.db import StoreDatabase
 from solodesk.store.repos import AuditLog, NotFound
-from solodesk.store.writes import immediate
 
 Row = dict[str, Any]
 
@@ -66,7 +65,7 @@ def _row_to_line(row: Row) -> BankLine:
 class BankRepo:
     """Imported bank lines and the founder's CSV mappings."""
 
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    def __init__(self, db: StoreDatabase, audit: AuditLog) -> None:
         self.db = db
         self.audit = audit
 
@@ -98,7 +97,7 @@ class BankRepo:
         notes = "; ".join(
             f"{s.account}: {s.balance_check.describe()}" for s in statements
         )
-        with immediate(self.db):
+        with self.db.write():
             cur = self.db.execute(
                 "INSERT INTO bank_imports (file, file_sha256, format, imported_at, imported,"
                 " duplicates, balance_note) VALUES (?, ?, ?, ?, 0, 0, ?)",
@@ -222,7 +221,7 @@ class BankRepo:
             MappingError: a mapping with that name exists and ``replace`` is False.
         """
         spec = mapping.model_dump_json(exclude={"name"}, exclude_none=True)
-        with immediate(self.db):
+        with self.db.write():
             exists = self.db.execute(
                 "SELECT 1 FROM bank_csv_mappings WHERE name = ?", [mapping.name]
             ).fetchone()
@@ -279,7 +278,7 @@ class BankRepo:
         Raises:
             NotFound: no such mapping.
         """
-        with immediate(self.db):
+        with self.db.write():
             cur = self.db.execute("DELETE FROM bank_csv_mappings WHERE name = ?", [name])
             if cur.rowcount == 0:
                 raise NotFound(f"no CSV mapping named {name!r}")

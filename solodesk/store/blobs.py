@@ -11,11 +11,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sqlite_utils import Database
-
 from solodesk.core.actions import utcnow
+from solodesk.store.db import StoreDatabase
 from solodesk.store.repos import NotFound
-from solodesk.store.writes import immediate
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -56,7 +54,7 @@ def sha256_hex(data: bytes) -> str:
 class BlobRepo:
     """The ``blobs`` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: StoreDatabase) -> None:
         self.db = db
 
     def put(self, data: bytes, *, media_type: str, filename: str = "") -> str:
@@ -82,7 +80,7 @@ class BlobRepo:
             raise ValueError(f"{media_type!r} is not a media type (type/subtype)")
         data = bytes(data)
         sha = sha256_hex(data)
-        with immediate(self.db):
+        with self.db.write():
             self.db.execute(
                 "INSERT INTO blobs (sha256, data, size, media_type, filename, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",

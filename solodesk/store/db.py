@@ -878,3 +878,42 @@ def connect(path: Path | str) -> StoreDatabase:
 
 def _pending(db: Database) -> bool:
     return bool(migrations.pending(db))
+
+
+@migrations()
+def m009_runs_runs(db: Database) -> None:
+    """Runs of agent work (issue 8, ``runs``; ``store.runs``): the ``runs`` table, and the run
+    of every model call (``llm_calls.run_id``) and proposal (``actions.run_id``).
+
+    A run's usage columns are its own calls' sums, kept in the transaction that records each
+    call; ``owner`` is the process running it (``store.owner``), so runs left ``running`` by a
+    process that is gone can be ended.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            parent_id INTEGER REFERENCES runs(id),
+            agent TEXT NOT NULL,
+            task TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            model_calls INTEGER NOT NULL DEFAULT 0,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            error TEXT,
+            conversation_id INTEGER,
+            job_run_id INTEGER,
+            owner TEXT
+        );
+        CREATE INDEX runs_parent ON runs(parent_id, id);
+        CREATE INDEX runs_status ON runs(status, id);
+        ALTER TABLE llm_calls ADD COLUMN run_id INTEGER REFERENCES runs(id);
+        CREATE INDEX llm_calls_run ON llm_calls(run_id, id);
+        ALTER TABLE actions ADD COLUMN run_id INTEGER REFERENCES runs(id);
+        CREATE INDEX actions_run ON actions(run_id, id);
+        """,
+    )

@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, cast
 
-from sqlite_utils import Database
-
 from solodesk.core.actions import utcnow
 from solodesk.core.cii import cii_xml
 from solodesk.core.invoice import (
@@ -32,8 +30,8 @@ from solodesk.core.invoice import (
 from solodesk.core.matching import InvoiceState
 from solodesk.core.money import format_money
 from solodesk.store.blobs import BlobRepo
+from solodesk.store.db import StoreDatabase
 from solodesk.store.repos import AuditLog, NotFound
-from solodesk.store.writes import immediate
 
 Row = dict[str, Any]
 
@@ -82,7 +80,7 @@ def _row_to_customer(row: Row) -> StoredCustomer:
 class CustomerRepo:
     """The customer list: added by hand, and learnt from issued invoices."""
 
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    def __init__(self, db: StoreDatabase, audit: AuditLog) -> None:
         self.db = db
         self.audit = audit
 
@@ -139,7 +137,7 @@ class CustomerRepo:
         Raises:
             InvoiceError: a customer with that name exists already.
         """
-        with immediate(self.db):
+        with self.db.write():
             now = utcnow()
             try:
                 cur = self.db.execute(
@@ -190,7 +188,7 @@ class InvoiceRepo:
     """Issued invoices and credit notes, their XML/PDF, payments and reminders."""
 
     def __init__(
-        self, db: Database, audit: AuditLog, blobs: BlobRepo, customers: CustomerRepo
+        self, db: StoreDatabase, audit: AuditLog, blobs: BlobRepo, customers: CustomerRepo
     ) -> None:
         self.db = db
         self.audit = audit
@@ -228,7 +226,7 @@ class InvoiceRepo:
             raise InvoiceError("invoice not issued: " + "; ".join(errors))
         totals = compute_totals(draft)
         year = draft.issue_date.year
-        with immediate(self.db):
+        with self.db.write():
             if action_id is not None:
                 row = self.db.execute(
                     "SELECT id FROM invoices WHERE action_id = ?", [action_id]
@@ -337,7 +335,7 @@ class InvoiceRepo:
             NotFound: no such invoice.
         """
         invoice = self.get(invoice_id)
-        with immediate(self.db):
+        with self.db.write():
             row = self.db.execute(
                 "SELECT pdf_sha256 FROM invoice_pdfs WHERE invoice_id = ?", [invoice_id]
             ).fetchone()
@@ -488,7 +486,7 @@ class InvoiceRepo:
             InvoiceError: a credit note, a cancelled invoice, another currency, a non-positive
                 amount, or a bank line already recorded as a payment.
         """
-        with immediate(self.db):
+        with self.db.write():
             if action_id is not None and self.db.execute(
                 "SELECT 1 FROM invoice_payments WHERE action_id = ?", [action_id]
             ).fetchone():
@@ -542,7 +540,7 @@ class InvoiceRepo:
     ) -> None:
         """Record that a reminder for invoice ``invoice_id`` was sent on ``sent_on`` (once per
         approval)."""
-        with immediate(self.db):
+        with self.db.write():
             if action_id is not None and self.db.execute(
                 "SELECT 1 FROM invoice_reminders WHERE action_id = ?", [action_id]
             ).fetchone():
@@ -560,7 +558,7 @@ class InvoiceRepo:
 
 
 def invoice_repos(
-    db: Database, audit: AuditLog
+    db: StoreDatabase, audit: AuditLog
 ) -> tuple[BlobRepo, CustomerRepo, InvoiceRepo]:
     """Blobs, customers and invoices over ``db``, auditing into ``audit`` (for
     :class:`~solodesk.store.repos.Store`)."""

@@ -3,14 +3,18 @@
 A run is claimed by inserting its row: ``job_runs`` has a UNIQUE ``(job_id, slot)`` key, so of two
 processes on one home that reach the same slot, exactly one insert succeeds and only that one runs
 the job. Each run records its start, end, outcome, and the proposals, tokens and cost it produced.
+
+The claiming process is recorded as a ``store.owner`` :class:`~solodesk.store.owner.Owner` (the
+same record and liveness check as the outbox's and triage's claims): a run is still going while
+its owner is alive (on this machine: its process, by pid and start time; elsewhere: its lease,
+renewed by :meth:`JobRepo.lease` while the job runs).
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import contextlib
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -18,6 +22,7 @@ from sqlite_utils import Database
 
 from solodesk.core.actions import utcnow
 from solodesk.core.schedule import slot_time
+from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
 
 Outcome = Literal["running", "done", "failed", "interrupted"]
 Trigger = Literal["schedule", "manual"]
@@ -128,21 +133,6 @@ def _run(row: Mapping[str, Any]) -> JobRun:
     )
 
 
-def this_owner() -> str:
-    """``host:pid`` of this process: who claimed a run."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 _RUN_SELECT = "SELECT r.*, j.name AS job FROM job_runs r JOIN jobs j ON j.id = r.job_id"
 
 
@@ -231,9 +221,16 @@ class JobRepo:
 
     # -- runs ----------------------------------------------------------------------------------
     def claim(
-        self, job: JobRow, slot: str, *, trigger: Trigger = "schedule", now: str | None = None
+        self,
+        job: JobRow,
+        slot: str,
+        *,
+        trigger: Trigger = "schedule",
+        now: str | None = None,
+        owner: Owner | None = None,
     ) -> JobRun | None:
-        """Claim ``slot`` of ``job`` by inserting its run (``running``).
+        """Claim ``slot`` of ``job`` by inserting its run (``running``), owned by ``owner``
+        (default: this process, :meth:`Owner.current`).
 
         Returns:
             The new run, or None when the slot was already claimed (by this or another
@@ -249,7 +246,7 @@ class JobRepo:
                 cur = self.db.execute(
                     "INSERT INTO job_runs (job_id, slot, trigger, owner, started_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    [job.id, slot, trigger, this_owner(), now or utcnow()],
+                    [job.id, slot, trigger, (owner or Owner.current()).to_json(), now or utcnow()],
                 )
         except sqlite3.IntegrityError:
             return None
@@ -327,29 +324,40 @@ class JobRepo:
         )
         return _run(rows[0]) if rows else None
 
-    def running(self, job: JobRow, *, alive: Callable[[str], bool] | None = None) -> bool:
-        """Whether a run of ``job`` is still going in a live process."""
-        check = alive or _owner_alive
+    def running(self, job: JobRow) -> bool:
+        """Whether a run of ``job`` is still going in a live process (``store.owner``)."""
         rows = self.db.execute(
             "SELECT owner FROM job_runs WHERE job_id = ? AND outcome = 'running'", [job.id]
         ).fetchall()
-        return any(check(str(r[0])) for r in rows)
+        return any(owner_alive(Owner.from_json(r[0])) for r in rows)
 
-    def reconcile(self, *, alive: Callable[[str], bool] | None = None) -> list[int]:
-        """Mark runs left ``running`` by a process that is gone as ``interrupted``.
+    def lease(self, run_id: int, owner: Owner) -> contextlib.AbstractContextManager[None]:
+        """Keep a running run's lease renewed while the block runs (a heartbeat thread with
+        its own connection; see ``store.owner``), so another machine sharing the home does not
+        take a long job for abandoned."""
+        return kept_alive(
+            renewer(
+                getattr(self.db, "path", ""),
+                "UPDATE job_runs SET owner = ? WHERE id = ? AND outcome = 'running'"
+                " AND json_extract(owner, '$.token') = ?",
+                lambda: [owner.renewed().to_json(), run_id, owner.token],
+            )
+        )
+
+    def reconcile(self) -> list[int]:
+        """Mark runs left ``running`` by a process that is gone as ``interrupted``
+        (``store.owner.owner_alive``: a record that is not an owner, e.g. ``host:pid`` of an
+        older release, counts as gone).
 
         The slot stays claimed (it is not run again); the next slot runs as usual.
-
-        Args:
-            alive: Whether the owner (``host:pid``) still runs; by default a process on this
-                host is checked with ``kill(pid, 0)`` and other hosts' runs are left alone.
 
         Returns:
             The ids of the runs marked interrupted.
         """
-        check = alive or _owner_alive
         rows = self.db.execute("SELECT id, owner FROM job_runs WHERE outcome = 'running'")
-        gone = [int(r[0]) for r in rows.fetchall() if not check(str(r[1]))]
+        gone = [
+            int(r[0]) for r in rows.fetchall() if not owner_alive(Owner.from_json(r[1]))
+        ]
         for run_id in gone:
             self.finish(
                 run_id,
@@ -358,10 +366,3 @@ class JobRepo:
                 "next time (or: solodesk jobs run NAME)",
             )
         return gone
-
-
-def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's run: not ours to judge
-    return _pid_alive(int(pid))

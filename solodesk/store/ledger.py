@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlite_utils import Database
-
 from solodesk.core.actions import utcnow
 from solodesk.core.categorise import (
     CategoryRule,
@@ -36,8 +34,8 @@ from solodesk.core.ledger import (
     account_type,
     check_transaction,
 )
+from solodesk.store.db import StoreDatabase
 from solodesk.store.repos import AuditLog, NotFound
-from solodesk.store.writes import immediate
 
 Row = dict[str, Any]
 
@@ -78,7 +76,7 @@ class CategoryChoice:
 class LedgerRepo:
     """Accounts, transactions, postings, categorisation rules and history."""
 
-    def __init__(self, db: Database, audit: AuditLog) -> None:
+    def __init__(self, db: StoreDatabase, audit: AuditLog) -> None:
         self.db = db
         self.audit = audit
 
@@ -114,7 +112,7 @@ class LedgerRepo:
             LedgerError: invalid name, or it exists already.
         """
         kind = account_type(name)
-        with immediate(self.db):
+        with self.db.write():
             try:
                 self.db.execute(
                     "INSERT INTO ledger_accounts (name, type, description, created_at)"
@@ -139,7 +137,7 @@ class LedgerRepo:
             LedgerError: ``new`` is invalid or taken, or the type would change under postings.
         """
         kind = account_type(new)
-        with immediate(self.db):
+        with self.db.write():
             acc = self.account(old)
             try:
                 self.db.execute(
@@ -168,7 +166,7 @@ class LedgerRepo:
         acc = self.account(ledger_account)
         if acc.type not in ("Assets", "Liabilities"):
             raise LedgerError(f"a bank account books on Assets or Liabilities, not {acc.name}")
-        with immediate(self.db):
+        with self.db.write():
             self.db.execute(
                 "INSERT INTO ledger_bank_accounts (bank_account, account_id) VALUES (?, ?)"
                 " ON CONFLICT (bank_account) DO UPDATE SET account_id = excluded.account_id",
@@ -239,7 +237,7 @@ class LedgerRepo:
             NotFound: ``source_line_id`` is not a stored bank line.
         """
         check_transaction(transaction, postings)
-        with immediate(self.db):
+        with self.db.write():
             if action_id is not None:
                 row = self.db.execute(
                     "SELECT id FROM ledger_transactions WHERE action_id = ? AND sealed = 1",
@@ -459,7 +457,7 @@ class LedgerRepo:
             LedgerError: empty pattern, invalid regular expression, account not in the chart.
         """
         check_rule(pattern, account, regex=regex)
-        with immediate(self.db):
+        with self.db.write():
             account_id = self.account_id(account)
             if position is None:
                 row = self.db.execute("SELECT max(position) FROM ledger_rules").fetchone()
@@ -482,7 +480,7 @@ class LedgerRepo:
         Raises:
             NotFound: no such rule.
         """
-        with immediate(self.db):
+        with self.db.write():
             rule = next((r for r in self.rules() if r.id == rule_id), None)
             if rule is None:
                 raise NotFound(f"no categorisation rule #{rule_id}")

@@ -53,6 +53,7 @@ from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
 from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
 from solodesk.store.queries import ActionQuery
+from solodesk.store.runs import RunRepo, add_call_usage
 from solodesk.store.trust import Trust, TrustUnavailable
 
 Row = dict[str, Any]
@@ -118,6 +119,7 @@ def _row_to_action(row: Row) -> Action:
         decided_by=row.get("decided_by"),
         approval_mac=row.get("approval_mac"),
         draft_attempts=int(row.get("draft_attempts") or 1),
+        run_id=row.get("run_id"),
     )
 
 
@@ -354,13 +356,16 @@ class ActionRepo:
         risk_reasons: Sequence[str] = (),
         cost: Mapping[str, Any] | None = None,
         draft_attempts: int = 1,
+        run_id: int | None = None,
     ) -> Action:
         """Store a valid proposal as ``pending`` and audit it (with its risk and model cost).
 
         Args:
             draft_attempts: How many model attempts the draft took (1: the first passed).
+            run_id: The agent run that made it (``core.runs``).
         """
         return self._insert(
+            run_id=run_id,
             draft_attempts=draft_attempts,
             risk=risk,
             risk_reasons=list(risk_reasons),
@@ -387,9 +392,11 @@ class ActionRepo:
         errors: Sequence[str],
         cost: Mapping[str, Any] | None = None,
         draft_attempts: int = 1,
+        run_id: int | None = None,
     ) -> Action:
         """Store a proposal that failed validation as ``invalid`` (visible, never executable)."""
         return self._insert(
+            run_id=run_id,
             draft_attempts=draft_attempts,
             risk="high",
             risk_reasons=["failed validation"],
@@ -421,6 +428,7 @@ class ActionRepo:
         risk_reasons: builtins.list[str],
         cost: Mapping[str, Any] | None,
         draft_attempts: int,
+        run_id: int | None = None,
     ) -> Action:
         if not K.is_kind(kind):
             raise K.UnknownKind(f"unknown action kind {kind!r}; kinds: {', '.join(K.names())}")
@@ -430,7 +438,7 @@ class ActionRepo:
             cur = self.db.execute(
                 "INSERT INTO actions (kind, payload, payload_sha256, agent, summary, provenance,"
                 " status, created_at, updated_at, errors, idempotency_key, risk, risk_reasons,"
-                " draft_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " draft_attempts, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     kind,
                     canonical_json(payload),
@@ -446,6 +454,7 @@ class ActionRepo:
                     risk,
                     json.dumps(risk_reasons),
                     max(1, draft_attempts),
+                    run_id,
                 ],
             )
             action_id = int(cast(int, cur.lastrowid))
@@ -462,6 +471,7 @@ class ActionRepo:
                     "risk_reasons": risk_reasons,
                     "cost": dict(cost or {}),
                     "draft_attempts": max(1, draft_attempts),
+                    **({"run_id": run_id} if run_id is not None else {}),
                 },
             )
         return self.get(action_id)
@@ -1310,10 +1320,11 @@ class LLMCallRepo:
         self.db = db
 
     def record(self, call: LLMCallRecord) -> None:
+        """Store one call and add its usage to its run (one transaction)."""
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO llm_calls (ts, model, purpose, tokens_in, tokens_out, cost_usd,"
-                " latency_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_ms, error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     utcnow(),
                     call.model,
@@ -1323,8 +1334,10 @@ class LLMCallRepo:
                     call.cost_usd,
                     call.latency_ms,
                     call.error,
+                    call.run_id,
                 ],
             )
+            add_call_usage(self.db, call)
 
     def all(self) -> list[Row]:
         return list(self.db.query("SELECT * FROM llm_calls ORDER BY id"))
@@ -1421,11 +1434,12 @@ class Store:
     """All repositories over one database.
 
     Args:
-        db: The database (from :func:`solodesk.store.db.connect`).
+        db: The database (from :func:`solodesk.store.db.connect`: its write transactions begin
+            with ``BEGIN IMMEDIATE``).
         trust: The home's keyed trust (default: none, an unkeyed store with no files).
     """
 
-    def __init__(self, db: Database, *, trust: Trust | None = None) -> None:
+    def __init__(self, db: StoreDatabase, *, trust: Trust | None = None) -> None:
         self.db = db
         self.trust = trust or Trust()
         self.audit = AuditLog(db, self.trust)
@@ -1434,6 +1448,7 @@ class Store:
         self.correspondents = CorrespondentRepo(db)
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
+        self.runs = RunRepo(db)
         self.policy = PolicyRepo(db, self.audit)
         from solodesk.store.books import books_repos  # (they import this module)
 

@@ -28,8 +28,12 @@ from solodesk.core.events import (
     EventBus,
     MailImported,
     ModelCrashed,
+    OutboxExecuted,
     Progress,
     RunFailed,
+    RunFinished,
+    RunStarted,
+    RunUpdated,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,10 @@ class EventBridge(QObject):
     runFailed = Signal(object)  # RunFailed
     mailImported = Signal(object)  # MailImported
     modelCrashed = Signal(object)  # ModelCrashed
+    outboxExecuted = Signal(object)  # OutboxExecuted
+    runStarted = Signal(object)  # RunStarted
+    runUpdated = Signal(object)  # RunUpdated
+    runFinished = Signal(object)  # RunFinished
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +78,10 @@ class EventBridge(QObject):
             RunFailed: self.runFailed,
             MailImported: self.mailImported,
             ModelCrashed: self.modelCrashed,
+            OutboxExecuted: self.outboxExecuted,
+            RunStarted: self.runStarted,
+            RunUpdated: self.runUpdated,
+            RunFinished: self.runFinished,
         }
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(Event, self._on_event)
 

@@ -31,11 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from solodesk.actions.scheduler import OutboxScheduler
 from solodesk.agents.runner import TriageReport
 from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import for_terminal
-from solodesk.core.events import MailImported, ModelCrashed, Progress, RunFailed
+from solodesk.core.events import MailImported, ModelCrashed, OutboxExecuted, Progress, RunFailed
 from solodesk.core.llmtypes import LLMError
 from solodesk.services import Services
 from solodesk.store.db import StoreError, connect
@@ -58,8 +59,6 @@ ERROR_STYLE = "QLabel { color: #b3261e; }"
 
 #: Problems of one import listed in the status bar's tooltip (the rest are in the log).
 MAX_PROBLEM_LINES = 30
-#: How often the outbox looks for approvals whose undo window has ended (milliseconds).
-OUTBOX_INTERVAL_MS = 1000
 WARNING_STYLE = "QLabel { color: #b3261e; font-weight: bold; }"
 
 
@@ -134,7 +133,6 @@ class MainWindow(QMainWindow):
         self.bridge.setParent(self)
         self._triage_task_running = False
         self._importing = False
-        self._running_due = False
         self._closing = False
         self.tasks = TaskTracker(self)
         self.tasks.failed.connect(lambda text: self.show_message(text, error=True))
@@ -165,17 +163,24 @@ class MainWindow(QMainWindow):
         b.runFailed.connect(self.on_run_failed)
         b.mailImported.connect(self.on_mail_imported)
         b.modelCrashed.connect(self.on_model_crashed)
+        b.outboxExecuted.connect(self.on_outbox_executed)
         self.inbox.message.connect(self.show_message)
         self.inbox.problem.connect(self._mark_error)
         self.chat.message.connect(self.show_message)
         b.start()
 
-        # The outbox: sends approvals whose undo window has ended (also those approved by a
-        # policy rule during triage or chat, and any left from the last session).
-        self.outbox_timer = QTimer(self)
-        self.outbox_timer.setInterval(OUTBOX_INTERVAL_MS)
-        self.outbox_timer.timeout.connect(self._on_outbox_tick)
-        self.outbox_timer.start()
+        # The outbox: a headless task that sends approvals when their undo window ends (also
+        # those approved by a policy rule during triage or chat, and any left from the last
+        # session); approvals wake it. Started once the event loop runs.
+        self.outbox_scheduler = OutboxScheduler(
+            services.store,
+            services.runner.execute_approved,
+            services.bus,
+            guard=self.tasks.critical,
+        )
+        self._outbox_stop = asyncio.Event()
+        self._outbox_task: asyncio.Task[None] | None = None
+        QTimer.singleShot(0, self._start_outbox)
 
         self.resize(1280, 800)
         self.splitter.setSizes([870, 410])
@@ -510,28 +515,46 @@ class MainWindow(QMainWindow):
             self.progress_bar.hide()
 
     # -- outbox --------------------------------------------------------------------------------
-    @async_slot("Outbox")
-    async def _on_outbox_tick(self) -> None:
-        await self.run_due()
+    def _start_outbox(self) -> None:
+        """Start the outbox scheduler's task (once, unless the window is closing)."""
+        if self._closing or self._outbox_task is not None:
+            return
+        self._outbox_task = asyncio.ensure_future(
+            self.outbox_scheduler.run_forever(self._outbox_stop)
+        )
+        self._outbox_task.set_name("outbox scheduler")
+
+    async def _stop_outbox(self) -> None:
+        """Stop the outbox scheduler: a send in progress may finish within the grace period,
+        then the task is cancelled (the outbox records how far a send got)."""
+        self._outbox_stop.set()
+        self.outbox_scheduler.close()
+        task = self._outbox_task
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait([task], timeout=self.shutdown_grace_s)
+        if not done:
+            task.cancel()
+            await asyncio.wait([task], timeout=self.shutdown_grace_s)
+
+    def on_outbox_executed(self, event: OutboxExecuted) -> None:
+        """Say what became of an action the outbox executed."""
+        sent = event.status == ActionStatus.EXECUTED.value
+        verb = "sent" if sent else event.status
+        detail = event.detail.strip()
+        self.show_message(
+            f"#{event.action_id} {verb}" + (f": {detail}" if detail else ""), error=not sent
+        )
 
     async def run_due(self) -> list[Action]:
-        """Execute approvals that are due (their undo window is over), each at most once.
+        """Execute approvals that are due now, each at most once (the outbox scheduler does
+        this by itself when they fall due; this is the same pass, on demand).
 
         Returns:
             The executed actions in their final status.
         """
-        if self._running_due:
-            return []
         try:
-            if not self.services.store.actions.due():
-                return []
-        except Exception:
-            log.exception("checking the outbox failed")
-            return []
-        self._running_due = True
-        try:
-            with self.tasks.critical():
-                done = await self.services.runner.run_due()
+            done = await self.outbox_scheduler.run_due()
         except StoreError as exc:  # a locked keyring, a full disk, a busy database
             log.warning("the outbox did not send: %s", exc)
             self.show_message(f"Not sent: {exc}", error=True)
@@ -540,15 +563,6 @@ class MainWindow(QMainWindow):
             log.exception("the outbox failed")
             self.show_message(f"Sending failed: {type(exc).__name__}: {exc}", error=True)
             return []
-        finally:
-            self._running_due = False
-        for action in done:
-            detail = str((action.result or {}).get("detail", "")).strip()
-            sent = action.status is ActionStatus.EXECUTED
-            verb = "sent" if sent else action.status.value
-            self.show_message(
-                f"#{action.id} {verb}" + (f": {detail}" if detail else ""), error=not sent
-            )
         if done:
             self.inbox.refresh()
         return done
@@ -602,10 +616,10 @@ class MainWindow(QMainWindow):
 
     # -- closing -------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop starting work (outbox timer, countdowns, new tasks), ask a reply being written
-        to stop, and detach from the bus. Idempotent; :meth:`finish_work` then waits."""
+        """Stop starting work (the outbox scheduler, countdowns, new tasks), ask a reply being
+        written to stop, and detach from the bus. Idempotent; :meth:`finish_work` then waits."""
         self._closing = True
-        self.outbox_timer.stop()
+        self._outbox_stop.set()
         self.inbox.countdown_timer.stop()
         self.tasks.closing = True
         self.chat.stop()
@@ -622,7 +636,10 @@ class MainWindow(QMainWindow):
         running = self.tasks.running
         if running:
             log.info("closing while running: %s", ", ".join(running))
-        return await self.tasks.shutdown(grace_s=self.shutdown_grace_s)
+        names, _ = await asyncio.gather(
+            self.tasks.shutdown(grace_s=self.shutdown_grace_s), self._stop_outbox()
+        )
+        return names
 
     # -- dialogs -------------------------------------------------------------------------------
     def open_policy(self) -> PolicyDialog:

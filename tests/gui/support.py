@@ -68,6 +68,7 @@ class FakeGateway:
         tools: Sequence[ToolSpec] = (),
         stop: asyncio.Event | None = None,
         purpose: str = "chat",
+        run_id: int | None = None,
     ) -> Completion:
         self.calls += 1
         text = ""

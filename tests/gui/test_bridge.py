@@ -16,8 +16,12 @@ from solodesk.core.events import (
     ChatFinished,
     EventBus,
     MailImported,
+    OutboxExecuted,
     Progress,
     RunFailed,
+    RunFinished,
+    RunStarted,
+    RunUpdated,
 )
 from solodesk.ui.bridge import EventBridge
 
@@ -73,4 +77,29 @@ def test_events_from_a_worker_thread_reach_the_gui_thread(qtbot: QtBot, qapp: QA
     worker.join()
     qtbot.waitUntil(lambda: len(seen) == 1, timeout=2000)
     assert seen == [(Progress("import", 1, 1, "done"), True)]
+    bridge.close()
+
+
+def test_run_and_outbox_events_become_their_signals(qtbot: QtBot) -> None:
+    """The Activity panel's seam: runs starting, their usage, their end; outbox outcomes."""
+    bus = EventBus()
+    bridge = EventBridge(bus)
+    got: dict[str, list[object]] = {"started": [], "updated": [], "finished": [], "outbox": []}
+    bridge.runStarted.connect(got["started"].append)
+    bridge.runUpdated.connect(got["updated"].append)
+    bridge.runFinished.connect(got["finished"].append)
+    bridge.outboxExecuted.connect(got["outbox"].append)
+    bridge.start()
+    events = [
+        RunStarted(2, 1, "support", "triage mail #1"),
+        RunUpdated(2, "running", 1, 410, 9, None),
+        RunFinished(2, "done"),
+        OutboxExecuted(7, "executed", "accepted"),
+    ]
+    for event in events:
+        bus.publish(event)
+    assert got == {
+        "started": [events[0]], "updated": [events[1]], "finished": [events[2]],
+        "outbox": [events[3]],
+    }
     bridge.close()

@@ -288,6 +288,30 @@ def test_undo_window_cancel_and_the_outbox_sends_when_due(
     assert len(mailer.sent) == 1
 
 
+def test_the_outbox_scheduler_sends_by_itself_when_the_undo_window_ends(
+    qtbot: QtBot,
+    window: MainWindow,
+    gui_services: Services,
+    mailer: FakeMail,
+    drive: Drive[object],
+) -> None:
+    """No timer and no explicit run_due: the window's outbox scheduler (a headless asyncio
+    task, woken by the approval) sends the mail once its undo window ends."""
+    gui_services.config.set("outbox.undo_seconds", "1")
+    action = propose_send(gui_services.store)
+    window.inbox.refresh()
+    qtbot.waitUntil(lambda: window.outbox_scheduler.running, timeout=60_000)
+    scheduled = drive(window.inbox.approve_selected())
+    assert scheduled is not None and scheduled.status is ActionStatus.SCHEDULED  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: len(mailer.sent) == 1, timeout=60_000)  # a hang guard only
+    qtbot.waitUntil(lambda: window.message_label.fullText().startswith(f"#{action.id} sent"))
+    assert gui_services.store.actions.get(action.id).status is ActionStatus.EXECUTED
+    print("outbox passes:", window.outbox_scheduler.passes)
+    drive(window.finish_work())
+    assert not window.outbox_scheduler.running
+    assert len(mailer.sent) == 1
+
+
 def test_import_problems_are_listed_in_the_status_tooltip(
     window: MainWindow, gui_services: Services, tmp_path: Path, drive: Drive[object]
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from solodesk.store.paths import home_paths
 from solodesk.store.repos import Store
 from solodesk.store.secrets import SecretStore
 from tests.support import imap_server, job_race
+from tests.support.helpers import dead_owner
 from tests.support.imap_server import PASSWORD, USER, sample_message
 
 pytestmark = pytest.mark.integration
@@ -213,9 +213,9 @@ def test_run_forever_sleeps_until_each_slot(world: World) -> None:
     world.add("morning", "0 7 * * *")
     interrupted = world.store.jobs.claim(world.store.jobs.get("morning"), "manual:crashed",
                                          trigger="manual")
-    # Left running by a process of this machine that is gone (pid 999999999 cannot exist).
+    # Left running by a process of this machine that is gone (store.owner: a pid reused).
     world.store.db.execute("UPDATE job_runs SET owner = ? WHERE id = ?",
-                           [f"{socket.gethostname()}:999999999", interrupted.id])
+                           [dead_owner().to_json(), interrupted.id])
     stop = asyncio.Event()
     waits: list[float] = []
     end = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)

@@ -115,6 +115,7 @@ class ScriptedOpenAIServer:
 
     def __init__(self) -> None:
         self._queue: deque[Scripted] = deque()
+        self._routed: list[tuple[str, Scripted]] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._ids = itertools.count(1)
@@ -179,6 +180,12 @@ class ScriptedOpenAIServer:
     def reply_tool_calls(self, calls: Sequence[tuple[str, str]], *, text: str = "") -> None:
         self.push(ToolCalls(tuple(calls), text=text))
 
+    def push_when(self, needle: str, item: Scripted) -> None:
+        """Queue ``item`` for the first request whose messages contain ``needle`` (routed
+        replies are taken before the plain queue): concurrent callers each get their own."""
+        with self._lock:
+            self._routed.append((needle, item))
+
     def hang(self, seconds: float) -> None:
         self.push(Hang(seconds))
 
@@ -188,7 +195,7 @@ class ScriptedOpenAIServer:
     @property
     def remaining(self) -> int:
         with self._lock:
-            return len(self._queue)
+            return len(self._queue) + len(self._routed)
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -199,6 +206,12 @@ class ScriptedOpenAIServer:
     def _take(self, request: RecordedRequest) -> Scripted | None:
         with self._lock:
             self.requests.append(request)
+            text = request.text()
+            for i, (needle, routed) in enumerate(self._routed):
+                if needle in text:
+                    del self._routed[i]
+                    request.reply = routed
+                    return routed
             if not self._queue:
                 self.unscripted += 1
                 return None

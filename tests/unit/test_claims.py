@@ -18,6 +18,7 @@ import pytest
 
 from solodesk.core.actions import ActionStatus, InvalidTransition, Provenance, utcnow
 from solodesk.core.kinds.mail import SEND_EMAIL
+from solodesk.core.runs import RunStatus
 from solodesk.store import db as dbmod
 from solodesk.store.db import StoreBusy, connect
 from solodesk.store.owner import Owner, owner_alive, process_start
@@ -215,6 +216,22 @@ def test_every_write_transaction_begins_immediate(store: Store) -> None:
         store.db.conn.set_trace_callback(None)
     begins = [s for s in statements if s.upper().startswith("BEGIN")]
     assert begins and all(s.upper() == "BEGIN IMMEDIATE" for s in begins), begins
+
+
+def test_books_blobs_and_runs_write_through_the_same_immediate_transactions(store: Store) -> None:
+    """The ledger, blob store and runs use ``StoreDatabase.write()`` like the inbox (one lock
+    discipline, no second helper)."""
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        store.ledger.add_account("Expenses:Tools", description="tools")
+        store.blobs.put(b"%PDF-1.7 test", media_type="application/pdf")
+        run = store.runs.start(agent="support", task="t")
+        store.runs.finish(run.id, RunStatus.DONE)
+    finally:
+        store.db.conn.set_trace_callback(None)
+    begins = [s for s in statements if s.upper().startswith("BEGIN")]
+    assert len(begins) >= 4 and all(s.upper() == "BEGIN IMMEDIATE" for s in begins), begins
 
 
 def test_concurrent_read_then_write_transactions_never_hit_a_locked_database(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +12,10 @@ import pytest
 from solodesk.connectors.mailimport import parse_message
 from solodesk.store.db import connect
 from solodesk.store.imapstate import StaleSyncState, SyncedMessage
-from solodesk.store.jobs import JobExists, JobNotFound, this_owner
+from solodesk.store.jobs import JobExists, JobNotFound
+from solodesk.store.owner import Owner
 from solodesk.store.repos import Store
+from tests.support.helpers import dead_owner
 from tests.support.imap_server import sample_message
 
 ACCOUNT = "ada@imap.example:993"
@@ -126,7 +130,9 @@ def test_jobs_add_enable_and_errors(store: Store) -> None:
 def test_the_insert_is_the_claim(store: Store) -> None:
     job = store.jobs.add("hourly", schedule="every 1h", kind="mail_sync", enabled=True)
     first = store.jobs.claim(job, "2026-11-16T08:00:00Z")
-    assert first is not None and first.outcome == "running" and first.owner == this_owner()
+    assert first is not None and first.outcome == "running"
+    owner = Owner.from_json(first.owner)  # this process, as store.owner records it
+    assert owner is not None and owner.pid == os.getpid() and owner.host == socket.gethostname()
     assert store.jobs.claim(job, "2026-11-16T08:00:00Z") is None
     assert store.jobs.running(job)
     done = store.jobs.finish(first.id, outcome="done", detail="INBOX: new 1", proposals=2,
@@ -147,8 +153,10 @@ def test_reconcile_marks_runs_of_dead_processes_interrupted(store: Store) -> Non
     dead = store.jobs.claim(job, "2026-11-16T08:00:00Z")
     alive = store.jobs.claim(job, "2026-11-16T09:00:00Z")
     assert dead is not None and alive is not None
-    store.db.execute("UPDATE job_runs SET owner = 'otherhost:42' WHERE id = ?", [dead.id])
-    assert store.jobs.reconcile(alive=lambda owner: owner != "otherhost:42") == [dead.id]
+    store.db.execute(
+        "UPDATE job_runs SET owner = ? WHERE id = ?", [dead_owner().to_json(), dead.id]
+    )
+    assert store.jobs.reconcile() == [dead.id]
     assert store.jobs.run(dead.id).outcome == "interrupted"
     assert "stopped while this job was running" in store.jobs.run(dead.id).detail
     assert store.jobs.run(alive.id).outcome == "running"
@@ -160,8 +168,35 @@ def test_reconcile_keeps_runs_of_live_processes(store: Store) -> None:
     assert mine is not None
     assert store.jobs.reconcile() == []  # this process is alive
     assert store.jobs.run(mine.id).outcome == "running"
-    store.db.execute("UPDATE job_runs SET owner = ? WHERE id = ?",
-                     [this_owner().rsplit(":", 1)[0] + ":999999999", mine.id])
+    # Owned by this process's pid with another start time: a reused pid, the owner is gone.
+    store.db.execute(
+        "UPDATE job_runs SET owner = ? WHERE id = ?", [dead_owner().to_json(), mine.id]
+    )
     assert store.jobs.reconcile() == [mine.id]
     assert store.jobs.run(mine.id).outcome == "interrupted"
     assert not store.jobs.running(job)
+
+
+def test_a_running_job_of_another_machine_lives_by_its_lease(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another machine sharing the home: its run is alive while its lease is renewed
+    (JobRepo.lease, the heartbeat of store.owner), and taken for abandoned once it expired."""
+    import time
+    from dataclasses import replace
+
+    from solodesk.core.actions import utcnow
+    from solodesk.store import owner as owner_mod
+
+    job = store.jobs.add("hourly", schedule="every 1h", kind="mail_sync", enabled=True)
+    elsewhere = replace(Owner.current(), host="laptop", lease_until=utcnow(-5))
+    run = store.jobs.claim(job, "2026-11-16T08:00:00Z", owner=elsewhere)
+    assert run is not None and not store.jobs.running(job)  # its lease has expired
+    real = owner_mod.kept_alive
+    monkeypatch.setattr("solodesk.store.jobs.kept_alive", lambda renew: real(renew, every_s=0.05))
+    with store.jobs.lease(run.id, elsewhere):
+        deadline = time.monotonic() + 30  # a deadline, not a measurement
+        while not store.jobs.running(job):
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.02)
+    assert store.jobs.reconcile() == []  # renewed: not abandoned
