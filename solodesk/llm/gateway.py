@@ -386,7 +386,8 @@ async def _stream_there(
         raise
     finally:
         gap.close()
-    if stopped:
+        # Close the response now, not when the collector gets to it: a server that answers
+        # one request at a time (llama.cpp's) holds its model until the stream is closed.
         aclose = getattr(response, "aclose", None)
         if aclose is not None:
             try:
