@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from qasync import QEventLoop
 
 from solodesk.core.resources import resource
+from solodesk.ui.collector import GuiCollector
 from solodesk.ui.main_window import MainWindow
 
 if TYPE_CHECKING:
@@ -54,6 +55,23 @@ def application() -> QApplication:
     except FileNotFoundError:
         log.warning("SoloDesk's icon is missing")
     return app
+
+
+def install_collector(app: QApplication) -> GuiCollector:
+    """Python's garbage collections run on the GUI thread only, from now until the app quits
+    (see :class:`~solodesk.ui.collector.GuiCollector`): a collection started by the model
+    thread or the mail import thread would destroy Qt objects found in reference cycles there.
+
+    Returns:
+        The running collector (a child of ``app``; the same one if already installed).
+    """
+    existing = app.findChild(GuiCollector)
+    if isinstance(existing, GuiCollector):
+        existing.start()
+        return existing
+    collector = GuiCollector(app)
+    collector.start()
+    return collector
 
 
 def _exception_handler(
@@ -312,6 +330,9 @@ def run_gui(
         The exit status: 0, or 1 if the services could not be built.
     """
     app = application()
+    running = app.findChild(GuiCollector)
+    own_collector = not (isinstance(running, GuiCollector) and running.running)
+    collector = install_collector(app)
     previous_switch = sys.getswitchinterval()
     sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     quit_on_close = app.quitOnLastWindowClosed()
@@ -364,6 +385,8 @@ def run_gui(
                 return int(loop.run_until_complete(main_task))
     finally:
         tick.stop()
+        if own_collector:  # a full collection here, then CPython's automatic ones again
+            collector.stop()
         sys.setswitchinterval(previous_switch)
         if failure:
             QMessageBox.critical(None, APP_NAME, f"SoloDesk cannot start:\n{failure[0]}")

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -32,6 +33,7 @@ from solodesk.core.llmtypes import (
     ToolCall,
     ToolSpec,
 )
+from solodesk.llm import collection
 
 _litellm: ModuleType | None = None
 
@@ -51,13 +53,11 @@ def import_litellm() -> ModuleType:
             # and every later full collection would walk it on whatever thread triggers it
             # (hundreds of ms on the GUI thread): import without collecting, then move what
             # exists to the permanent generation (gc.freeze), which collections skip.
-            collecting = gc.isenabled()
-            gc.disable()
+            collection.pause_automatic()
             try:
                 import litellm
             finally:
-                if collecting:
-                    gc.enable()
+                collection.resume_automatic()
             gc.freeze()
 
             litellm.suppress_debug_info = True
@@ -290,14 +290,14 @@ class Gateway:
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
         started = time.monotonic()
-        deliveries = _Deliveries(asyncio.get_running_loop(), on_delta)
+        deliveries = _Deliveries(asyncio.get_running_loop(), on_delta, stop)
         try:
             try:
                 completion, usage, stopped = await _on_model_thread(
-                    _stream_there(litellm, kwargs, self.target, stop, deliveries.push)
+                    _stream_there(litellm, kwargs, self.target, deliveries.channel)
                 )
             finally:
-                deliveries.flush()
+                deliveries.close()
         except asyncio.CancelledError:
             self._record(purpose, started, None, "cancelled")
             raise
@@ -350,10 +350,13 @@ async def _stream_there(
     litellm: ModuleType,
     kwargs: dict[str, Any],
     target: ModelTarget,
-    stop: asyncio.Event | None,
-    push: Callable[[str], None],
+    channel: _Channel,
 ) -> tuple[Completion, _Usage, bool]:
-    """One streamed completion, on the model thread; ``push`` gets each piece of text.
+    """One streamed completion, on the model thread; each piece of text goes to ``channel``.
+
+    Everything this coroutine (and so the model thread) references is plain data, litellm's
+    objects and the channel: nothing of the caller's loop or of Qt, so nothing of theirs is
+    ever released here.
 
     Returns:
         ``(completion, usage, stopped)``.
@@ -369,7 +372,7 @@ async def _stream_there(
     try:
         iterator = response.__aiter__()
         while True:
-            if stop is not None and stop.is_set():  # set on the caller's thread: a flag read
+            if channel.halt.is_set():
                 stopped = True
                 break
             try:
@@ -379,7 +382,7 @@ async def _stream_there(
             gap.touch()
             text = assembly.add(chunk)
             if text:
-                push(text)
+                channel.push(text)
     except asyncio.CancelledError:
         if gap.fired and _uncancel() == 0:  # our gap timer cancelled it, nobody else did
             raise TimeoutError(f"no chunk for {target.timeout:g} s") from None
@@ -398,13 +401,21 @@ async def _stream_there(
     return assembly.completion(), _Usage(assembly.tokens_in, assembly.tokens_out, cost), stopped
 
 
-class _Deliveries:
-    """Hands text from the model thread to the caller's loop, in order, in batches: one
-    ``call_soon_threadsafe`` per batch, not per chunk."""
+class _Channel:
+    """What the model thread shares with the caller's loop for one stream: pieces of text
+    going out (:meth:`push`) and a halt flag coming in (:attr:`halt`).
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_delta: Callable[[str], None]) -> None:
-        self._loop = loop
-        self._on_delta = on_delta
+    It holds no reference to the caller's objects (its callbacks, its asyncio objects, Qt's):
+    only a weak reference to the :class:`_Deliveries` on the caller's side, dereferenced on the
+    caller's loop, and the loop's ``call_soon_threadsafe`` to wake it (once per batch of text,
+    not per chunk).
+    """
+
+    def __init__(self, wake: Callable[[Callable[[], None]], object],
+                 receiver: weakref.ref[_Deliveries]) -> None:
+        self.halt = threading.Event()
+        self._wake = wake
+        self._receiver = receiver
         self._lock = threading.Lock()
         self._pending: list[str] = []
 
@@ -415,16 +426,54 @@ class _Deliveries:
             self._pending.append(text)
         if first:
             try:
-                self._loop.call_soon_threadsafe(self.flush)
+                self._wake(self._deliver)
             except RuntimeError:  # the caller's loop is closed (shutting down)
                 pass
 
-    def flush(self) -> None:
-        """Called on the caller's loop: deliver what has arrived."""
+    def take(self) -> list[str]:
+        """The text pushed since the last call (any thread)."""
         with self._lock:
             texts, self._pending = self._pending, []
+        return texts
+
+    def _deliver(self) -> None:
+        """On the caller's loop."""
+        receiver = self._receiver()
+        if receiver is not None:
+            receiver.flush()
+
+
+class _Deliveries:
+    """The caller's side of a stream: hands the text to ``on_delta`` on the caller's loop, in
+    order, in batches, and sets the channel's halt flag when ``stop`` is set."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_delta: Callable[[str], None],
+                 stop: asyncio.Event | None) -> None:
+        self._on_delta = on_delta
+        self.channel = _Channel(loop.call_soon_threadsafe, weakref.ref(self))
+        self._watch: asyncio.Task[Any] | None = None
+        if stop is not None:
+            if stop.is_set():
+                self.channel.halt.set()
+            else:
+                self._watch = loop.create_task(stop.wait())
+                self._watch.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled():
+            self.channel.halt.set()
+
+    def flush(self) -> None:
+        """On the caller's loop: deliver what has arrived."""
+        texts = self.channel.take()
         if texts:
             self._on_delta("".join(texts))
+
+    def close(self) -> None:
+        """On the caller's loop, when the stream has ended: deliver the rest."""
+        if self._watch is not None and not self._watch.done():
+            self._watch.cancel()
+        self.flush()
 
 
 class _ModelThread:
