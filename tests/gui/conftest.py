@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio  # noqa: E402
+import gc  # noqa: E402
 from collections.abc import Awaitable, Callable, Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -54,7 +55,7 @@ def aloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
 
     As in the app (:func:`solodesk.app.install_collector`), Python's garbage collections run on
     the GUI thread only meanwhile; at the end a full collection destroys the loop's Qt objects
-    (its timers) here, on the GUI thread.
+    (its timers) here, on the GUI thread, before automatic collections resume.
     """
     collector = GuiCollector()
     collector.start()
@@ -76,6 +77,7 @@ def aloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
         del loop, executor
+        gc.collect()
         collector.stop()
 
 
