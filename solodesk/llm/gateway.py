@@ -4,7 +4,10 @@ litellm is imported lazily, in a worker thread, with ``LITELLM_LOCAL_MODEL_COST_
 nothing goes to the network at import time and the GUI's first paint does not wait for it (the
 app starts that import ahead of need with :func:`preload`). Every call runs on one model thread
 with its own asyncio loop (:func:`model_loop`): litellm's work per response and per streamed
-chunk never runs on the caller's loop, which in the app is the GUI's. Every call has a finite
+chunk never runs on the caller's loop, which in the app is the GUI's. The model thread shares
+only plain data with the caller (a stream's text goes through a channel, see ``_Channel``):
+nothing of the caller's or of Qt's is ever released there; and in the GUI it runs no garbage
+collection (:mod:`solodesk.llm.collection`). Every call has a finite
 timeout (for streams also between chunks). Usage and cost of each call are reported to
 ``on_call``, on the caller's loop.
 """
@@ -556,8 +559,9 @@ class _CollectionPolicy:
 
     A stream keeps its chunks (litellm keeps them for its logging) until it ends: with 8
     streams, a full collection walks millions of young objects and holds the GIL for hundreds
-    of milliseconds, on whichever thread triggers it, so the GUI stalls. Young generations are
-    still collected meanwhile; the full collections resume when the last call ends. After the
+    of milliseconds, so the GUI stalls (which thread runs collections is decided elsewhere: in
+    the GUI, its own, see :mod:`solodesk.llm.collection`). Young generations are still
+    collected meanwhile; the full collections resume when the last call ends. After the
     first call, the modules and caches it loaded (the OpenAI client's) are moved to the
     permanent generation like litellm's own (:func:`gc.freeze`).
     """
