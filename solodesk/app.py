@@ -1,7 +1,10 @@
 """The GUI's composition root: QApplication, the qasync loop, services and the main window.
 
-asyncio runs on the Qt thread through qasync's :class:`~qasync.QEventLoop`. The window is shown
-before anything slow happens (litellm is imported lazily by the gateway, off the start-up path).
+asyncio runs on the Qt thread through qasync's :class:`~qasync.QEventLoop`. The window's frame
+is shown and painted before anything slow happens: the back end (store, runner, keyring and the
+libraries they import) is built and attached after the first paint, then litellm is imported in
+a worker thread ahead of the first chat (:func:`solodesk.llm.gateway.preload`), and what start-up
+left in memory is frozen out of Python's garbage collections (:func:`gc.freeze`).
 When the window closes, a send in progress may finish within a grace period, the remaining
 tasks (triage, chat) are cancelled and awaited, then
 :meth:`Services.aclose <solodesk.services.Services.aclose>` stops the local model server and
@@ -12,11 +15,13 @@ application keeps running.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
@@ -24,9 +29,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from qasync import QEventLoop
 
 from solodesk.core.resources import resource
-from solodesk.services import Services, build_services
-from solodesk.ui.bridge import EventBridge
+from solodesk.ui.collector import GuiCollector
 from solodesk.ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    from solodesk.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,23 @@ def application() -> QApplication:
     except FileNotFoundError:
         log.warning("SoloDesk's icon is missing")
     return app
+
+
+def install_collector(app: QApplication) -> GuiCollector:
+    """Python's garbage collections run on the GUI thread only, from now until the app quits
+    (see :class:`~solodesk.ui.collector.GuiCollector`): a collection started by the model
+    thread or the mail import thread would destroy Qt objects found in reference cycles there.
+
+    Returns:
+        The running collector (a child of ``app``; the same one if already installed).
+    """
+    existing = app.findChild(GuiCollector)
+    if isinstance(existing, GuiCollector):
+        existing.start()
+        return existing
+    collector = GuiCollector(app)
+    collector.start()
+    return collector
 
 
 def _exception_handler(
@@ -80,6 +104,19 @@ def _excepthook(window: Callable[[], MainWindow | None]) -> Callable[..., None]:
 
 #: How long shutdown waits for cancelled tasks that are not the window's (seconds).
 CANCEL_WAIT_S = 3.0
+
+#: How long start-up waits for the window's first paint before building the back end anyway
+#: (seconds; a platform that never paints a hidden window must not stop the app).
+FIRST_PAINT_WAIT_S = 2.0
+
+#: How long after the back end is attached litellm's import starts in a worker thread
+#: (milliseconds): the inbox is filled first.
+PRELOAD_DELAY_MS = 1500
+
+#: The GUI process's thread switch interval (seconds; CPython's default is 0.005). A worker
+#: thread (the model thread, a mail import) holding the GIL makes the GUI thread wait up to one
+#: interval each time it needs the GIL again; a millisecond keeps that below a frame.
+GUI_SWITCH_INTERVAL_S = 0.001
 
 
 async def _cancel_pending(*, timeout: float = CANCEL_WAIT_S) -> None:
@@ -140,6 +177,7 @@ async def run_window(
     on_window: Callable[[MainWindow], None],
     on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
     first_run: bool | None = None,
+    window: MainWindow | None = None,
 ) -> int:
     """Show the main window and run until it is closed, then shut down cleanly.
 
@@ -149,13 +187,18 @@ async def run_window(
         on_start: Work started once the window is shown (the demo triages its sample mail).
         first_run: Show the first-run dialog before ``on_start``; None: only if the names
             were never set (:meth:`Config.first_run <solodesk.store.config.Config.first_run>`).
+        window: A window already shown without a back end: ``services`` is attached to it.
 
     Returns:
         The exit status (0).
     """
+    from solodesk.ui.bridge import EventBridge
+
     closed = asyncio.Event()
-    window: MainWindow | None = None
+    attached: MainWindow | None = None
     try:
+        if window is not None and (window.closing or not window.isVisible()):
+            return 0  # closed before its back end was ready
         bridge = EventBridge(services.bus)
         try:
             reconciled = services.outbox.reconcile()
@@ -165,10 +208,15 @@ async def run_window(
             startup_error: str | None = f"Checking interrupted sends failed: {exc}"
         else:
             startup_error = None
-        window = MainWindow(services, bridge=bridge)
-        on_window(window)
-        window.closed.connect(closed.set)
-        window.show()
+        if window is None:
+            window = MainWindow(services, bridge=bridge)
+            on_window(window)
+            window.closed.connect(closed.set)
+            window.show()
+        else:
+            window.closed.connect(closed.set)
+            window.attach(services, bridge=bridge)
+        attached = window
         if reconciled:
             window.show_message(
                 f"{len(reconciled)} send(s) were interrupted when SoloDesk last stopped; they "
@@ -183,17 +231,86 @@ async def run_window(
             starting.add_done_callback(_log_start_failure(window))
         await closed.wait()
     finally:
-        if window is not None:
+        if attached is not None:
             # A send in progress finishes (or, after the grace period, is left "unknown" by
             # the outbox); triage and chat are cancelled. Nothing is left pending.
-            window.shutdown()
+            attached.shutdown()
             try:
-                await window.finish_work()
+                await attached.finish_work()
             except Exception:
                 log.exception("finishing the window's work failed")
         await _cancel_pending()
         await services.aclose()
     return 0
+
+
+async def _first_paint(window: MainWindow, *, timeout: float = FIRST_PAINT_WAIT_S) -> None:
+    """Wait until ``window`` was painted (or closed, or ``timeout`` seconds have passed)."""
+    if window.was_painted:
+        return
+    painted = asyncio.get_running_loop().create_future()
+
+    def done() -> None:
+        if not painted.done():
+            painted.set_result(None)
+
+    window.painted.connect(done)
+    window.closed.connect(done)
+    try:
+        await asyncio.wait_for(painted, timeout)
+    except TimeoutError:
+        log.info("the window was not painted within %.1f s; starting anyway", timeout)
+    finally:
+        window.painted.disconnect(done)
+        window.closed.disconnect(done)
+
+
+def _after_start(window: MainWindow) -> None:
+    """Once the window works: freeze what start-up left (the collector skips it from now on),
+    then import litellm in a worker thread ahead of the first chat."""
+    if window.closing:
+        return
+    gc.freeze()
+    from solodesk.llm.gateway import preload
+
+    preload()
+
+
+async def _open(
+    window: MainWindow,
+    services: Services | None,
+    *,
+    on_start: Callable[[MainWindow], Awaitable[object]] | None,
+    first_run: bool | None,
+    failure: list[BaseException],
+) -> int:
+    """The app's main task: the frame is shown; once painted, build (or take) the back end,
+    attach it and run until the window closes.
+
+    Returns:
+        The exit status: 0, or 1 if the back end could not be built (the error is appended to
+        ``failure``, shown once the loop has ended).
+    """
+    await _first_paint(window)
+    if services is None:
+        if window.closing:
+            return 0
+        try:
+            from solodesk.services import build_services
+
+            services = build_services()
+        except Exception as exc:
+            log.exception("cannot start SoloDesk")
+            failure.append(exc)
+            window.hide()
+            return 1
+    window.attached.connect(
+        lambda: QTimer.singleShot(PRELOAD_DELAY_MS, window, lambda: _after_start(window))
+    )
+    return await run_window(
+        services, on_window=lambda _w: None, on_start=on_start, first_run=first_run,
+        window=window,
+    )
 
 
 def run_gui(
@@ -213,13 +330,11 @@ def run_gui(
         The exit status: 0, or 1 if the services could not be built.
     """
     app = application()
-    if services is None:
-        try:
-            services = build_services()
-        except Exception as exc:
-            log.exception("cannot start SoloDesk")
-            QMessageBox.critical(None, APP_NAME, f"SoloDesk cannot start:\n{exc}")
-            return 1
+    running = app.findChild(GuiCollector)
+    own_collector = not (isinstance(running, GuiCollector) and running.running)
+    collector = install_collector(app)
+    previous_switch = sys.getswitchinterval()
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     quit_on_close = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)  # the loop ends when the window's close is handled
     loop = QEventLoop(app)
@@ -244,12 +359,16 @@ def run_gui(
     tick = QTimer()
     tick.start(300)
     tick.timeout.connect(lambda: None)
+    # The frame first (it needs only Qt), at its remembered size; the back end after it is
+    # painted.
+    frame = MainWindow(layout_file=_layout_file(services))
+    current.append(frame)
+    frame.show()
+    failure: list[BaseException] = []
     try:
         with loop:
             main_task = loop.create_task(
-                run_window(
-                    services, on_window=current.append, on_start=on_start, first_run=first_run
-                )
+                _open(frame, services, on_start=on_start, first_run=first_run, failure=failure)
             )
             try:
                 return int(loop.run_until_complete(main_task))
@@ -266,11 +385,28 @@ def run_gui(
                 return int(loop.run_until_complete(main_task))
     finally:
         tick.stop()
+        if own_collector:  # a full collection here, then CPython's automatic ones again
+            collector.stop()
+        sys.setswitchinterval(previous_switch)
+        if failure:
+            QMessageBox.critical(None, APP_NAME, f"SoloDesk cannot start:\n{failure[0]}")
         signal.signal(signal.SIGINT, previous_sigint)
         signal.signal(signal.SIGTERM, previous_sigterm)
         sys.excepthook = previous_hook
         app.setQuitOnLastWindowClosed(quit_on_close)
         asyncio.set_event_loop(None)
+
+
+def _layout_file(services: Services | None) -> Path | None:
+    """Where the window's geometry is kept, known without building the back end."""
+    try:
+        if services is not None:
+            return services.paths.config_dir / "window.ini"
+        from solodesk.store.paths import default_paths
+
+        return default_paths().config_dir / "window.ini"
+    except Exception:  # no usable home folder: the back end reports it
+        return None
 
 
 def main() -> None:

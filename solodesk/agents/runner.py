@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,12 @@ from solodesk.store.repos import MailRecord, StaleApproval, Store, TriageClaimLo
 from solodesk.store.secrets import SecretError, SecretStore
 
 log = logging.getLogger(__name__)
+
+#: Messages of a conversation sent to the manager agent with each turn (the latest ones).
+CHAT_CONTEXT_MESSAGES = 20
+#: Conversations whose latest messages the runner keeps in memory.
+CHAT_CONTEXTS_KEPT = 8
+
 
 class ExecuteFn(Protocol):
     """Executes one approved action; raises a LookupError if it is not claimable. With
@@ -175,6 +182,8 @@ class Runner:
         self._gateway_key: tuple[str, ...] | None = None
         self.gates = Gates(store, config)
         self.runs = runs or RunManager(store, bus)
+        # The latest messages of recent conversations (see _chat_context).
+        self._chat_contexts: OrderedDict[int, deque[Message]] = OrderedDict()
 
     # -- model ---------------------------------------------------------------------------------
     def model_label(self) -> str:
@@ -665,12 +674,14 @@ class Runner:
         self, run: RunContext, text: str, conversation_id: int, stop: asyncio.Event | None
     ) -> tuple[int, Completion, list[Action]]:
         chat = self.store.chat
-        history = chat.messages(conversation_id)
+        context = self._chat_context(conversation_id)
+        history = list(context)
         chat.add_message(conversation_id, "user", text)
+        context.append({"role": "user", "content": text})
         messages: list[Message] = [
             {"role": "system", "content": prompt("manager", **self._prompt_values())}
         ]
-        messages += [{"role": m["role"], "content": m["content"]} for m in history[-20:]]
+        messages += history
         messages.append({"role": "user", "content": text})
         self._restarts_left = LOCAL_RESTARTS_PER_RUN
         gateway = await self.gateway()
@@ -718,9 +729,30 @@ class Runner:
             on_delta(extra)
             reply += extra
         stopped = completion.finish_reason == "stopped"
-        chat.add_message(cid, "assistant", reply + (" …(stopped)" if stopped else ""))
+        stored = reply + (" …(stopped)" if stopped else "")
+        chat.add_message(cid, "assistant", stored)
+        context.append({"role": "assistant", "content": stored})
         self.bus.publish(ChatFinished(cid, reply, stopped=stopped))
         return cid, completion, proposed
+
+    def _chat_context(self, conversation_id: int) -> deque[Message]:
+        """The latest :data:`CHAT_CONTEXT_MESSAGES` messages of a conversation, kept in memory
+        and appended to with each turn (read from the store once per conversation, not every
+        turn); at most :data:`CHAT_CONTEXTS_KEPT` conversations are kept."""
+        contexts = self._chat_contexts
+        context = contexts.get(conversation_id)
+        if context is None:
+            rows = self.store.chat.messages(conversation_id)[-CHAT_CONTEXT_MESSAGES:]
+            context = deque(
+                ({"role": str(m["role"]), "content": str(m["content"])} for m in rows),
+                maxlen=CHAT_CONTEXT_MESSAGES,
+            )
+            contexts[conversation_id] = context
+            while len(contexts) > CHAT_CONTEXTS_KEPT:
+                contexts.popitem(last=False)
+        else:
+            contexts.move_to_end(conversation_id)
+        return context
 
     async def _chat_completion(
         self,

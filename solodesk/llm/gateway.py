@@ -1,21 +1,32 @@
 """The model gateway: the only module that imports litellm.
 
 litellm is imported lazily, in a worker thread, with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so
-nothing goes to the network at import time and the GUI's first paint does not wait for it. Every
-call has a finite timeout. Usage and cost of each call are reported to ``on_call``.
+nothing goes to the network at import time and the GUI's first paint does not wait for it (the
+app starts that import ahead of need with :func:`preload`). Every call runs on one model thread
+with its own asyncio loop (:func:`model_loop`): litellm's work per response and per streamed
+chunk never runs on the caller's loop, which in the app is the GUI's. The model thread shares
+only plain data with the caller (a stream's text goes through a channel, see ``_Channel``):
+nothing of the caller's or of Qt's is ever released there; and in the GUI it runs no garbage
+collection (:mod:`solodesk.llm.collection`). Every call has a finite
+timeout (for streams also between chunks). Usage and cost of each call are reported to
+``on_call``, on the caller's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import gc
 import json
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from solodesk.core.llmtypes import (
     Completion,
@@ -25,8 +36,11 @@ from solodesk.core.llmtypes import (
     ToolCall,
     ToolSpec,
 )
+from solodesk.llm import collection
 
 _litellm: ModuleType | None = None
+
+T = TypeVar("T")
 _import_lock = threading.Lock()
 
 
@@ -37,13 +51,46 @@ def import_litellm() -> ModuleType:
         if _litellm is None:
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
             os.environ.setdefault("LITELLM_LOG", "ERROR")
-            import litellm
+            # litellm's import builds a large, long-lived object graph. Collecting during the
+            # import would walk it again and again (holding the GIL the GUI thread waits for),
+            # and every later full collection would walk it on whatever thread triggers it
+            # (hundreds of ms on the GUI thread): import without collecting, then move what
+            # exists to the permanent generation (gc.freeze), which collections skip.
+            collection.pause_automatic()
+            try:
+                import litellm
+            finally:
+                collection.resume_automatic()
+            gc.freeze()
 
             litellm.suppress_debug_info = True
             litellm.telemetry = False
             litellm.drop_params = True
             _litellm = litellm
     return _litellm
+
+
+def preload() -> threading.Thread | None:
+    """Import litellm in a thread now, ahead of the first model call (which then does not wait
+    for it).
+
+    Returns:
+        The thread (not a daemon: the interpreter never exits in the middle of the import), or
+        None if litellm is already imported.
+    """
+    if _litellm is not None:
+        return None
+    thread = threading.Thread(target=_preload, name="litellm-preload")
+    thread.start()
+    return thread
+
+
+def _preload() -> None:
+    try:
+        import_litellm()
+    except Exception:  # the first model call imports again and reports the error
+        logging.getLogger(__name__).warning("importing litellm ahead of need failed",
+                                            exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,29 +208,17 @@ class Gateway:
         self,
         purpose: str,
         started: float,
-        response: Any | None,
+        usage: _Usage | None,
         error: str | None,
-        litellm: ModuleType | None,
         run_id: int | None = None,
     ) -> None:
-        tokens_in = tokens_out = None
-        cost: float | None = None
-        if response is not None:
-            usage = getattr(response, "usage", None)
-            if usage is not None:
-                tokens_in = getattr(usage, "prompt_tokens", None)
-                tokens_out = getattr(usage, "completion_tokens", None)
-            if litellm is not None:
-                try:
-                    cost = float(litellm.completion_cost(completion_response=response))
-                except Exception:
-                    cost = None  # no price known (local or custom model)
+        """Report one call to ``on_call`` (on the caller's thread: it writes to the store)."""
         record = LLMCallRecord(
             model=self.target.model,
             purpose=purpose,
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            cost_usd=cost,
+            tokens_in=usage.tokens_in if usage else None,
+            tokens_out=usage.tokens_out if usage else None,
+            cost_usd=usage.cost_usd if usage else None,
             latency_ms=int((time.monotonic() - started) * 1000),
             error=error,
             run_id=run_id,
@@ -203,6 +238,9 @@ class Gateway:
     ) -> Completion:
         """One non-streamed completion, with tools if given.
 
+        The call runs on the model thread (see :func:`model_loop`); the caller's loop only
+        waits for its result.
+
         Args:
             run_id: The run the call is made for; its usage record names it (``core.runs``).
 
@@ -219,18 +257,18 @@ class Gateway:
             kwargs["temperature"] = temperature
         started = time.monotonic()
         try:
-            response = await asyncio.wait_for(
-                litellm.acompletion(**kwargs), timeout=self.target.timeout + 5
+            completion, usage = await _on_model_thread(
+                _complete_there(litellm, kwargs, self.target)
             )
         except asyncio.CancelledError:
-            self._record(purpose, started, None, "cancelled", litellm, run_id)
+            self._record(purpose, started, None, "cancelled", run_id)
             raise
         except Exception as exc:
             reason = _explain(exc, self.target)
-            self._record(purpose, started, None, reason, litellm, run_id)
+            self._record(purpose, started, None, reason, run_id)
             raise LLMError(reason, server_refused=_server_refused(exc)) from None
-        self._record(purpose, started, response, None, litellm, run_id)
-        return _to_completion(response)
+        self._record(purpose, started, usage, None, run_id)
+        return completion
 
     async def stream(
         self,
@@ -242,7 +280,12 @@ class Gateway:
         purpose: str = "chat",
         run_id: int | None = None,
     ) -> Completion:
-        """A streamed completion: ``on_delta`` gets each piece of text as it arrives.
+        """A streamed completion: ``on_delta`` gets the text as it arrives, on the caller's
+        loop (pieces that arrived together are joined into one call).
+
+        The chunks are received and decoded on the model thread (see :func:`model_loop`):
+        litellm's work per chunk (about a millisecond) never runs on the caller's loop, which
+        is the GUI's.
 
         Args:
             run_id: The run the call is made for; its usage record names it (``core.runs``).
@@ -258,57 +301,439 @@ class Gateway:
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
         started = time.monotonic()
-        chunks: list[Any] = []
-        stopped = False
+        deliveries = _Deliveries(asyncio.get_running_loop(), on_delta, stop)
         try:
-            response = await asyncio.wait_for(
-                litellm.acompletion(**kwargs), timeout=self.target.timeout + 5
-            )
-            iterator = response.__aiter__()
-            while True:
-                if stop is not None and stop.is_set():
-                    stopped = True
-                    break
-                try:
-                    chunk = await asyncio.wait_for(
-                        iterator.__anext__(), timeout=self.target.timeout
-                    )
-                except StopAsyncIteration:
-                    break
-                chunks.append(chunk)
-                choices = getattr(chunk, "choices", None) or []
-                if choices:
-                    delta = getattr(choices[0], "delta", None)
-                    text = getattr(delta, "content", None) if delta is not None else None
-                    if text:
-                        on_delta(text)
-            if stopped:
-                aclose = getattr(response, "aclose", None)
-                if aclose is not None:
-                    try:
-                        await aclose()
-                    except Exception:
-                        pass
+            try:
+                completion, usage, stopped = await _on_model_thread(
+                    _stream_there(litellm, kwargs, self.target, deliveries.channel)
+                )
+            finally:
+                deliveries.close()
         except asyncio.CancelledError:
-            self._record(purpose, started, None, "cancelled", litellm, run_id)
+            self._record(purpose, started, None, "cancelled", run_id)
             raise
         except Exception as exc:
             reason = _explain(exc, self.target)
-            self._record(purpose, started, None, reason, litellm, run_id)
+            self._record(purpose, started, None, reason, run_id)
             raise LLMError(reason, server_refused=_server_refused(exc)) from None
-        built = None
-        if chunks:
-            try:
-                built = litellm.stream_chunk_builder(chunks, messages=list(messages))
-            except Exception:
-                built = None
-        self._record(purpose, started, built, None, litellm, run_id)
-        if built is None:
-            return Completion(text="", finish_reason="stopped" if stopped else None)
-        completion = _to_completion(built)
+        self._record(purpose, started, usage, None, run_id)
         if stopped:
             return Completion(text=completion.text, tool_calls=[], finish_reason="stopped")
         return completion
+
+
+@dataclass(frozen=True, slots=True)
+class _Usage:
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_usd: float | None
+
+
+def _cost(litellm: ModuleType, model: str, tokens_in: int | None, tokens_out: int | None,
+          response: Any | None = None) -> float | None:
+    """The call's cost in USD from litellm's price list; None if the model is not in it."""
+    try:
+        if response is not None:
+            return float(litellm.completion_cost(completion_response=response))
+        if tokens_in is None or tokens_out is None:
+            return None
+        prompt_cost, completion_cost = litellm.cost_per_token(
+            model=model, prompt_tokens=tokens_in, completion_tokens=tokens_out
+        )
+        return float(prompt_cost) + float(completion_cost)
+    except Exception:
+        return None  # no price known (local or custom model)
+
+
+async def _complete_there(
+    litellm: ModuleType, kwargs: dict[str, Any], target: ModelTarget
+) -> tuple[Completion, _Usage]:
+    """One completion, on the model thread."""
+    response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=target.timeout + 5)
+    usage = getattr(response, "usage", None)
+    tokens_in = getattr(usage, "prompt_tokens", None) if usage is not None else None
+    tokens_out = getattr(usage, "completion_tokens", None) if usage is not None else None
+    cost = _cost(litellm, target.model, tokens_in, tokens_out, response)
+    return _to_completion(response), _Usage(tokens_in, tokens_out, cost)
+
+
+async def _stream_there(
+    litellm: ModuleType,
+    kwargs: dict[str, Any],
+    target: ModelTarget,
+    channel: _Channel,
+) -> tuple[Completion, _Usage, bool]:
+    """One streamed completion, on the model thread; each piece of text goes to ``channel``.
+
+    Everything this coroutine (and so the model thread) references is plain data, litellm's
+    objects and the channel: nothing of the caller's loop or of Qt, so nothing of theirs is
+    ever released here.
+
+    Returns:
+        ``(completion, usage, stopped)``.
+
+    Raises:
+        TimeoutError: no chunk arrived for ``target.timeout`` seconds.
+    """
+    response = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=target.timeout + 5)
+    assembly = StreamAssembly()
+    stopped = False
+    gap = _GapTimer(target.timeout)
+    gap.start()
+    try:
+        iterator = response.__aiter__()
+        while True:
+            if channel.halt.is_set():
+                stopped = True
+                break
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            gap.touch()
+            text = assembly.add(chunk)
+            if text:
+                channel.push(text)
+    except asyncio.CancelledError:
+        if gap.fired and _uncancel() == 0:  # our gap timer cancelled it, nobody else did
+            raise TimeoutError(f"no chunk for {target.timeout:g} s") from None
+        raise
+    finally:
+        gap.close()
+        # Close the response now, not when the collector gets to it: a server that answers
+        # one request at a time (llama.cpp's) holds its model until the stream is closed.
+        aclose = getattr(response, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                pass
+    cost = _cost(litellm, target.model, assembly.tokens_in, assembly.tokens_out)
+    return assembly.completion(), _Usage(assembly.tokens_in, assembly.tokens_out, cost), stopped
+
+
+class _Channel:
+    """What the model thread shares with the caller's loop for one stream: pieces of text
+    going out (:meth:`push`) and a halt flag coming in (:attr:`halt`).
+
+    It holds no reference to the caller's objects (its callbacks, its asyncio objects, Qt's):
+    only a weak reference to the :class:`_Deliveries` on the caller's side, dereferenced on the
+    caller's loop, and the loop's ``call_soon_threadsafe`` to wake it (once per batch of text,
+    not per chunk).
+    """
+
+    def __init__(self, wake: Callable[[Callable[[], None]], object],
+                 receiver: weakref.ref[_Deliveries]) -> None:
+        self.halt = threading.Event()
+        self._wake = wake
+        self._receiver = receiver
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+
+    def push(self, text: str) -> None:
+        """Called on the model thread."""
+        with self._lock:
+            first = not self._pending
+            self._pending.append(text)
+        if first:
+            try:
+                self._wake(self._deliver)
+            except RuntimeError:  # the caller's loop is closed (shutting down)
+                pass
+
+    def take(self) -> list[str]:
+        """The text pushed since the last call (any thread)."""
+        with self._lock:
+            texts, self._pending = self._pending, []
+        return texts
+
+    def _deliver(self) -> None:
+        """On the caller's loop."""
+        receiver = self._receiver()
+        if receiver is not None:
+            receiver.flush()
+
+
+class _Deliveries:
+    """The caller's side of a stream: hands the text to ``on_delta`` on the caller's loop, in
+    order, in batches, and sets the channel's halt flag when ``stop`` is set."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_delta: Callable[[str], None],
+                 stop: asyncio.Event | None) -> None:
+        self._on_delta = on_delta
+        self.channel = _Channel(loop.call_soon_threadsafe, weakref.ref(self))
+        self._watch: asyncio.Task[Any] | None = None
+        if stop is not None:
+            if stop.is_set():
+                self.channel.halt.set()
+            else:
+                self._watch = loop.create_task(stop.wait())
+                self._watch.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled():
+            self.channel.halt.set()
+
+    def flush(self) -> None:
+        """On the caller's loop: deliver what has arrived."""
+        texts = self.channel.take()
+        if texts:
+            self._on_delta("".join(texts))
+
+    def close(self) -> None:
+        """On the caller's loop, when the stream has ended: deliver the rest."""
+        if self._watch is not None and not self._watch.done():
+            self._watch.cancel()
+        self.flush()
+
+
+class _ModelThread:
+    """A thread running the asyncio loop on which every litellm call runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="solodesk-model", daemon=True)
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel what runs there, stop the loop and wait for the thread (idempotent)."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None or not thread.is_alive():
+            return
+
+        async def finish() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await loop.shutdown_asyncgens()
+            loop.stop()
+
+        try:
+            asyncio.run_coroutine_threadsafe(finish(), loop)
+        except RuntimeError:
+            return
+        thread.join(timeout)
+        if not thread.is_alive():
+            loop.close()
+
+
+_model_thread = _ModelThread()
+atexit.register(_model_thread.stop)
+
+
+def model_loop() -> asyncio.AbstractEventLoop:
+    """The model thread's event loop (started on first use).
+
+    Every litellm call runs there, so that decoding responses and streamed chunks (litellm's
+    Python work) never runs on the caller's loop, which in the app is the GUI's.
+    """
+    return _model_thread.loop()
+
+
+def stop_model_thread(timeout: float = 5.0) -> None:
+    """Cancel the calls still running on the model thread and stop it (idempotent; also run
+    at interpreter exit). A later call starts it again."""
+    _model_thread.stop(timeout)
+
+
+#: While model calls run, a full (generation 2) collection waits for this many generation-1
+#: collections instead of CPython's 10.
+DEFERRED_GEN2_THRESHOLD = 1_000_000
+
+
+class _CollectionPolicy:
+    """Defers Python's full garbage collections while model calls run, and freezes what the
+    first call leaves behind.
+
+    A stream keeps its chunks (litellm keeps them for its logging) until it ends: with 8
+    streams, a full collection walks millions of young objects and holds the GIL for hundreds
+    of milliseconds, so the GUI stalls (which thread runs collections is decided elsewhere: in
+    the GUI, its own, see :mod:`solodesk.llm.collection`). Young generations are still
+    collected meanwhile; the full collections resume when the last call ends. After the
+    first call, the modules and caches it loaded (the OpenAI client's) are moved to the
+    permanent generation like litellm's own (:func:`gc.freeze`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved: tuple[int, int, int] | None = None
+        self._warm = False
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(self._saved[0], self._saved[1], DEFERRED_GEN2_THRESHOLD)
+            self._active += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active:
+                return
+            if self._saved is not None:
+                gc.set_threshold(*self._saved)
+                self._saved = None
+            if not self._warm:
+                self._warm = True
+                gc.freeze()
+
+
+_collections = _CollectionPolicy()
+
+
+async def _on_model_thread(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the model thread and wait for it; cancelling the wait cancels it."""
+    _collections.enter()
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, model_loop())
+        return await asyncio.wrap_future(future)
+    finally:
+        _collections.exit()
+
+
+def _uncancel() -> int:
+    """Withdraw one cancellation request from the current task; returns how many are left."""
+    task = asyncio.current_task()
+    return task.uncancel() if task is not None else 0
+
+
+class _GapTimer:
+    """Cancels the current task when no chunk arrived for ``timeout`` seconds.
+
+    One timer handle per stream, re-armed only when it fires (never per chunk): an event loop
+    such as qasync keeps a cancelled timer handle until its time comes, so a ``wait_for`` per
+    chunk would leave thousands of 120 s timers (and the frames they reference) behind.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.fired = False
+        self._last = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._last = self._loop.time()
+        self._handle = self._loop.call_at(self._last + self.timeout, self._check)
+
+    def touch(self) -> None:
+        """A chunk arrived (cheap: only a time stamp)."""
+        if self._loop is not None:
+            self._last = self._loop.time()
+
+    def _check(self) -> None:
+        assert self._loop is not None
+        due = self._last + self.timeout
+        if due > self._loop.time():
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self._handle = None
+        if self._task is not None and not self._task.done():
+            self.fired = True
+            self._task.cancel()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class StreamAssembly:
+    """Builds the completion from streamed chunks as they arrive (OpenAI chat completion chunk
+    format, as litellm yields it): text, tool calls (arguments concatenated per index),
+    finish reason and the usage of the last chunk that reports one.
+
+    Cheap per chunk and O(1) at the end, unlike ``litellm.stream_chunk_builder`` (which
+    re-walks every chunk and may count tokens on the event loop's thread).
+    """
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.chunks = 0
+
+    def add(self, chunk: Any) -> str:
+        """Take one chunk; returns its text (empty if none)."""
+        self.chunks += 1
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            prompt_tokens = getattr(usage, "prompt_tokens", None)
+            completion_tokens = getattr(usage, "completion_tokens", None)
+            if prompt_tokens is not None or completion_tokens is not None:
+                self.tokens_in, self.tokens_out = prompt_tokens, completion_tokens
+        choices = getattr(chunk, "choices", None) or []
+        if not choices:
+            return ""
+        choice = choices[0]
+        reason = getattr(choice, "finish_reason", None)
+        if reason:
+            self.finish_reason = reason
+        delta = getattr(choice, "delta", None)
+        if delta is None:
+            return ""
+        for tc in getattr(delta, "tool_calls", None) or []:
+            index = getattr(tc, "index", None)
+            if index is None:
+                index = len(self._calls)
+            call = self._calls.setdefault(index, {"id": None, "name": "", "arguments": []})
+            if getattr(tc, "id", None):
+                call["id"] = tc.id
+            fn = getattr(tc, "function", None)
+            if fn is not None:
+                if getattr(fn, "name", None):
+                    call["name"] = fn.name
+                args = getattr(fn, "arguments", None)
+                if args:
+                    call["arguments"].append(
+                        args if isinstance(args, str) else json.dumps(args)
+                    )
+        text = getattr(delta, "content", None)
+        if text:
+            self._text.append(text)
+            return str(text)
+        return ""
+
+    def completion(self) -> Completion:
+        """What the chunks so far add up to."""
+        calls = [
+            ToolCall(
+                id=c["id"] or f"call_{i}",
+                name=c["name"],
+                arguments="".join(c["arguments"]),
+            )
+            for i, c in sorted(self._calls.items())
+        ]
+        return Completion(
+            text="".join(self._text), tool_calls=calls, finish_reason=self.finish_reason
+        )
 
 
 def _to_completion(response: Any) -> Completion:

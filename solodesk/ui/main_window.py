@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -31,29 +35,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from solodesk.actions.scheduler import OutboxScheduler
-from solodesk.agents.runner import TriageReport
-from solodesk.connectors.mailimport import ImportReport, ImportSourceError, import_mail
-from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import for_terminal
-from solodesk.core.events import MailImported, ModelCrashed, OutboxExecuted, Progress, RunFailed
+from solodesk.core.events import MailImported
 from solodesk.core.llmtypes import LLMError
-from solodesk.services import Services
-from solodesk.store.db import StoreError, connect
-from solodesk.store.repos import Store
-from solodesk.store.secrets import BackendInfo
 from solodesk.ui import shortcuts as keys
-from solodesk.ui.audit_dialog import AuditDialog
-from solodesk.ui.bridge import EventBridge
-from solodesk.ui.chat_panel import ChatPanel
-from solodesk.ui.first_run import FirstRunDialog
-from solodesk.ui.inbox_view import InboxView, UndoSendFilter
-from solodesk.ui.policy_dialog import PolicyDialog
-from solodesk.ui.settings_dialog import SettingsDialog
 from solodesk.ui.shortcuts import ShortcutsDialog
 from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot, await_dialog
 
+# The window's frame (menus, toolbar, status bar) needs only Qt: it is shown first. What the
+# panels need (the store, the runner, pydantic, sqlite-utils, keyring...) is imported when the
+# back end is attached, after the first paint (see MainWindow.attach and solodesk.app).
+if TYPE_CHECKING:
+    from solodesk.actions.scheduler import OutboxScheduler
+    from solodesk.agents.runner import TriageReport
+    from solodesk.connectors.mailimport import ImportReport
+    from solodesk.core.actions import Action
+    from solodesk.core.events import ModelCrashed, OutboxExecuted, Progress, RunFailed
+    from solodesk.services import Services
+    from solodesk.store.secrets import BackendInfo
+    from solodesk.ui.audit_dialog import AuditDialog
+    from solodesk.ui.bridge import EventBridge
+    from solodesk.ui.chat_panel import ChatPanel
+    from solodesk.ui.inbox_view import InboxView, UndoSendFilter
+    from solodesk.ui.policy_dialog import PolicyDialog
+    from solodesk.ui.settings_dialog import SettingsDialog
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ERROR_STYLE = "QLabel { color: #b3261e; }"
 
@@ -71,8 +80,50 @@ def keyring_text(info: BackendInfo) -> str:
     return f"keyring: secure ({short})"
 
 
+#: The mail import thread's niceness increment (Linux: per thread): when the GUI thread and the
+#: import both want a CPU, the GUI thread gets it.
+IMPORT_NICENESS = 10
+
+
+async def _in_background_thread(fn: Callable[..., T], *args: object, name: str) -> T:
+    """Run ``fn(*args)`` in a new thread of lower OS priority and wait for its result.
+
+    A thread of its own (not the loop's executor, whose threads are reused for other work) so
+    that lowering its priority affects nothing else.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMPORT_NICENESS)
+        except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
+            pass
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(deliver, None, exc)
+        else:
+            loop.call_soon_threadsafe(deliver, result, None)
+
+    threading.Thread(target=run, name=name).start()
+    return await future
+
+
 def _import_on_own_connection(database: Path, path: Path) -> ImportReport:
     """Parse and store mail in a worker thread, on a connection of that thread."""
+    from solodesk.connectors.mailimport import import_mail
+    from solodesk.store.db import connect
+    from solodesk.store.repos import Store
+
     store = Store(connect(database))
     try:
         return import_mail(path, store.mail)
@@ -110,46 +161,124 @@ class ElidedLabel(QLabel):
 class MainWindow(QMainWindow):
     """SoloDesk's window.
 
+    Built in two steps so that it shows at once: the frame (menus, toolbar, status bar, needing
+    only Qt), then, with :meth:`attach`, the inbox and chat panels with the back end (whose
+    imports take most of the start-up time). Given ``services``, both steps run here.
+
     Args:
-        services: The composed back end.
-        bridge: The event bridge (one is created if None); it is started here, after every
-            slot is connected, so events buffered during start-up are delivered.
+        services: The composed back end, or None to attach it later (:meth:`attach`).
+        bridge: The event bridge (one is created if None); it is started by :meth:`attach`,
+            after every slot is connected, so events buffered during start-up are delivered.
+        layout_file: Where the window's geometry is kept (``window.ini``), so the frame opens
+            at its remembered size; default: taken from ``services`` when attached.
 
     Signals:
         closed(): The window was closed (the application then shuts down).
+        painted(): The window was painted for the first time.
+        attached(): The back end is attached: the panels exist.
     """
 
     closed = Signal()
+    painted = Signal()
+    attached = Signal()
+
+    # Set by attach().
+    bridge: EventBridge
+    inbox: InboxView
+    chat: ChatPanel
+    undo_send_filter: UndoSendFilter
+    outbox_scheduler: OutboxScheduler
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
     shutdown_grace_s = SHUTDOWN_GRACE_S
 
-    def __init__(self, services: Services, *, bridge: EventBridge | None = None) -> None:
+    def __init__(
+        self,
+        services: Services | None = None,
+        *,
+        bridge: EventBridge | None = None,
+        layout_file: Path | None = None,
+    ) -> None:
         super().__init__()
-        self.services = services
+        self.services: Services = None  # type: ignore[assignment]  # set by attach()
         self.setWindowTitle("SoloDesk")
         self.setObjectName("mainWindow")
-        self.bridge = bridge if bridge is not None else EventBridge(services.bus)
-        self.bridge.setParent(self)
+        self._layout_file = layout_file
+        self._painted = False
         self._triage_task_running = False
         self._importing = False
         self._closing = False
+        self._outbox_stop = asyncio.Event()
+        self._outbox_task: asyncio.Task[None] | None = None
         self.tasks = TaskTracker(self)
         self.tasks.failed.connect(lambda text: self.show_message(text, error=True))
 
-        self.inbox = InboxView(services.store, services.runner, tasks=self.tasks)
-        self.chat = ChatPanel(services.runner, services.store, tasks=self.tasks)
-        self.chat.load_latest()
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.inbox)
-        self.splitter.addWidget(self.chat)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        self.opening_label = QLabel("Opening your inbox…")
+        self.opening_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.opening_label.setEnabled(False)
+        self.splitter.addWidget(self.opening_label)
         self.setCentralWidget(self.splitter)
 
         self._make_actions()
         self._make_status_bar()
+        self._backend_actions = [
+            self.import_file_action, self.import_folder_action, self.triage_action,
+            self.settings_action, self.refresh_action, self.policy_action, self.audit_action,
+        ]
+        for action in self._backend_actions:
+            action.setEnabled(False)
+        self.import_button.setEnabled(False)
+
+        self.resize(1280, 800)
+        if layout_file is not None:
+            self._restore_geometry()
+        if services is not None:
+            self.attach(services, bridge=bridge)
+
+    @property
+    def is_attached(self) -> bool:
+        """True once :meth:`attach` has built the panels."""
+        return self.services is not None
+
+    def attach(self, services: Services, *, bridge: EventBridge | None = None) -> None:
+        """Build the inbox and chat panels on ``services`` and connect the back end.
+
+        Imports what the panels need (the store, the runner...) now, not at start-up.
+
+        Raises:
+            RuntimeError: already attached.
+        """
+        if self.is_attached:
+            raise RuntimeError("the window's back end is already attached")
+        from solodesk.actions.scheduler import OutboxScheduler
+        from solodesk.ui.bridge import EventBridge
+        from solodesk.ui.chat_panel import ChatPanel
+        from solodesk.ui.inbox_view import InboxView, UndoSendFilter
+
+        self.services = services
+        if self._layout_file is None:
+            self._layout_file = services.paths.config_dir / "window.ini"
+        self.bridge = bridge if bridge is not None else EventBridge(services.bus)
+        self.bridge.setParent(self)
+
+        self.inbox = InboxView(services.store, services.runner, tasks=self.tasks)
+        self.chat = ChatPanel(services.runner, services.store, tasks=self.tasks)
+        self.chat.load_latest()
+        self.opening_label.hide()
+        self.opening_label.setParent(None)
+        self.opening_label.deleteLater()
+        self.splitter.addWidget(self.inbox)
+        self.splitter.addWidget(self.chat)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.refresh_action.triggered.connect(self.inbox.refresh)
+        for action in self._backend_actions:
+            action.setEnabled(True)
+        self.import_button.setEnabled(True)
+        self.update_status_labels()
+        self.show_settings_problems()
         # Ctrl+Z undoes a pending send from any text field of the window (else it is text undo).
         self.undo_send_filter = UndoSendFilter(self.inbox)
         self.undo_send_filter.watch(self)
@@ -178,14 +307,28 @@ class MainWindow(QMainWindow):
             services.bus,
             guard=self.tasks.critical,
         )
-        self._outbox_stop = asyncio.Event()
-        self._outbox_task: asyncio.Task[None] | None = None
         QTimer.singleShot(0, self._start_outbox)
 
-        self.resize(1280, 800)
         self.splitter.setSizes([870, 410])
         self.restore_layout()
         self.inbox.focus_list()
+        self.attached.emit()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.painted.emit()
+
+    @property
+    def closing(self) -> bool:
+        """True once the window was closed (or :meth:`shutdown` was called)."""
+        return self._closing
+
+    @property
+    def was_painted(self) -> bool:
+        """True once the window has been painted."""
+        return self._painted
 
     # -- actions -------------------------------------------------------------------------------
     def _make_actions(self) -> None:
@@ -216,7 +359,6 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.close)
         self.refresh_action = QAction("&Refresh inbox", self)
         self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
-        self.refresh_action.triggered.connect(self.inbox.refresh)
         self.policy_action = QAction("&Policy rules…", self)
         self.policy_action.setShortcut(QKeySequence(keys.POLICY_KEYS))
         self.policy_action.setToolTip(
@@ -292,9 +434,7 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.model_label)
         bar.addPermanentWidget(self.keyring_label)
-        self.update_status_labels()
         self.show_message("Ready")
-        self.show_settings_problems()
 
     def show_settings_problems(self) -> None:
         """Warn (status bar, in red; the tooltip lists them all) about values in the settings
@@ -421,15 +561,16 @@ class MainWindow(QMainWindow):
         Returns:
             The report, or None if the path is not a mail source or the import failed.
         """
+        from solodesk.connectors.mailimport import ImportSourceError
+
         if self._importing:
             self.show_message("An import is already running")
             return None
         self._importing = True
         self._set_busy(True, f"Importing {path.name}…")
-        loop = asyncio.get_running_loop()
         try:
-            report = await loop.run_in_executor(
-                None, _import_on_own_connection, self.services.paths.database, path
+            report = await _in_background_thread(
+                _import_on_own_connection, self.services.paths.database, path, name="mail-import"
             )
         except ImportSourceError as exc:
             self.show_message(str(exc), error=True)
@@ -528,6 +669,8 @@ class MainWindow(QMainWindow):
         """Stop the outbox scheduler: a send in progress may finish within the grace period,
         then the task is cancelled (the outbox records how far a send got)."""
         self._outbox_stop.set()
+        if not self.is_attached:
+            return
         self.outbox_scheduler.close()
         task = self._outbox_task
         if task is None or task.done():
@@ -539,6 +682,8 @@ class MainWindow(QMainWindow):
 
     def on_outbox_executed(self, event: OutboxExecuted) -> None:
         """Say what became of an action the outbox executed."""
+        from solodesk.core.actions import ActionStatus
+
         sent = event.status == ActionStatus.EXECUTED.value
         verb = "sent" if sent else event.status
         detail = event.detail.strip()
@@ -553,6 +698,8 @@ class MainWindow(QMainWindow):
         Returns:
             The executed actions in their final status.
         """
+        from solodesk.store.db import StoreError
+
         try:
             done = await self.outbox_scheduler.run_due()
         except StoreError as exc:  # a locked keyring, a full disk, a busy database
@@ -575,6 +722,8 @@ class MainWindow(QMainWindow):
         Returns:
             True if the answers were saved, False if skipped (or the window closed).
         """
+        from solodesk.ui.first_run import FirstRunDialog
+
         dialog = FirstRunDialog(self.services.config, self)
         try:
             result = await await_dialog(dialog)
@@ -599,6 +748,8 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         """Open the settings dialog (window-modal, non-blocking)."""
+        from solodesk.ui.settings_dialog import SettingsDialog
+
         dialog = SettingsDialog(self.services.config, self.services.secrets, self)
         dialog.accepted.connect(lambda: self._settings_saved(dialog))
         dialog.finished.connect(dialog.deleteLater)
@@ -620,8 +771,10 @@ class MainWindow(QMainWindow):
         written to stop, and detach from the bus. Idempotent; :meth:`finish_work` then waits."""
         self._closing = True
         self._outbox_stop.set()
-        self.inbox.countdown_timer.stop()
         self.tasks.closing = True
+        if not self.is_attached:
+            return
+        self.inbox.countdown_timer.stop()
         self.chat.stop()
         self.bridge.close()
 
@@ -644,6 +797,8 @@ class MainWindow(QMainWindow):
     # -- dialogs -------------------------------------------------------------------------------
     def open_policy(self) -> PolicyDialog:
         """Open the policy rules (window-modal, non-blocking)."""
+        from solodesk.ui.policy_dialog import PolicyDialog
+
         dialog = PolicyDialog(self.services.store, self)
         dialog.changed.connect(self.show_message)
         dialog.finished.connect(dialog.deleteLater)
@@ -652,6 +807,8 @@ class MainWindow(QMainWindow):
 
     def open_audit(self) -> AuditDialog:
         """Open the audit trail (window-modal, non-blocking)."""
+        from solodesk.ui.audit_dialog import AuditDialog
+
         dialog = AuditDialog(self.services.store, self)
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
@@ -674,11 +831,20 @@ class MainWindow(QMainWindow):
     def layout_settings(self) -> QSettings:
         """Where the window's size and splitter positions are kept (``window.ini`` in the
         settings folder, so ``--home`` keeps them too)."""
-        path = self.services.paths.config_dir / "window.ini"
+        path = self._layout_file
+        if path is None:
+            raise RuntimeError("the window has no layout file before its back end is attached")
         return QSettings(str(path), QSettings.Format.IniFormat)
 
     def _splitters(self) -> dict[str, QSplitter]:
+        if not self.is_attached:
+            return {}
         return {"window": self.splitter, **self.inbox.splitters}
+
+    def _restore_geometry(self) -> None:
+        geometry = self.layout_settings().value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
 
     def save_layout(self) -> None:
         """Remember the window's geometry and every splitter's sizes."""
@@ -701,7 +867,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         try:
-            self.save_layout()
+            if self._layout_file is not None:
+                self.save_layout()
         except Exception:  # a read-only settings folder must not stop the window closing
             log.exception("saving the window layout failed")
         self.shutdown()

@@ -115,17 +115,21 @@ def mail_import(args: dict[str, Any]) -> None:
 
 # -- shared GUI set-up --------------------------------------------------------------------------
 def _gui(home: str) -> tuple[Any, Any, Any]:
-    """The app's QApplication, a qasync loop and the real services on ``home``."""
+    """The app's QApplication, a qasync loop and the real services on ``home``, with the
+    process set up as :func:`solodesk.app.run_gui` sets it up (garbage collections on the GUI
+    thread, the GUI's thread switch interval)."""
     import asyncio
     from pathlib import Path
 
     from qasync import QEventLoop
 
-    from solodesk.app import application
+    from solodesk.app import GUI_SWITCH_INTERVAL_S, application, install_collector
     from solodesk.services import build_services
     from solodesk.store.paths import home_paths
 
     app = application()
+    install_collector(app)
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     loop = QEventLoop(app)
     asyncio.set_event_loop(loop)
     services = build_services(home_paths(Path(home)))

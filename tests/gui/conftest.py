@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio  # noqa: E402
+import gc  # noqa: E402
 from collections.abc import Awaitable, Callable, Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from solodesk.services import Services  # noqa: E402
+from solodesk.ui.collector import GuiCollector  # noqa: E402
 from solodesk.ui.main_window import MainWindow  # noqa: E402
 from tests.gui.support import (  # noqa: E402
     FakeGateway,
@@ -49,7 +51,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def aloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync loop driven by Qt's event processing for the duration of one test."""
+    """A qasync loop driven by Qt's event processing for the duration of one test.
+
+    As in the app (:func:`solodesk.app.install_collector`), Python's garbage collections run on
+    the GUI thread only meanwhile; at the end a full collection destroys the loop's Qt objects
+    (its timers) here, on the GUI thread, before automatic collections resume.
+    """
+    collector = GuiCollector()
+    collector.start()
     loop = qasync.QEventLoop(qapp, already_running=True)
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gui-test")
     loop.set_default_executor(executor)
@@ -67,6 +76,9 @@ def aloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
         qapp.aboutToQuit.disconnect(loop._after_run_forever)
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
+        del loop, executor
+        gc.collect()
+        collector.stop()
 
 
 @pytest.fixture

@@ -332,3 +332,29 @@ def test_import_problems_are_listed_in_the_status_tooltip(
     tooltip = window.message_label.toolTip()
     assert f"malformed: {folder / 'empty.eml'}: empty file" in tooltip
     assert f"not read: {folder / 'gone.eml'}: dangling symbolic link" in tooltip
+
+
+def test_import_runs_in_its_own_thread_of_lower_priority(
+    window: MainWindow, tmp_path: Path, drive: Drive[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GUI thread gets a CPU before the import when both want one (Linux niceness)."""
+    import os
+    import threading
+
+    from solodesk.ui import main_window as mw
+
+    seen: dict[str, object] = {}
+    original = mw._import_on_own_connection
+
+    def watched(database: Path, path: Path) -> object:
+        seen["thread"] = threading.current_thread().name
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return original(database, path)
+
+    monkeypatch.setattr(mw, "_import_on_own_connection", watched)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    report = drive(window.import_mail(_write_mbox(tmp_path / "in.mbox", 2)))
+    assert report is not None and len(report.imported) == 2
+    assert seen["thread"] == "mail-import"
+    assert seen["nice"] == min(base + mw.IMPORT_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # GUI unchanged

@@ -48,7 +48,7 @@ def _run_and_close_when(
 
     def step() -> None:
         windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if not windows:
+        if not windows or not windows[0].is_attached:  # the frame shows before the back end
             QTimer.singleShot(10, step)
             return
         win = windows[0]

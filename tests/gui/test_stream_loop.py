@@ -1,0 +1,110 @@
+"""Streaming on the GUI's qasync loop: litellm's work runs on the model thread, no timer handle
+is left behind per chunk, and Python's full collections wait while calls run.
+
+Real parts: litellm against the scripted OpenAI-compatible server on loopback, qasync in Qt.
+Counts are printed; nothing here depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import pytest
+
+from solodesk.llm import gateway as gw
+from solodesk.llm.gateway import Gateway, ModelTarget, StreamAssembly
+from tests.gui.conftest import Drive
+from tests.support.openai_server import ScriptedOpenAIServer
+
+pytestmark = pytest.mark.gui
+
+CHUNKS = 2000
+
+
+@pytest.fixture
+def server() -> ScriptedOpenAIServer:
+    s = ScriptedOpenAIServer().start()
+    yield s
+    s.close()
+
+
+def _text(chunks: int) -> str:
+    return "".join(f"{i % 1000:03d} " for i in range(chunks))  # 4 characters a chunk
+
+
+def _pending_timers(loop: asyncio.AbstractEventLoop) -> int:
+    return len(loop._timer._SimpleTimer__callbacks)  # type: ignore[attr-defined]
+
+
+def test_a_long_stream_leaves_no_timer_per_chunk_on_the_gui_loop(
+    drive: Drive[object], aloop: asyncio.AbstractEventLoop, server: ScriptedOpenAIServer
+) -> None:
+    server.reply_text(_text(CHUNKS), chunk_size=4)
+    target = ModelTarget(model="openai/scripted", api_base=server.base_url, timeout=120)
+    pieces: list[str] = []
+    threads: set[str] = set()
+
+    def on_delta(text: str) -> None:
+        pieces.append(text)
+        threads.add(threading.current_thread().name)
+
+    before = _pending_timers(aloop)
+    completion = drive(Gateway(target).stream([{"role": "user", "content": "hi"}],
+                                              on_delta=on_delta), timeout=120_000)
+    after = _pending_timers(aloop)
+    print(f"pending qasync timers: {before} before, {after} after {CHUNKS} chunks; "
+          f"{len(pieces)} deliveries")
+    assert completion.text == _text(CHUNKS)  # type: ignore[attr-defined]
+    assert "".join(pieces) == _text(CHUNKS)
+    assert threads == {threading.main_thread().name}  # deltas arrive on the GUI thread
+    # A wait_for per chunk left one 120 s timer per chunk (2,000) in qasync until it expired.
+    assert after - before < 50
+
+
+def test_full_collections_wait_while_a_call_runs(
+    drive: Drive[object], server: ScriptedOpenAIServer
+) -> None:
+    server.reply_text(_text(200), chunk_size=4)
+    target = ModelTarget(model="openai/scripted", api_base=server.base_url, timeout=120)
+    normal = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    drive(Gateway(target).stream([{"role": "user", "content": "hi"}],
+                                 on_delta=lambda _t: seen.append(gc.get_threshold())),
+          timeout=60_000)
+    assert seen and all(t[2] == gw.DEFERRED_GEN2_THRESHOLD for t in seen)
+    assert gc.get_threshold() == normal
+    assert gc.get_freeze_count() > 0  # litellm (and the first call's imports) frozen
+
+
+def test_stream_assembly_matches_litellms_builder_for_text_and_tool_calls(
+    server: ScriptedOpenAIServer,
+) -> None:
+    """Our incremental assembly gives what ``litellm.stream_chunk_builder`` gives."""
+    litellm = gw.import_litellm()
+    server.reply_tool_calls(
+        [("propose_send_email", '{"to": ["bob@example.com"], "subject": "Hi", "body": "x"}'),
+         ("propose_send_email", '{"to": ["eve@example.com"]')],
+        text="Here you go",
+    )
+
+    async def collect() -> list[object]:
+        response = await litellm.acompletion(
+            model="openai/scripted", api_base=server.base_url, api_key="sk-none",
+            messages=[{"role": "user", "content": "hi"}], stream=True,
+        )
+        return [chunk async for chunk in response]
+
+    chunks = asyncio.run(collect())
+    assembly = StreamAssembly()
+    for chunk in chunks:
+        assembly.add(chunk)
+    ours = assembly.completion()
+    theirs = gw._to_completion(litellm.stream_chunk_builder(chunks))
+    assert ours.text == theirs.text == "Here you go"
+    assert [(c.name, c.arguments) for c in ours.tool_calls] == [
+        (c.name, c.arguments) for c in theirs.tool_calls
+    ]
+    assert len(ours.tool_calls) == 2
+    assert ours.finish_reason == theirs.finish_reason
