@@ -760,6 +760,12 @@ class InboxView(QWidget):
         self.dismiss_button.setEnabled(unknown and not busy)
 
     # -- refresh and filters -------------------------------------------------------------------
+    def stop_timers(self) -> None:
+        """Stop the countdown and a pending refresh (the window is closing: the store may be
+        closed before they would fire)."""
+        self.countdown_timer.stop()
+        self._refresh_timer.stop()
+
     def refresh(self) -> None:
         """Re-read the list and the pending count; keep or move the selection sensibly."""
         self._refresh_timer.stop()

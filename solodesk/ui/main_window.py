@@ -774,7 +774,7 @@ class MainWindow(QMainWindow):
         self.tasks.closing = True
         if not self.is_attached:
             return
-        self.inbox.countdown_timer.stop()
+        self.inbox.stop_timers()
         self.chat.stop()
         self.bridge.close()
 
