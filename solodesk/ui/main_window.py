@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
     from solodesk.ui.pages.books import BooksPage
+    from solodesk.ui.pages.jobs import JobsPage
     from solodesk.ui.policy_dialog import PolicyDialog
     from solodesk.ui.settings_dialog import SettingsDialog
 
@@ -201,6 +202,7 @@ class MainWindow(QMainWindow):
     undo_send_filter: UndoSendFilter
     outbox_scheduler: OutboxScheduler
     books: BooksPage
+    jobs: JobsPage
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
     shutdown_grace_s = SHUTDOWN_GRACE_S
@@ -354,6 +356,7 @@ class MainWindow(QMainWindow):
     def _add_backend_pages(self) -> None:
         """Build and register the pages that need the back end (they read it when shown)."""
         from solodesk.ui.pages.books import BooksPage
+        from solodesk.ui.pages.jobs import JobsPage
 
         std = QStyle.StandardPixmap
         self.books = BooksPage(self.services, tasks=self.tasks, parent=self)
@@ -363,6 +366,12 @@ class MainWindow(QMainWindow):
             icon=self.style().standardIcon(std.SP_FileDialogDetailedView),
         )
         self.file_menu.insertAction(self.file_settings_separator, self.books.import_action)
+        self.jobs = JobsPage(self.services, tasks=self.tasks, parent=self)
+        self.jobs.message.connect(self._page_message)
+        self.add_page(
+            "jobs", "Jobs", self.jobs, keys.PAGE_KEYS[2],
+            icon=self.style().standardIcon(std.SP_BrowserReload),
+        )
 
     # -- pages ---------------------------------------------------------------------------------
     def add_page(

@@ -306,3 +306,114 @@ def test_register_of_100k_postings(qtbot: QtBot, gui_services: Services, aloop: 
     print(f"\n100,000 postings: filled in {filled:.2f} s, register built in {built:.3f} s, "
           f"scroll + page down {scrolled:.3f} s, March has {march} postings "
           "(figures on a shared machine)")
+
+
+# -- the Jobs page ------------------------------------------------------------------------------
+def test_jobs_page_toggle_run_now_history_and_sync_state(
+    qtbot: QtBot, gui_services: Services, aloop: object
+) -> None:
+    import asyncio
+
+    from solodesk.scheduler import JobContext, JobKind, JobResult, JobScheduler
+
+    store = gui_services.store
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def echo(ctx: JobContext) -> JobResult:
+        calls.append(ctx.trigger)
+        await release.wait()
+        if ctx.job.name == "broken":
+            return JobResult(ok=False, detail="the server refused the login: check imap.username")
+        return JobResult(detail="2 new mail", proposals=2, tokens_in=1200, tokens_out=300,
+                         cost_usd=0.0125)
+
+    kinds = {"echo": JobKind("echo", "test kind", echo)}
+    store.jobs.add("daily-echo", schedule="0 7 * * 1-5", kind="echo", note="sync and triage")
+    store.jobs.add("broken", schedule="every 30m", kind="echo", enabled=True)
+    # the IMAP state: INBOX synced, Archive failing
+    store.imap.start_folder("me@imap.example:993", "INBOX", 7)
+    store.imap.finish_folder("me@imap.example:993", "INBOX", 7, highestmodseq=None, last_uid=5)
+    store.imap.start_folder("me@imap.example:993", "Archive", 9)
+    store.imap.record_error("me@imap.example:993", "Archive", "LOGIN failed: authentication")
+
+    win = show_window(qtbot, gui_services)
+    page = win.jobs
+    page.scheduler = JobScheduler(
+        store=store, config=gui_services.config, secrets=gui_services.secrets,
+        bus=gui_services.bus, kinds=kinds,
+    )
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert win.current_page() == "jobs"
+    assert page.jobs_view.hasFocus()
+    model = page.jobs_model
+    rows = {model.index(r, 0).data(): r for r in range(model.rowCount())}
+    assert set(rows) == {"morning-mail", "daily-echo", "broken"}  # + the shipped job
+    m = rows["daily-echo"]
+    assert [model.index(m, c).data() for c in (1, 2, 3, 4, 5)] == [
+        "0 7 * * 1-5", "echo", "off", "—", "never"
+    ]
+    assert model.index(rows["broken"], 4).data() not in ("—", "")  # enabled: a next run
+    # enable from the keyboard: select, then the button's mnemonic
+    assert page.select_job("daily-echo")
+    assert page.toggle_button.text() == "&Enable"
+    page.toggle_button.click()
+    assert store.jobs.get("daily-echo").enabled
+    assert page.toggle_button.text() == "&Disable"
+    assert model.index(rows["daily-echo"], 3).data() == "on"
+    # run now with Ctrl+R: progress shows while it runs, the history has it afterwards
+    page.jobs_view.setFocus()
+    qtbot.keyClick(page.jobs_view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: calls == ["manual"])
+    assert page.progress.isVisible() and page.run_label.text() == "Running daily-echo…"
+    assert not page.run_button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: page.running is None)
+    assert not page.progress.isVisible()
+    history = page.history_model
+    assert page.history_title.text() == "History of daily-echo"
+    assert history.rowCount() == 1
+    assert [history.index(0, c).data() for c in (2, 3, 4, 5, 6, 7)] == [
+        "manual", "done", "2", "1,500", "$0.0125", "2 new mail"
+    ]
+    assert win.message_label.fullText() == "daily-echo: done — 2 new mail"
+    # a failing job: red in the list and the status bar
+    page.select_job("broken")
+    release.set()
+    run = page.tasks.spawn(page.run_now("broken"), name="run")
+    assert run is not None
+    qtbot.waitUntil(run.done)
+    assert run.result() is not None and run.result().outcome == "failed"
+    b = {model.index(r, 0).data(): r for r in range(model.rowCount())}["broken"]
+    assert model.index(b, 6).data().startswith("failed: the server refused the login")
+    assert model.index(b, 6).data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert "b3261e" in win.message_label.styleSheet()
+    # the IMAP sync state: the failing folder in red, with what to do
+    sync = page.sync_model
+    folders = {sync.index(r, 1).data(): r for r in range(sync.rowCount())}
+    assert set(folders) == {"INBOX", "Archive"}
+    assert sync.index(folders["INBOX"], 2).data() != "never"
+    assert sync.index(folders["Archive"], 2).data() == "never"
+    assert sync.index(folders["Archive"], 4).data() == "LOGIN failed: authentication"
+    assert sync.index(folders["Archive"], 0).data(Qt.ItemDataRole.ForegroundRole) is not None
+    assert sync.index(folders["INBOX"], 0).data(Qt.ItemDataRole.ForegroundRole) is None
+    assert page.sync_problem.isVisible()
+    assert "Archive: LOGIN failed" in page.sync_problem.text()
+    assert "imap.password" in page.sync_problem.text()
+
+
+def test_jobs_page_on_a_new_home(qtbot: QtBot, gui_services: Services, aloop: object) -> None:
+    win = show_window(qtbot, gui_services)
+    win.show_page("jobs")
+    page = win.jobs
+    model = page.jobs_model
+    assert model.rowCount() == 1  # the shipped job, off until the founder turns it on
+    assert [model.index(0, c).data() for c in (0, 2, 3, 4, 5)] == [
+        "morning-mail", "mail_sync", "off", "—", "never"
+    ]
+    assert page.selected_job() == "morning-mail"
+    assert page.run_button.isEnabled() and page.toggle_button.text() == "&Enable"
+    assert page.history_model.rowCount() == 0
+    assert not page.empty_label.isVisible()
+    assert page.sync_title.text().startswith("IMAP sync: no folder synced yet")
+    assert not page.sync_problem.isVisible()
