@@ -648,8 +648,10 @@ class MainWindow(QMainWindow):
             self.show_message(event.message)
 
     def on_run_failed(self, event: RunFailed) -> None:
-        """Show a failure of the runner's work."""
+        """Show a failure of the runner's work (a failed job's progress ends there too)."""
         self.show_message(f"{event.task} failed: {event.message}", error=True)
+        if not (self._importing or self._triage_task_running):
+            self.progress_bar.hide()
 
     def on_model_crashed(self, event: ModelCrashed) -> None:
         """The local model process died: say so in the status bar (and on the model label,

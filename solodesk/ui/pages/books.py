@@ -378,9 +378,9 @@ class BooksPage(QWidget):
         rl.addWidget(self.register_view, 1)
         rl.addWidget(self.register_count)
 
-        self.pnl_model = QStandardItemModel(self)
+        self.pnl_model = QStandardItemModel(0, 2, self)
         self.pnl_view = self._report_view(self.pnl_model, "Profit and loss")
-        self.balance_model = QStandardItemModel(self)
+        self.balance_model = QStandardItemModel(0, 2, self)
         self.balance_view = self._report_view(self.balance_model, "Balance sheet")
         self.pnl_title = QLabel()
         self.balance_title = QLabel()
@@ -405,6 +405,7 @@ class BooksPage(QWidget):
         self.chart_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
+        self.chart_table.setMinimumWidth(420)
         self.currency_combo = QComboBox()
         self.currency_combo.setObjectName("chartCurrency")
         self.currency_combo.setAccessibleName("Currency of the chart")
@@ -423,6 +424,7 @@ class BooksPage(QWidget):
         chart_split.addWidget(self.chart_table)
         chart_split.setStretchFactor(0, 3)
         chart_split.setStretchFactor(1, 2)
+        chart_split.setSizes([640, 460])
         cl.addWidget(chart_split, 1)
 
         self.tabs = QTabWidget()
@@ -447,6 +449,10 @@ class BooksPage(QWidget):
         view.setRootIsDecorated(False)
         view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         view.setUniformRowHeights(True)
+        header = view.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         return view
 
     # -- reading -------------------------------------------------------------------------------
@@ -573,7 +579,7 @@ class BooksPage(QWidget):
 
     @staticmethod
     def _fill(model: QStandardItemModel, rows: list[tuple[str, str, bool]], empty: str) -> None:
-        model.clear()
+        model.setRowCount(0)  # (clear() would drop the header's resize modes too)
         model.setHorizontalHeaderLabels(["Account", "Amount"])
         if not rows:
             rows = [(empty, "", False)]
@@ -609,7 +615,7 @@ class BooksPage(QWidget):
         currency = self.currency_combo.currentText()
         bars = chart_bars(totals, months, currency) if currency else []
         self.chart.set_data(bars, currency)
-        self.chart_model.clear()
+        self.chart_model.setRowCount(0)
         self.chart_model.setHorizontalHeaderLabels(["Month", "Income", "Expenses", "Net"])
         for b in bars:
             cells = [QStandardItem(b.month)] + [

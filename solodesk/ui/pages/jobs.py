@@ -392,7 +392,7 @@ class JobsPage(QWidget):
         self.sync_model.set_rows([(s, imap.count(s.account, s.folder)) for s in states], tz)
         failing = [s for s in states if s.last_error]
         if failing:
-            shown = "; ".join(f"{s.folder}: {s.last_error}" for s in failing[:3])
+            shown = "; ".join(f"{s.folder}: {s.last_error.rstrip('. ')}" for s in failing[:3])
             self.sync_problem.setText(
                 f"IMAP sync failing — {shown}. Check the server and user in Settings "
                 f"({keys.native(keys.SETTINGS_KEYS)}) and the password in the keyring "
