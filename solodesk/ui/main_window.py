@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
     from solodesk.ui.pages.books import BooksPage
+    from solodesk.ui.pages.invoices import InvoicesPage
     from solodesk.ui.pages.jobs import JobsPage
     from solodesk.ui.policy_dialog import PolicyDialog
     from solodesk.ui.settings_dialog import SettingsDialog
@@ -202,6 +203,7 @@ class MainWindow(QMainWindow):
     undo_send_filter: UndoSendFilter
     outbox_scheduler: OutboxScheduler
     books: BooksPage
+    invoices: InvoicesPage
     jobs: JobsPage
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
@@ -356,6 +358,7 @@ class MainWindow(QMainWindow):
     def _add_backend_pages(self) -> None:
         """Build and register the pages that need the back end (they read it when shown)."""
         from solodesk.ui.pages.books import BooksPage
+        from solodesk.ui.pages.invoices import InvoicesPage
         from solodesk.ui.pages.jobs import JobsPage
 
         std = QStyle.StandardPixmap
@@ -366,10 +369,16 @@ class MainWindow(QMainWindow):
             icon=self.style().standardIcon(std.SP_FileDialogDetailedView),
         )
         self.file_menu.insertAction(self.file_settings_separator, self.books.import_action)
+        self.invoices = InvoicesPage(self.services, parent=self)
+        self.invoices.message.connect(self._page_message)
+        self.add_page(
+            "invoices", "Invoices", self.invoices, keys.PAGE_KEYS[2],
+            icon=self.style().standardIcon(std.SP_FileIcon),
+        )
         self.jobs = JobsPage(self.services, tasks=self.tasks, parent=self)
         self.jobs.message.connect(self._page_message)
         self.add_page(
-            "jobs", "Jobs", self.jobs, keys.PAGE_KEYS[2],
+            "jobs", "Jobs", self.jobs, keys.PAGE_KEYS[3],
             icon=self.style().standardIcon(std.SP_BrowserReload),
         )
 

@@ -343,7 +343,7 @@ def test_jobs_page_toggle_run_now_history_and_sync_state(
         store=store, config=gui_services.config, secrets=gui_services.secrets,
         bus=gui_services.bus, kinds=kinds,
     )
-    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert win.current_page() == "jobs"
     assert page.jobs_view.hasFocus()
     model = page.jobs_model
@@ -417,3 +417,83 @@ def test_jobs_page_on_a_new_home(qtbot: QtBot, gui_services: Services, aloop: ob
     assert not page.empty_label.isVisible()
     assert page.sync_title.text().startswith("IMAP sync: no folder synced yet")
     assert not page.sync_problem.isVisible()
+
+
+# -- the Invoices page --------------------------------------------------------------------------
+def test_invoices_page_list_details_pdf_and_customers(
+    qtbot: QtBot, gui_services: Services, aloop: object, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QUrl
+
+    from solodesk.core.invoice import credit_note_for
+    from tests.support.invoices import ACME, GLOBEX, draft
+
+    store = gui_services.store
+    paid = store.invoices.issue(draft(), action_id=None)  # 2026-0001, due 2026-03-16
+    store.invoices.record_payment(paid.id, amount=paid.totals.grand_total, currency="EUR",
+                                  paid_on=date(2026, 3, 10))
+    partly = store.invoices.issue(draft(customer=GLOBEX, issue_date=date(2026, 5, 2),
+                                        due_date=date(2026, 6, 1)), action_id=None)
+    store.invoices.record_payment(partly.id, amount=10_000, currency="EUR",
+                                  paid_on=date(2026, 5, 10))
+    overdue = store.invoices.issue(draft(issue_date=date(2026, 5, 3),
+                                         due_date=date(2026, 5, 10)), action_id=None)
+    cancelled = store.invoices.issue(draft(issue_date=date(2026, 5, 4),
+                                           due_date=date(2026, 6, 4)), action_id=None)
+    store.invoices.issue(credit_note_for(cancelled, issue_date=date(2026, 5, 5)), action_id=None)
+    store.invoices.record_pdf(overdue.id, b"%PDF-1.7 the approved bytes")
+
+    win = show_window(qtbot, gui_services)
+    page = win.invoices
+    page.today = lambda: TODAY  # type: ignore[method-assign]
+    opened: list[QUrl] = []
+    page.open_url = lambda url: opened.append(url) or True
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert win.current_page() == "invoices" and page.view.hasFocus()
+    model = page.model
+    table = [[model.index(r, c).data() for c in range(6)] for r in range(model.rowCount())]
+    total = paid.money(paid.totals.grand_total)
+    assert table == [
+        ["2026-0001", "Acme SARL", "2026-03-02", "2026-03-16", total, "paid"],
+        ["2026-0002", "Globex Ltd", "2026-05-02", "2026-06-01", total, "partly paid"],
+        ["2026-0003", "Acme SARL", "2026-05-03", "2026-05-10", total, "overdue 10 d"],
+        ["2026-0004", "Acme SARL", "2026-05-04", "2026-06-04", total, "cancelled"],
+        ["2026-0005", "Acme SARL", "2026-05-05", "—", total, "credit note"],
+    ]
+    assert model.index(2, 5).data(Qt.ItemDataRole.ForegroundRole) is not None  # overdue: red
+    # details of the overdue one: lines and totals
+    assert page.select("2026-0003")
+    assert page.title.text() == "Invoice 2026-0003 — overdue 10 d"
+    assert "To: Acme SARL, 1 rue de la Paix" in page.parties.text()
+    lines = page.lines_model
+    assert lines.rowCount() == 2
+    assert [lines.item(1, c).text() for c in range(5)] == [
+        "Travel time", "2.5", "33.33 EUR", "7 %", "83.33 EUR"
+    ]
+    t = overdue.totals
+    assert f"Total {overdue.money(t.grand_total)}" in page.totals.text()
+    assert "VAT 19 % on 1,200.00 EUR: 228.00 EUR" in page.totals.text()
+    # open the PDF: Enter in the list writes it to a temp file and asks the desktop to open it
+    page.view.setFocus()
+    qtbot.keyClick(page.view, Qt.Key.Key_Return)
+    assert len(opened) == 1
+    shown = Path(opened[0].toLocalFile())
+    assert shown.name == "2026-0003.pdf" and shown.read_bytes() == b"%PDF-1.7 the approved bytes"
+    # save as
+    out = tmp_path / "copy.pdf"
+    assert page.choose_save() is not None
+    QApplication.activeModalWidget().reject()  # type: ignore[union-attr]
+    assert page.save_pdf(out) and out.read_bytes() == b"%PDF-1.7 the approved bytes"
+    assert not page.save_pdf(tmp_path / "missing-dir" / "x.pdf")
+    assert "not saved" in win.message_label.fullText()
+    # an invoice without a stored PDF says how to get one, and opens nothing
+    page.select("2026-0001")
+    assert page.open_pdf() is None and len(opened) == 1
+    assert "solodesk invoices pdf 2026-0001" in win.message_label.fullText()
+    # customers
+    page.tabs.setCurrentIndex(1)
+    customers = page.customers_model
+    assert [customers.item(r, 0).text() for r in range(customers.rowCount())] == [
+        ACME.name, GLOBEX.name
+    ]
+    assert customers.item(0, 2).text() == ACME.vat_id
