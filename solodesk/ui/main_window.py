@@ -344,6 +344,10 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self._start_outbox)
 
         self._add_backend_pages()
+        b.outboxExecuted.connect(self.books.mark_stale)  # a booking, an invoice issued...
+        b.outboxExecuted.connect(self._refresh_invoices)
+        b.progress.connect(self.jobs.on_job_event)
+        b.runFailed.connect(self.jobs.on_job_event)
         b.actionProposed.connect(self.update_inbox_badge)
         b.actionResolved.connect(self.update_inbox_badge)
         b.outboxExecuted.connect(self.update_inbox_badge)
@@ -454,6 +458,10 @@ class MainWindow(QMainWindow):
                 focus()
             else:
                 entry.widget.setFocus()
+
+    def _refresh_invoices(self, *_event: object) -> None:
+        if self.invoices.isVisible():
+            self.invoices.refresh()
 
     def _page_message(self, text: str, error: bool) -> None:
         self.show_message(text, error=error)

@@ -497,3 +497,35 @@ def test_invoices_page_list_details_pdf_and_customers(
         ACME.name, GLOBEX.name
     ]
     assert customers.item(0, 2).text() == ACME.vat_id
+
+
+def test_pages_follow_the_back_end(qtbot: QtBot, gui_services: Services, aloop: object) -> None:
+    """A booking executed by the outbox reaches the Books page (now if shown, else when next
+    shown); a job run elsewhere (the scheduler, `solodesk serve`) reaches the Jobs page."""
+    from solodesk.core.events import OutboxExecuted, Progress
+
+    store, bus = gui_services.store, gui_services.bus
+    win = show_window(qtbot, gui_services)
+    win.books.today = lambda: TODAY  # type: ignore[method-assign]
+    win.show_page("books")
+    assert win.books.register_model.rowCount() == 0
+    win.show_page("inbox")
+    book(store, date(2026, 5, 2), "Beta Ltd", "Income:Sales", -120_000)
+    bus.publish(OutboxExecuted(1, "executed"))
+    qtbot.wait(50)
+    win.show_page("books")
+    qtbot.waitUntil(lambda: win.books.register_model.rowCount() == 2)
+    book(store, date(2026, 5, 3), "Hetzner", "Expenses:Software", 3_570)
+    bus.publish(OutboxExecuted(2, "executed"))
+    qtbot.waitUntil(lambda: win.books.register_model.rowCount() == 4)  # shown: at once
+    # a job run recorded by another process, announced on the bus
+    win.show_page("jobs")
+    job = store.jobs.get("morning-mail")
+    run = store.jobs.claim(job, "manual:2026-05-20T07:00:00.000000Z", trigger="manual",
+                           now="2026-05-20T07:00:00.000000Z")
+    assert run is not None
+    store.jobs.finish(run.id, outcome="done", detail="1 new mail",
+                      now="2026-05-20T07:00:05.000000Z")
+    bus.publish(Progress(task="job:morning-mail", done=1, total=1, message="done"))
+    qtbot.waitUntil(lambda: win.jobs.history_model.rowCount() == 1)
+    assert win.jobs.jobs_model.index(0, 6).data() == "done: 1 new mail"

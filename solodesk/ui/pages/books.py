@@ -319,7 +319,7 @@ class BooksPage(QWidget):
         self.services = services
         self.tasks = tasks
         self.importing = False
-        self._loaded = False
+        self._stale = True
         self.report_dialog: QMessageBox | None = None
         self.last_outcomes: list[FileOutcome] = []
 
@@ -458,8 +458,15 @@ class BooksPage(QWidget):
     # -- reading -------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
-        if not self._loaded:
+        if self._stale:
             self.refresh()
+
+    def mark_stale(self, *_event: object) -> None:
+        """The ledger or the bank lines changed: re-read now if shown, else when next shown."""
+        if self.isVisible():
+            self.refresh()
+        else:
+            self._stale = True
 
     def focus_first(self) -> None:
         """Give the keyboard to the register."""
@@ -471,7 +478,7 @@ class BooksPage(QWidget):
 
     def refresh(self) -> None:
         """Re-read the filters' choices and everything shown, keeping the choices made."""
-        self._loaded = True
+        self._stale = False
         ledger = self.services.store.ledger
         month, account = self.month(), self.account()
         totals = ledger.monthly_totals()
@@ -727,8 +734,7 @@ class BooksPage(QWidget):
         self.message.emit(summary + " — " + "; ".join(lines), bool(failed))
         if failed or warned:
             self.show_problems(outcomes)
-        if self._loaded:
-            self.refresh()
+        self.mark_stale()
         return outcomes
 
     def show_problems(self, outcomes: Sequence[FileOutcome]) -> QMessageBox:

@@ -233,7 +233,6 @@ class JobsPage(QWidget):
         self.services = services
         self.tasks = tasks
         self._scheduler: JobScheduler | None = None
-        self._loaded = False
         self.running: str | None = None
 
         self.jobs_model = JobsModel(self)
@@ -343,6 +342,13 @@ class JobsPage(QWidget):
         super().showEvent(event)
         self.refresh()
 
+    def on_job_event(self, event: Any) -> None:
+        """A job started, finished or failed (bus ``Progress``/``RunFailed``): re-read the page
+        if it is shown (and no run of its own is about to refresh it)."""
+        task = str(getattr(event, "task", ""))
+        if task.startswith("job:") and self.isVisible() and self.running is None:
+            self.refresh()
+
     def focus_first(self) -> None:
         """Give the keyboard to the jobs list."""
         self.jobs_view.setFocus()
@@ -361,7 +367,6 @@ class JobsPage(QWidget):
         """Re-read the jobs, the selected job's history and the IMAP sync state."""
         from solodesk.core.schedule import ScheduleError
 
-        self._loaded = True
         tz = self._timezone()
         selected = self.selected_job()
         store = self.services.store
