@@ -242,7 +242,8 @@ class MainWindow(QMainWindow):
         self._pages: dict[str, PageEntry] = {}
         self.page_actions: dict[str, QAction] = {}
         self.side_bar = SideBar()
-        self.side_bar.pageRequested.connect(self.show_page)
+        # (from the side bar the keyboard stays there, so arrow keys walk through the pages)
+        self.side_bar.pageRequested.connect(lambda key: self.show_page(key, focus=False))
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
         central = QWidget()
@@ -441,8 +442,8 @@ class MainWindow(QMainWindow):
         shown = self.pages.currentWidget()
         return next((k for k, e in self._pages.items() if e.widget is shown), "")
 
-    def show_page(self, key: str) -> None:
-        """Show the page ``key`` and give it the keyboard focus.
+    def show_page(self, key: str, *, focus: bool = True) -> None:
+        """Show the page ``key`` and (unless ``focus`` is False) give it the keyboard focus.
 
         Raises:
             KeyError: no such page.
@@ -450,12 +451,14 @@ class MainWindow(QMainWindow):
         entry = self._pages[key]
         self.pages.setCurrentWidget(entry.widget)
         self.side_bar.select(key)
+        if not focus:
+            return
         if key == "inbox" and self.is_attached:
             self.inbox.focus_list()
         else:
-            focus = getattr(entry.widget, "focus_first", None)
-            if callable(focus):
-                focus()
+            focus_first = getattr(entry.widget, "focus_first", None)
+            if callable(focus_first):
+                focus_first()
             else:
                 entry.widget.setFocus()
 

@@ -89,8 +89,10 @@ def test_side_bar_keys_badge_and_last_page(
     qtbot.waitUntil(lambda: win.side_bar.badge("inbox") == 2)
     assert win.side_bar.badge("inbox") == 2
     # clicking the side bar switches too; collapsing keeps the names in tooltips
-    win.side_bar.list.setCurrentRow(1)
+    win.side_bar.list.setFocus()
+    qtbot.keyClick(win.side_bar.list, Qt.Key.Key_Down)
     assert win.current_page() == "books"
+    assert win.side_bar.list.hasFocus()  # arrow keys keep walking through the pages
     win.side_bar.set_collapsed(True)
     assert win.side_bar.text("books") == ""
     assert win.side_bar.list.item(1).toolTip() == "Books (Ctrl+2)"
