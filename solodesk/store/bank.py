@@ -207,6 +207,15 @@ class BankRepo:
         """How many lines are stored."""
         return int(self.db.execute("SELECT count(*) FROM bank_lines").fetchone()[0])
 
+    def count_unbooked(self) -> int:
+        """How many stored lines no ledger transaction books yet."""
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM bank_lines l WHERE NOT EXISTS"
+                " (SELECT 1 FROM ledger_transactions t WHERE t.bank_line_id = l.id)"
+            ).fetchone()[0]
+        )
+
     def imports(self) -> list[Row]:
         """Every import, oldest first."""
         return list(self.db.query("SELECT * FROM bank_imports ORDER BY id"))

@@ -73,6 +73,50 @@ class CategoryChoice:
     edited: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RegisterRow:
+    """One posting of the register, with its transaction's date, payee and narration.
+
+    Attributes:
+        posting_id: The posting's row id.
+        transaction_id: Its transaction.
+        date: Booking date.
+        payee: Counterparty.
+        narration: What it was for.
+        account: The posting's account.
+        amount: Minor units of ``currency`` (positive: debit).
+        currency: ISO 4217 code.
+        bank_line_id: The bank line the transaction books, if any.
+    """
+
+    posting_id: int
+    transaction_id: int
+    date: date
+    payee: str
+    narration: str
+    account: str
+    amount: int
+    currency: str
+    bank_line_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MonthTotal:
+    """Income and expenses of one month in one currency, both positive when normal.
+
+    Attributes:
+        month: ``YYYY-MM``.
+        currency: ISO 4217 code.
+        income: Minor units earned (income postings negated).
+        expenses: Minor units spent.
+    """
+
+    month: str
+    currency: str
+    income: int
+    expenses: int
+
+
 class LedgerRepo:
     """Accounts, transactions, postings, categorisation rules and history."""
 
@@ -418,6 +462,102 @@ class LedgerRepo:
                 "SELECT account, currency, sum(amount) AS total FROM ledger_entries"
                 f" WHERE {' AND '.join(where)} GROUP BY account, currency"
                 " ORDER BY account, currency",
+                params,
+            )
+        ]
+
+    # -- register and monthly totals (the GUI's Books page) ---------------------------------------
+    @staticmethod
+    def _entry_filter(
+        start: date | None, end: date | None, account: str | None
+    ) -> tuple[str, list[Any]]:
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        if start is not None:
+            where.append("date >= ?")
+            params.append(start.isoformat())
+        if end is not None:
+            where.append("date < ?")
+            params.append(end.isoformat())
+        if account is not None:
+            where.append("(account = ? OR account LIKE ? ESCAPE '\\')")
+            escaped = account.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.extend([account, escaped + ":%"])
+        return " AND ".join(where), params
+
+    def register_ids(
+        self,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        account: str | None = None,
+    ) -> list[int]:
+        """Ids of the sealed postings in register order (date, transaction, posting).
+
+        Args:
+            start: First date included.
+            end: First date excluded.
+            account: Only postings on this account or its sub-accounts
+                (``Expenses`` includes ``Expenses:Software``).
+
+        Returns:
+            Posting ids; fetch their rows in pages with :meth:`register_rows` (a register of
+            100,000 postings is a list of 100,000 ints, not of rows).
+        """
+        where, params = self._entry_filter(start, end, account)
+        return [
+            int(r[0])
+            for r in self.db.execute(
+                f"SELECT posting_id FROM ledger_entries WHERE {where}"
+                " ORDER BY date, transaction_id, posting_id",
+                params,
+            ).fetchall()
+        ]
+
+    def register_rows(self, posting_ids: Sequence[int]) -> list[RegisterRow]:
+        """The register rows of ``posting_ids``, in the order given (unknown ids are left out)."""
+        found: dict[int, RegisterRow] = {}
+        ids = list(posting_ids)
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            # The postings first (by primary key), then their transactions and accounts:
+            # CROSS JOIN keeps SQLite from scanning every sealed transaction for a long IN list.
+            for r in self.db.query(
+                "SELECT p.id AS posting_id, t.id AS transaction_id, t.date, t.payee,"
+                " t.narration, a.name AS account, p.amount, p.currency, t.bank_line_id"
+                " FROM ledger_postings p"
+                " CROSS JOIN ledger_transactions t ON t.id = p.transaction_id"
+                " CROSS JOIN ledger_accounts a ON a.id = p.account_id"
+                f" WHERE t.sealed = 1 AND p.id IN ({marks})",
+                part,
+            ):
+                found[int(r["posting_id"])] = RegisterRow(
+                    int(r["posting_id"]), int(r["transaction_id"]),
+                    date.fromisoformat(r["date"]), r["payee"], r["narration"], r["account"],
+                    int(r["amount"]), r["currency"], r["bank_line_id"],
+                )
+        return [found[i] for i in ids if i in found]
+
+    def monthly_totals(
+        self, *, start: date | None = None, end: date | None = None
+    ) -> list[MonthTotal]:
+        """Income and expenses per month and currency, ``start <= date < end``, by month.
+
+        Income is shown positive (income postings are credits, i.e. negative).
+        """
+        where, params = self._entry_filter(start, end, None)
+        return [
+            MonthTotal(r["month"], r["currency"], int(r["income"]), int(r["expenses"]))
+            for r in self.db.query(
+                "SELECT substr(date, 1, 7) AS month, currency,"
+                " -coalesce(sum(CASE WHEN account_type = 'Income' THEN amount END), 0)"
+                " AS income,"
+                " coalesce(sum(CASE WHEN account_type = 'Expenses' THEN amount END), 0)"
+                " AS expenses"
+                f" FROM ledger_entries WHERE {where}"
+                " AND account_type IN ('Income', 'Expenses')"
+                " GROUP BY month, currency ORDER BY month, currency",
                 params,
             )
         ]

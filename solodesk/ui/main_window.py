@@ -20,16 +20,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent, QResizeEvent
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QIcon,
+    QKeySequence,
+    QPaintEvent,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QProgressBar,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
+    QStyle,
     QToolBar,
     QToolButton,
     QWidget,
@@ -39,6 +49,7 @@ from solodesk.core.bounds import for_terminal
 from solodesk.core.events import MailImported
 from solodesk.core.llmtypes import LLMError
 from solodesk.ui import shortcuts as keys
+from solodesk.ui.pages import PageEntry, SideBar
 from solodesk.ui.shortcuts import ShortcutsDialog
 from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot, await_dialog
 
@@ -57,6 +68,9 @@ if TYPE_CHECKING:
     from solodesk.ui.bridge import EventBridge
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
+    from solodesk.ui.pages.books import BooksPage
+    from solodesk.ui.pages.invoices import InvoicesPage
+    from solodesk.ui.pages.jobs import JobsPage
     from solodesk.ui.policy_dialog import PolicyDialog
     from solodesk.ui.settings_dialog import SettingsDialog
 
@@ -188,6 +202,9 @@ class MainWindow(QMainWindow):
     chat: ChatPanel
     undo_send_filter: UndoSendFilter
     outbox_scheduler: OutboxScheduler
+    books: BooksPage
+    invoices: InvoicesPage
+    jobs: JobsPage
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
     shutdown_grace_s = SHUTDOWN_GRACE_S
@@ -219,9 +236,27 @@ class MainWindow(QMainWindow):
         self.opening_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.opening_label.setEnabled(False)
         self.splitter.addWidget(self.opening_label)
-        self.setCentralWidget(self.splitter)
 
         self._make_actions()
+        # Pages: a side bar over a stack; the inbox + chat is the first page and the default.
+        self._pages: dict[str, PageEntry] = {}
+        self.page_actions: dict[str, QAction] = {}
+        self.side_bar = SideBar()
+        # (from the side bar the keyboard stays there, so arrow keys walk through the pages)
+        self.side_bar.pageRequested.connect(lambda key: self.show_page(key, focus=False))
+        self.pages = QStackedWidget()
+        self.pages.setObjectName("pages")
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.side_bar)
+        row.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self.add_page(
+            "inbox", "Inbox", self.splitter, keys.PAGE_KEYS[0],
+            icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DirHomeIcon),
+        )
         self._make_status_bar()
         self._backend_actions = [
             self.import_file_action, self.import_folder_action, self.triage_action,
@@ -309,10 +344,143 @@ class MainWindow(QMainWindow):
         )
         QTimer.singleShot(0, self._start_outbox)
 
+        self._add_backend_pages()
+        b.outboxExecuted.connect(self.books.mark_stale)  # a booking, an invoice issued...
+        b.outboxExecuted.connect(self._refresh_invoices)
+        b.progress.connect(self.jobs.on_job_event)
+        b.runFailed.connect(self.jobs.on_job_event)
+        b.actionProposed.connect(self.update_inbox_badge)
+        b.actionResolved.connect(self.update_inbox_badge)
+        b.outboxExecuted.connect(self.update_inbox_badge)
+        self.update_inbox_badge()
+
         self.splitter.setSizes([870, 410])
         self.restore_layout()
-        self.inbox.focus_list()
+        if self.current_page() == "inbox":
+            self.inbox.focus_list()
         self.attached.emit()
+
+    def _add_backend_pages(self) -> None:
+        """Build and register the pages that need the back end (they read it when shown)."""
+        from solodesk.ui.pages.books import BooksPage
+        from solodesk.ui.pages.invoices import InvoicesPage
+        from solodesk.ui.pages.jobs import JobsPage
+
+        std = QStyle.StandardPixmap
+        self.books = BooksPage(self.services, tasks=self.tasks, parent=self)
+        self.books.message.connect(self._page_message)
+        self.add_page(
+            "books", "Books", self.books, keys.PAGE_KEYS[1],
+            icon=self.style().standardIcon(std.SP_FileDialogDetailedView),
+        )
+        self.file_menu.insertAction(self.file_settings_separator, self.books.import_action)
+        self.invoices = InvoicesPage(self.services, parent=self)
+        self.invoices.message.connect(self._page_message)
+        self.add_page(
+            "invoices", "Invoices", self.invoices, keys.PAGE_KEYS[2],
+            icon=self.style().standardIcon(std.SP_FileIcon),
+        )
+        self.jobs = JobsPage(self.services, tasks=self.tasks, parent=self)
+        self.jobs.message.connect(self._page_message)
+        self.add_page(
+            "jobs", "Jobs", self.jobs, keys.PAGE_KEYS[3],
+            icon=self.style().standardIcon(std.SP_BrowserReload),
+        )
+
+    # -- pages ---------------------------------------------------------------------------------
+    def add_page(
+        self,
+        key: str,
+        title: str,
+        widget: QWidget,
+        shortcut: str = "",
+        *,
+        icon: QIcon | None = None,
+    ) -> QAction:
+        """Register a page: a side-bar entry, a place in the stack, a Go menu entry.
+
+        Args:
+            key: Stable name (remembered in ``window.ini`` as the last page), e.g. ``"books"``.
+            title: What the side bar and the Go menu show.
+            widget: The page.
+            shortcut: Portable key text such as ``"Ctrl+2"`` (see ``shortcuts.PAGE_KEYS``),
+                or ``""`` for none.
+            icon: The side bar's icon (a generic one if None).
+
+        Returns:
+            The Go menu's action that shows the page.
+
+        Raises:
+            ValueError: ``key`` is already registered.
+        """
+        if key in self._pages:
+            raise ValueError(f"a page {key!r} is already registered")
+        entry = PageEntry(key, title, widget, shortcut)
+        self._pages[key] = entry
+        self.pages.addWidget(widget)
+        if icon is None:
+            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon)
+        self.side_bar.add(entry, icon)
+        action = QAction(icon, f"&{title}", self)
+        action.setObjectName(f"goto_{key}")
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setToolTip(f"{title} ({keys.native(shortcut)})")
+        action.triggered.connect(lambda: self.show_page(key))
+        self.go_menu.addAction(action)
+        self.page_actions[key] = action
+        if len(self._pages) == 1:
+            self.show_page(key)
+        return action
+
+    def page_keys(self) -> list[str]:
+        """The registered pages' keys, in side-bar order."""
+        return list(self._pages)
+
+    def current_page(self) -> str:
+        """The key of the page shown."""
+        shown = self.pages.currentWidget()
+        return next((k for k, e in self._pages.items() if e.widget is shown), "")
+
+    def show_page(self, key: str, *, focus: bool = True) -> None:
+        """Show the page ``key`` and (unless ``focus`` is False) give it the keyboard focus.
+
+        Raises:
+            KeyError: no such page.
+        """
+        entry = self._pages[key]
+        self.pages.setCurrentWidget(entry.widget)
+        self.side_bar.select(key)
+        if not focus:
+            return
+        if key == "inbox" and self.is_attached:
+            self.inbox.focus_list()
+        else:
+            focus_first = getattr(entry.widget, "focus_first", None)
+            if callable(focus_first):
+                focus_first()
+            else:
+                entry.widget.setFocus()
+
+    def _refresh_invoices(self, *_event: object) -> None:
+        if self.invoices.isVisible():
+            self.invoices.refresh()
+
+    def _page_message(self, text: str, error: bool) -> None:
+        self.show_message(text, error=error)
+
+    def update_inbox_badge(self, *_event: object) -> None:
+        """Show the number of pending proposals on the side bar's Inbox entry."""
+        from solodesk.core.actions import ActionStatus
+
+        if self._closing:
+            return
+        try:
+            pending = self.services.store.actions.count(ActionStatus.PENDING)
+        except Exception:  # a busy or closed store must not break the window
+            log.exception("counting pending proposals failed")
+            return
+        self.side_bar.set_badge("inbox", pending)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         super().paintEvent(event)
@@ -381,13 +549,15 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.import_file_action)
         file_menu.addAction(self.import_folder_action)
-        file_menu.addSeparator()
+        self.file_settings_separator = file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        self.file_menu = file_menu
         mail_menu = self.menuBar().addMenu("&Mail")
         mail_menu.addAction(self.triage_action)
         mail_menu.addAction(self.refresh_action)
+        self.go_menu = self.menuBar().addMenu("&Go")
         tools_menu = self.menuBar().addMenu("&Tools")
         tools_menu.addAction(self.policy_action)
         tools_menu.addAction(self.audit_action)
@@ -498,8 +668,10 @@ class MainWindow(QMainWindow):
             self.show_message(event.message)
 
     def on_run_failed(self, event: RunFailed) -> None:
-        """Show a failure of the runner's work."""
+        """Show a failure of the runner's work (a failed job's progress ends there too)."""
         self.show_message(f"{event.task} failed: {event.message}", error=True)
+        if not (self._importing or self._triage_task_running):
+            self.progress_bar.hide()
 
     def on_model_crashed(self, event: ModelCrashed) -> None:
         """The local model process died: say so in the status bar (and on the model label,
@@ -850,6 +1022,9 @@ class MainWindow(QMainWindow):
         """Remember the window's geometry and every splitter's sizes."""
         settings = self.layout_settings()
         settings.setValue("window/geometry", self.saveGeometry())
+        if self.is_attached:
+            settings.setValue("window/page", self.current_page())
+            settings.setValue("window/sidebar_collapsed", self.side_bar.collapsed)
         for name, splitter in self._splitters().items():
             settings.setValue(f"splitters/{name}", splitter.saveState())
         settings.sync()
@@ -864,6 +1039,12 @@ class MainWindow(QMainWindow):
             state = settings.value(f"splitters/{name}")
             if isinstance(state, QByteArray) and not state.isEmpty():
                 splitter.restoreState(state)
+        self.side_bar.set_collapsed(
+            str(settings.value("window/sidebar_collapsed", "false")).lower() == "true"
+        )
+        page = settings.value("window/page")
+        if isinstance(page, str) and page in self._pages:
+            self.show_page(page)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         try:

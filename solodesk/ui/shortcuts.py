@@ -40,6 +40,11 @@ SETTINGS_KEYS = "Ctrl+,"
 REFRESH_KEYS = "F5"
 QUIT_KEYS = "Ctrl+Q"
 CHAT_STOP_KEYS = "Esc"
+#: The pages, in side-bar order: Ctrl+1 is the inbox.
+PAGE_KEYS = tuple(f"Ctrl+{n}" for n in range(1, 10))
+# -- the pages ---------------------------------------------------------------------------------
+BANK_IMPORT_KEYS = "Ctrl+Shift+B"
+JOB_RUN_KEYS = "Ctrl+R"
 
 
 def native(keys: str) -> str:
@@ -84,6 +89,13 @@ def help_rows() -> list[tuple[str, str, str]]:
         ("Window", native(AUDIT_KEYS), "Audit trail"),
         ("Window", native(SETTINGS_KEYS), "Settings"),
         ("Window", native(REFRESH_KEYS), "Refresh the inbox"),
+        (
+            "Window",
+            ", ".join(native(k) for k in PAGE_KEYS),
+            "Go to page 1…9 (Inbox, Books, Jobs… in the side bar's order)",
+        ),
+        ("Window", native(BANK_IMPORT_KEYS), "Import a bank statement (OFX/QFX, camt.053, CSV)"),
+        ("Jobs page", native(JOB_RUN_KEYS), "Run the selected job now"),
         ("Window", _any(HELP_KEYS), "This list of shortcuts"),
         ("Window", native(QUIT_KEYS), "Quit"),
     ]

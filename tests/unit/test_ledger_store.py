@@ -382,3 +382,46 @@ def test_history_and_rule_offers(store: Store, tmp_path: Path) -> None:
     assert store.ledger.rule_offers(5) == []
     store.ledger.add_rule("slack", "Expenses:Telecom", field=offers[0].suggested_rule()[0])
     assert [o.payee_key for o in store.ledger.rule_offers(3)] == ["hetzner online gmbh"]
+
+
+# -- register and monthly totals (the GUI's Books page) ------------------------------------------
+def test_register_ids_rows_monthly_totals_and_unbooked(store: Store) -> None:
+    def book(day: date, account: str, amount: int, currency: str = "EUR") -> None:
+        store.ledger.record(
+            Transaction(day, "P", "n"),
+            [Posting(account, amount, currency), Posting("Assets:Bank", -amount, currency)],
+            source_line_id=None, action_id=None,
+        )
+
+    store.ledger.add_account("Expenses:Software:Hosting")
+    store.ledger.add_account("Expenses:SoftwareOld")  # a longer name is not a sub-account
+    book(date(2026, 4, 30), "Income:Sales", -50_000)
+    book(date(2026, 4, 2), "Expenses:Software:Hosting", 1_000)
+    book(date(2026, 5, 1), "Expenses:Software", 2_000)
+    book(date(2026, 5, 1), "Expenses:SoftwareOld", 3_000)
+    book(date(2026, 5, 9), "Income:Sales", -700, "JPY")
+    ids = store.ledger.register_ids()
+    rows = store.ledger.register_rows(ids)
+    assert len(rows) == 10
+    assert [(r.date.isoformat(), r.transaction_id) for r in rows[::2]] == [
+        ("2026-04-02", 2), ("2026-04-30", 1), ("2026-05-01", 3), ("2026-05-01", 4),
+        ("2026-05-09", 5),
+    ]
+    software = store.ledger.register_rows(store.ledger.register_ids(account="Expenses:Software"))
+    assert [(r.account, r.amount) for r in software] == [
+        ("Expenses:Software:Hosting", 1_000), ("Expenses:Software", 2_000)
+    ]
+    may = store.ledger.register_ids(start=date(2026, 5, 1), end=date(2026, 6, 1))
+    assert len(may) == 6
+    assert store.ledger.register_rows(list(reversed(may[:2]))) == list(
+        reversed(store.ledger.register_rows(may[:2]))
+    )  # in the order asked
+    assert store.ledger.register_rows([999_999]) == []
+    totals = store.ledger.monthly_totals()
+    assert [(t.month, t.currency, t.income, t.expenses) for t in totals] == [
+        ("2026-04", "EUR", 50_000, 1_000),
+        ("2026-05", "EUR", 0, 5_000),
+        ("2026-05", "JPY", 700, 0),
+    ]
+    assert store.ledger.monthly_totals(start=date(2026, 5, 1))[0].month == "2026-05"
+    assert store.bank.count_unbooked() == 0
