@@ -298,6 +298,9 @@ class Gateway:
         litellm = await self.load()
         kwargs = self._kwargs(messages)
         kwargs["stream"] = True
+        # The usage in the last chunk (OpenAI's stream_options); litellm drops it otherwise.
+        # A server that ignores it (llama-cpp-python's) is counted by tokenizer instead.
+        kwargs["stream_options"] = {"include_usage": True}
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
         started = time.monotonic()
@@ -408,8 +411,27 @@ async def _stream_there(
                 await aclose()
             except Exception:
                 pass
-    cost = _cost(litellm, target.model, assembly.tokens_in, assembly.tokens_out)
-    return assembly.completion(), _Usage(assembly.tokens_in, assembly.tokens_out, cost), stopped
+    completion = assembly.completion()
+    tokens_in, tokens_out = assembly.tokens_in, assembly.tokens_out
+    if tokens_in is None and tokens_out is None:
+        tokens_in, tokens_out = _count_tokens(litellm, target.model, kwargs, completion)
+    cost = _cost(litellm, target.model, tokens_in, tokens_out)
+    return completion, _Usage(tokens_in, tokens_out, cost), stopped
+
+
+def _count_tokens(
+    litellm: ModuleType, model: str, kwargs: dict[str, Any], completion: Completion
+) -> tuple[int | None, int | None]:
+    """Prompt and answer tokens by litellm's tokenizer for the model, for a stream whose server
+    reported no usage (as ``litellm.stream_chunk_builder`` does); ``(None, None)`` if it cannot
+    count."""
+    try:
+        tokens_in = int(litellm.token_counter(model=model, messages=kwargs["messages"]))
+        answer = completion.text + "".join(c.name + c.arguments for c in completion.tool_calls)
+        tokens_out = int(litellm.token_counter(model=model, text=answer)) if answer else 0
+    except Exception:
+        return None, None
+    return tokens_in, tokens_out
 
 
 class _Channel:

@@ -78,6 +78,33 @@ def test_full_collections_wait_while_a_call_runs(
     assert gc.get_freeze_count() > 0  # litellm (and the first call's imports) frozen
 
 
+@pytest.mark.parametrize("reported", [True, False], ids=["server-usage", "counted"])
+def test_a_stream_records_its_usage(
+    drive: Drive[object], server: ScriptedOpenAIServer, reported: bool
+) -> None:
+    """A streamed call's tokens are recorded: the server's usage when it reports one (asked with
+    stream_options, which litellm needs to pass it on), else counted by litellm's tokenizer, as
+    llama-cpp-python's server reports none (budgets and the audit count them)."""
+    server.stream_usage = reported
+    server.reply_text("Hello Marta, the refund is on its way.", chunk_size=4)
+    target = ModelTarget(model="openai/scripted", api_base=server.base_url, timeout=120)
+    records: list[object] = []
+    drive(Gateway(target, on_call=records.append).stream(
+        [{"role": "user", "content": "Where is my refund?"}], on_delta=lambda _t: None),
+        timeout=60_000)
+    (record,) = records
+    (request,) = server.chat_requests
+    assert (request.body or {}).get("stream_options") == {"include_usage": True}
+    assert request.usage is not None
+    if reported:
+        assert (record.tokens_in, record.tokens_out) == (  # type: ignore[attr-defined]
+            request.usage["prompt_tokens"], request.usage["completion_tokens"])
+    else:
+        assert record.tokens_in and record.tokens_in > 0  # type: ignore[attr-defined]
+        assert record.tokens_out and record.tokens_out > 0  # type: ignore[attr-defined]
+    print("recorded", record.tokens_in, record.tokens_out, "server", request.usage)  # type: ignore[attr-defined]
+
+
 def test_stream_assembly_matches_litellms_builder_for_text_and_tool_calls(
     server: ScriptedOpenAIServer,
 ) -> None:

@@ -123,6 +123,9 @@ class ScriptedOpenAIServer:
         self.unscripted = 0
         #: Seconds every chat completion waits before it is answered (0: at once).
         self.reply_delay_s = 0.0
+        # False: a stream's last chunk carries no usage (llama-cpp-python's server ignores
+        # OpenAI's stream_options.include_usage).
+        self.stream_usage = True
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -323,6 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for chunk in _stream_chunks(completion_id, item, usage):
+            if not self.scripted.stream_usage:
+                chunk.pop("usage", None)
             self._chunk(b"data: " + json.dumps(chunk).encode("utf-8") + b"\n\n")
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")  # end of chunked body
