@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from tests.support.net import free_port
+from tests.support.net import free_ports
 
 #: Where Debian installs the binaries (``/usr/sbin`` is not on every user's PATH).
 SBIN = ("/usr/sbin", "/usr/local/sbin")
@@ -128,8 +128,7 @@ class DovecotServer:
         self.condstore = condstore
         self.root = Path(tempfile.mkdtemp(prefix="solodesk-dovecot-"))
         self.root.chmod(0o755)
-        self.port = free_port()
-        self.ssl_port = free_port()
+        self.port, self.ssl_port = free_ports(2)
         self.cert, self.key = make_certificate(self.root)
         self.maildir_root = self.root / "mail"
         self.maildir_root.mkdir()
