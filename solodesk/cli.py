@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from solodesk import __version__, cli_books, cli_invoices, cli_jobs, cli_mailsync, cli_runs
+from solodesk import (
+    __version__,
+    cli_books,
+    cli_invoices,
+    cli_jobs,
+    cli_mailsync,
+    cli_runs,
+    cli_serve,
+)
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import escape_controls, for_terminal
 from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
@@ -143,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_books.register(sub)
     cli_invoices.register(sub)
     cli_runs.register(sub)
+    cli_serve.register(sub)
     return p
 
 
@@ -805,6 +814,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("no display found: showing the proposals here instead (--no-gui)")
                 no_gui = True
             return run_demo(no_gui=no_gui, limit=args.limit)
+        if args.command in cli_serve.COMMANDS:
+            return cli_serve.main(args)
         return asyncio.run(_run_async(args))
     except CliError as exc:
         print(f"solodesk: {exc}", file=sys.stderr)
