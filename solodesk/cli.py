@@ -20,6 +20,7 @@ from typing import Any
 from solodesk import (
     __version__,
     cli_books,
+    cli_costs,
     cli_invoices,
     cli_jobs,
     cli_mailsync,
@@ -152,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_invoices.register(sub)
     cli_runs.register(sub)
     cli_serve.register(sub)
+    cli_costs.register(sub)
     return p
 
 
@@ -353,6 +355,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return await cli_books.dispatch(sv, args)
     if cmd in cli_invoices.COMMANDS:
         return await cli_invoices.dispatch(sv, args)
+    if cmd in cli_costs.COMMANDS:
+        try:
+            return cli_costs.dispatch(sv, args)
+        except cli_costs.CostsCliError as exc:
+            raise CliError(str(exc)) from None
     if cmd in cli_runs.COMMANDS:
         try:
             return cli_runs.dispatch(sv, args)
