@@ -29,7 +29,14 @@ from solodesk import (
 )
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import escape_controls, for_terminal
-from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
+from solodesk.core.events import (
+    BudgetExceeded,
+    BudgetWarning,
+    ChatDelta,
+    ModelCrashed,
+    Progress,
+    RunFailed,
+)
 from solodesk.store.paths import HOME_ENV
 
 
@@ -283,12 +290,21 @@ def _crash_printer(event: ModelCrashed) -> None:
           flush=True)
 
 
+def _budget_printer(event: BudgetExceeded | BudgetWarning) -> None:
+    if isinstance(event, BudgetExceeded):
+        print(f"budget: {event.message}", file=sys.stderr, flush=True)
+    else:
+        print(f"budget warning: {event.message}", file=sys.stderr, flush=True)
+
+
 async def _run_async(args: argparse.Namespace) -> int:
     services = _services()
     if args.command != "config":  # config list marks them; config get/set names the error
         for problem in services.config.problems:
             print(f"solodesk: warning: {problem.message}", file=sys.stderr)
     services.bus.subscribe(ModelCrashed, _crash_printer)
+    services.bus.subscribe(BudgetExceeded, _budget_printer)
+    services.bus.subscribe(BudgetWarning, _budget_printer)
     try:
         return await _dispatch(services, args)
     except asyncio.CancelledError:

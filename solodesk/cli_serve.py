@@ -31,7 +31,13 @@ from collections.abc import Callable
 from typing import Any
 
 from solodesk.core.bounds import escape_controls
-from solodesk.core.events import OutboxExecuted, Progress, RunFailed
+from solodesk.core.events import (
+    BudgetExceeded,
+    BudgetWarning,
+    OutboxExecuted,
+    Progress,
+    RunFailed,
+)
 
 COMMANDS = ("serve",)
 
@@ -102,7 +108,13 @@ def _log_events(sv: Any) -> list[Callable[[], None]]:
         if e.task.startswith("job:") and e.message:
             log.info("%s", escape_controls(e.message))
 
+    def budget(e: BudgetExceeded | BudgetWarning) -> None:
+        log.warning("budget%s: %s", "" if isinstance(e, BudgetExceeded) else " warning",
+                    e.message)
+
     return [
+        sv.bus.subscribe(BudgetExceeded, budget),
+        sv.bus.subscribe(BudgetWarning, budget),
         sv.bus.subscribe(OutboxExecuted, executed),
         sv.bus.subscribe(RunFailed, failed),
         sv.bus.subscribe(Progress, progress),

@@ -114,11 +114,16 @@ class CostQuery:
             for ts, model, agent, tin, tout, cost in rows
         ]
 
-    def spent_usd(self, since: datetime, *, agent: str | None = None) -> float:
-        """USD spent since ``since`` (all calls, or those of runs of ``agent``)."""
+    def spent_usd(self, since: datetime, until: datetime | None = None, *,
+                  agent: str | None = None) -> float:
+        """USD spent from ``since`` (inclusive) to ``until`` (exclusive; None: no end), by all
+        calls or by those of runs of ``agent``."""
         sql = ("SELECT coalesce(sum(c.cost_usd), 0) FROM llm_calls c"
                " LEFT JOIN runs r ON r.id = c.run_id WHERE c.ts >= ?")
         params: list[Any] = [stamp(since)]
+        if until is not None:
+            sql += " AND c.ts < ?"
+            params.append(stamp(until))
         if agent is not None:
             sql += " AND r.agent = ?"
             params.append(agent)
@@ -135,3 +140,14 @@ class CostQuery:
             [job_run_id],
         ).fetchone()
         return float(row[0])
+
+    def job_of_run(self, job_run_id: int) -> tuple[str, float | None] | None:
+        """The name and ``budget_usd`` (per job run) of the job of ``job_run_id``, or None."""
+        row = self.db.execute(
+            "SELECT j.name, j.budget_usd FROM job_runs r JOIN jobs j ON j.id = r.job_id"
+            " WHERE r.id = ?",
+            [job_run_id],
+        ).fetchone()
+        if row is None:
+            return None
+        return str(row[0]), None if row[1] is None else float(row[1])
