@@ -199,3 +199,52 @@ def test_the_local_model_counts_tokens_at_price_zero(
     assert [o.status for o in report.outcomes] == ["proposed"]
     (call,) = services.store.llm_calls.all()
     assert call["tokens_in"] > 0 and not call["cost_usd"]
+
+
+def test_a_chat_turn_over_budget_keeps_the_message_and_can_be_retried(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    services.config.set("llm.model", PRICED)
+    services.config.set("budget.daily_usd", "0.0001")
+    with pytest.raises(OverBudget):
+        run(services.runner.chat("Please draft a note to Lukas about the invoice."))
+    assert openai_server.chat_requests == []
+    (paused,) = services.store.runs.list(limit=5)
+    assert (paused.agent, paused.status) == ("manager", RunStatus.PAUSED)
+    assert "budget" in (paused.error or "")
+
+    services.config.set("budget.daily_usd", "")  # empty: no limit
+    openai_server.reply_text("Here is a draft.")
+    cid, completion, _ = run(services.runner.chat("Please draft a note to Lukas again."))
+    assert completion.text == "Here is a draft."
+    texts = [m["content"] for m in services.store.chat.messages(cid)]
+    assert texts[-1] == "Here is a draft."
+    assert len(openai_server.chat_requests) == 1
+
+
+def test_the_command_line_says_why_triage_stopped(
+    home, openai_server: ScriptedOpenAIServer
+) -> None:
+    from solodesk.store.config import Config
+    from solodesk.store.db import connect
+    from solodesk.store.paths import home_paths
+    from tests.support.helpers import run_cli
+
+    paths = home_paths(home).ensure()
+    cfg = Config(paths.config_file)
+    for key, value in {"llm.model": PRICED, "llm.api_base": openai_server.base_url,
+                       "budget.daily_usd": "0.0001"}.items():
+        cfg.set(key, value)
+    store = Store(connect(paths.database))
+    try:
+        import_sample(store)
+    finally:
+        store.close()
+    out = run_cli(home, "mail", "triage", "--limit", "1")
+    print(f"\n{out.stderr}")
+    assert "budget: the daily budget of $0.0001 would be crossed" in out.stderr
+    assert "budget.daily_usd" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert openai_server.chat_requests == []
+    listed = run_cli(home, "runs", "list")
+    assert "paused" in listed.stdout
