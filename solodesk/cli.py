@@ -17,10 +17,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from solodesk import __version__, cli_books, cli_invoices, cli_jobs, cli_mailsync, cli_runs
+from solodesk import (
+    __version__,
+    cli_books,
+    cli_costs,
+    cli_invoices,
+    cli_jobs,
+    cli_mailsync,
+    cli_runs,
+    cli_serve,
+)
 from solodesk.core.actions import Action, ActionStatus
 from solodesk.core.bounds import escape_controls, for_terminal
-from solodesk.core.events import ChatDelta, ModelCrashed, Progress, RunFailed
+from solodesk.core.events import (
+    BudgetExceeded,
+    BudgetWarning,
+    ChatDelta,
+    ModelCrashed,
+    Progress,
+    RunFailed,
+)
 from solodesk.store.paths import HOME_ENV
 
 
@@ -143,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_books.register(sub)
     cli_invoices.register(sub)
     cli_runs.register(sub)
+    cli_serve.register(sub)
+    cli_costs.register(sub)
     return p
 
 
@@ -272,12 +290,21 @@ def _crash_printer(event: ModelCrashed) -> None:
           flush=True)
 
 
+def _budget_printer(event: BudgetExceeded | BudgetWarning) -> None:
+    if isinstance(event, BudgetExceeded):
+        print(f"budget: {event.message}", file=sys.stderr, flush=True)
+    else:
+        print(f"budget warning: {event.message}", file=sys.stderr, flush=True)
+
+
 async def _run_async(args: argparse.Namespace) -> int:
     services = _services()
     if args.command != "config":  # config list marks them; config get/set names the error
         for problem in services.config.problems:
             print(f"solodesk: warning: {problem.message}", file=sys.stderr)
     services.bus.subscribe(ModelCrashed, _crash_printer)
+    services.bus.subscribe(BudgetExceeded, _budget_printer)
+    services.bus.subscribe(BudgetWarning, _budget_printer)
     try:
         return await _dispatch(services, args)
     except asyncio.CancelledError:
@@ -344,6 +371,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         return await cli_books.dispatch(sv, args)
     if cmd in cli_invoices.COMMANDS:
         return await cli_invoices.dispatch(sv, args)
+    if cmd in cli_costs.COMMANDS:
+        try:
+            return cli_costs.dispatch(sv, args)
+        except cli_costs.CostsCliError as exc:
+            raise CliError(str(exc)) from None
     if cmd in cli_runs.COMMANDS:
         try:
             return cli_runs.dispatch(sv, args)
@@ -805,6 +837,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("no display found: showing the proposals here instead (--no-gui)")
                 no_gui = True
             return run_demo(no_gui=no_gui, limit=args.limit)
+        if args.command in cli_serve.COMMANDS:
+            return cli_serve.main(args)
         return asyncio.run(_run_async(args))
     except CliError as exc:
         print(f"solodesk: {exc}", file=sys.stderr)

@@ -11,12 +11,13 @@ import asyncio
 import html
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from solodesk.agents import proposals as P
+from solodesk.agents.budget import BudgetGuard
 from solodesk.agents.gates import Gates
 from solodesk.agents.runs import RunCancelled, RunContext, RunManager
 from solodesk.core import kinds as K
@@ -146,6 +147,8 @@ class Runner:
             a stand-in server).
         runs: The run manager (one is made on ``store`` and ``bus`` if None): every triage
             command, mail and chat turn is a run, and usage is counted per run.
+        agent_budgets: USD per day per agent name (the agent cards' ``budget_usd``), checked
+            with the company's budgets before every model call (:class:`BudgetGuard`).
     """
 
     def __init__(
@@ -161,6 +164,7 @@ class Runner:
         preflight: PreflightFn | None = None,
         local_server_factory: LocalServerFactory | None = None,
         runs: RunManager | None = None,
+        agent_budgets: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -182,6 +186,7 @@ class Runner:
         self._gateway_key: tuple[str, ...] | None = None
         self.gates = Gates(store, config)
         self.runs = runs or RunManager(store, bus)
+        self.budget = BudgetGuard(store, config, bus, agent_budgets=agent_budgets)
         # The latest messages of recent conversations (see _chat_context).
         self._chat_contexts: OrderedDict[int, deque[Message]] = OrderedDict()
 
@@ -254,7 +259,7 @@ class Runner:
                     max_tokens=max_tokens,
                 )
             factory = self._gateway_factory or (
-                lambda t: Gateway(t, on_call=self.runs.record_call)
+                lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check)
             )
             self._gateway = factory(target)
             self._gateway_key = key

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from solodesk.core.events import EventBus, RunFinished, RunStarted, RunUpdated
-from solodesk.core.llmtypes import LLMCallRecord
+from solodesk.core.llmtypes import LLMCallRecord, OverBudget
 from solodesk.core.runs import Run, RunStatus, Usage
 from solodesk.store.repos import Store
 
@@ -146,13 +146,17 @@ class RunManager:
             if current is not None and current.cancelling():
                 raise
             raise RunCancelled(run.id) from None
+        except OverBudget as exc:  # the call was not made: the run waits for the founder
+            self._end(run.id, RunStatus.PAUSED, str(exc))
+            raise
         except BaseException as exc:
             self._end(run.id, RunStatus.FAILED, str(exc) or type(exc).__name__)
             raise
         finally:
             self._live.pop(run.id, None)
         if ctx.error:
-            self._end(run.id, RunStatus.FAILED, ctx.error)
+            paused = any(c.status is RunStatus.PAUSED for c in self.store.runs.children(run.id))
+            self._end(run.id, RunStatus.PAUSED if paused else RunStatus.FAILED, ctx.error)
         else:
             self._end(run.id, RunStatus.DONE, None)
         return result

@@ -182,3 +182,26 @@ class EventBus:
                     handler(event)
                 except Exception:
                     log.exception("event handler %r failed on %r", handler, event)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExceeded(Event):
+    """A model call was refused before it was made: it could cross the ``scope`` budget
+    (USD). ``message`` says what and what to do; ``run_id`` is the paused run, if any."""
+
+    scope: str
+    limit_usd: float
+    spent_usd: float
+    estimate_usd: float
+    message: str
+    run_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetWarning(Event):
+    """Spend reached 80% of the ``scope`` budget (once per period and process)."""
+
+    scope: str
+    limit_usd: float
+    spent_usd: float
+    message: str

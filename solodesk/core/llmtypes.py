@@ -83,3 +83,43 @@ class LLMError(Exception):
     def __init__(self, message: str, *, server_refused: bool = False) -> None:
         super().__init__(message)
         self.server_refused = server_refused
+
+
+@dataclass(frozen=True, slots=True)
+class CallEstimate:
+    """What a model call is about to cost at most, checked before it is made.
+
+    Attributes:
+        model: The litellm model string. ``purpose``: what the call is for.
+        run_id: The run it is made for, or None.
+        tokens_in: Prompt tokens (litellm's ``token_counter``).
+        tokens_out: Most answer tokens (``llm.max_tokens``).
+        cost_usd: Their price in USD from litellm's offline price map; 0 when the model has no
+            price (the local model).
+    """
+
+    model: str
+    purpose: str
+    run_id: int | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+class OverBudget(LLMError):
+    """A model call was not made: it could cross a budget. The run pauses with its state kept;
+    raising the budget and running again resumes.
+
+    Attributes:
+        scope: Which budget (``daily``, ``monthly``, ``agent support``, ``job morning-mail``).
+        limit_usd: The budget. ``spent_usd``: spent in its period before this call.
+        estimate_usd: The call's estimated most cost.
+    """
+
+    def __init__(self, scope: str, limit_usd: float, spent_usd: float, estimate_usd: float,
+                 message: str) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.estimate_usd = estimate_usd

@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from solodesk.core.llmtypes import (
+    CallEstimate,
     Completion,
     LLMCallRecord,
     LLMError,
@@ -170,6 +171,8 @@ class Gateway:
     Args:
         target: Model, server and key.
         on_call: Called with an :class:`LLMCallRecord` after every call, failed ones too.
+        before_call: Called with the call's :class:`CallEstimate` before every call (a budget
+            check); when it raises (:class:`OverBudget`), the call is not made.
     """
 
     def __init__(
@@ -177,9 +180,43 @@ class Gateway:
         target: ModelTarget,
         *,
         on_call: Callable[[LLMCallRecord], None] | None = None,
+        before_call: Callable[[CallEstimate], None] | None = None,
     ) -> None:
         self.target = target
         self.on_call = on_call
+        self.before_call = before_call
+
+    def estimate(
+        self, litellm: ModuleType, messages: Sequence[Message], tools: Sequence[ToolSpec],
+        *, purpose: str, run_id: int | None,
+    ) -> CallEstimate:
+        """The most a call could cost: prompt tokens counted with ``litellm.token_counter``
+        plus ``max_tokens`` (1024 when unset) for the answer, priced from litellm's offline
+        price map (``litellm.cost_per_token``); a model without a price (the local model)
+        costs 0."""
+        model = self.target.model
+        try:
+            tokens_in = int(litellm.token_counter(
+                model=model, messages=list(messages),
+                tools=[t.to_openai() for t in tools] or None,
+            ))
+        except Exception:  # a tokenizer that cannot read these messages: count characters
+            tokens_in = sum(len(str(m.get("content") or "")) for m in messages) // 3 + 1
+        tokens_out = self.target.max_tokens or 1024
+        cost = _cost(litellm, model, tokens_in, tokens_out) or 0.0
+        return CallEstimate(model, purpose, run_id, tokens_in, tokens_out, cost)
+
+    async def _check_budget(self, litellm: ModuleType, messages: Sequence[Message],
+                            tools: Sequence[ToolSpec], purpose: str, run_id: int | None) -> None:
+        """Estimate on the model thread (tokenizing is litellm's work, kept off the caller's
+        loop, which is the GUI's), then ask ``before_call`` here (it reads the store)."""
+        if self.before_call is None:
+            return
+
+        async def estimate() -> CallEstimate:
+            return self.estimate(litellm, messages, tools, purpose=purpose, run_id=run_id)
+
+        self.before_call(await _on_model_thread(estimate()))
 
     async def load(self) -> ModuleType:
         """Import litellm in a worker thread (so the event loop keeps running)."""
@@ -245,9 +282,11 @@ class Gateway:
             run_id: The run the call is made for; its usage record names it (``core.runs``).
 
         Raises:
+            OverBudget: ``before_call`` refused it; no request was made.
             LLMError: timeout, connection, authentication or provider error (one-line reason).
         """
         litellm = await self.load()
+        await self._check_budget(litellm, messages, tools, purpose, run_id)
         kwargs = self._kwargs(messages)
         if tools:
             kwargs["tools"] = [t.to_openai() for t in tools]
@@ -293,9 +332,11 @@ class Gateway:
                 (``finish_reason="stopped"``).
 
         Raises:
+            OverBudget: ``before_call`` refused it; no request was made.
             LLMError: timeout (also between chunks), connection or provider error.
         """
         litellm = await self.load()
+        await self._check_budget(litellm, messages, tools, purpose, run_id)
         kwargs = self._kwargs(messages)
         kwargs["stream"] = True
         # The usage in the last chunk (OpenAI's stream_options); litellm drops it otherwise.
@@ -334,10 +375,17 @@ class _Usage:
 
 def _cost(litellm: ModuleType, model: str, tokens_in: int | None, tokens_out: int | None,
           response: Any | None = None) -> float | None:
-    """The call's cost in USD from litellm's price list; None if the model is not in it."""
-    try:
-        if response is not None:
+    """The call's cost in USD from litellm's price list; None if the model is not in it.
+
+    The response's own model is priced first; when the price list does not know it (an
+    OpenAI-compatible server naming its model its own way), the configured ``model`` is priced
+    with the response's token counts."""
+    if response is not None:
+        try:
             return float(litellm.completion_cost(completion_response=response))
+        except Exception:
+            pass
+    try:
         if tokens_in is None or tokens_out is None:
             return None
         prompt_cost, completion_cost = litellm.cost_per_token(

@@ -120,9 +120,12 @@ class FloatValue:
     minimum: float
     maximum: float
     unit: str = ""
+    allow_empty: bool = False
 
     def normalize(self, text: str) -> str:
         value = text.strip()
+        if not value and self.allow_empty:
+            return ""
         if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", value):
             raise ValueError(f"must be {self.describe()}")
         number = float(value)
@@ -135,7 +138,8 @@ class FloatValue:
 
     def describe(self) -> str:
         unit = f" ({self.unit})" if self.unit else ""
-        return f"a number from {self.minimum:g} to {self.maximum:g}{unit}"
+        empty = ", or empty" if self.allow_empty else ""
+        return f"a number from {self.minimum:g} to {self.maximum:g}{unit}{empty}"
 
 
 _TRUE = ("true", "yes", "on", "1")
@@ -493,6 +497,16 @@ SETTINGS: dict[str, Setting] = {
     ),
     "imap.timeout": Setting(
         "30", "Seconds before an IMAP command is abandoned", type=IntValue(1, 600, "seconds")
+    ),
+    "budget.daily_usd": Setting(
+        "", "Most US dollars all model calls may cost per day, in your time zone (empty: no "
+        "limit); a call that would cross it is not made and its run pauses",
+        type=FloatValue(0, 1_000_000, "USD", allow_empty=True),
+    ),
+    "budget.monthly_usd": Setting(
+        "", "Most US dollars all model calls may cost per calendar month, in your time zone "
+        "(empty: no limit)",
+        type=FloatValue(0, 1_000_000, "USD", allow_empty=True),
     ),
     "schedule.timezone": Setting(
         "", "Time zone of job schedules, e.g. Europe/Paris (empty: the system's)",

@@ -48,6 +48,7 @@ from solodesk.core.policy import (
     fields_for,
 )
 from solodesk.store.correspondents import CorrespondentRepo, record_received, record_sent
+from solodesk.store.costs import CostQuery
 from solodesk.store.db import StoreDatabase
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
@@ -1449,6 +1450,7 @@ class Store:
         self.chat = ChatRepo(db)
         self.llm_calls = LLMCallRepo(db)
         self.runs = RunRepo(db)
+        self.costs = CostQuery(db)
         self.policy = PolicyRepo(db, self.audit)
         from solodesk.store.books import books_repos  # (they import this module)
 

@@ -120,15 +120,17 @@ class RunRepo:
         return self.get(run_id)
 
     def finish(self, run_id: int, status: RunStatus, *, error: str | None = None) -> Run:
-        """End a running run as ``done``, ``failed`` or ``cancelled`` (an ended run is left as
-        it is).
+        """End a running run as ``done``, ``failed`` or ``cancelled``, or stop it as ``paused``
+        (a budget refused its next model call; an ended run is left as it is).
 
         Raises:
-            ValueError: ``status`` is not an end status.
+            ValueError: ``status`` is ``running``.
             RunNotFound: no such run.
         """
-        if status not in ENDED:
-            raise ValueError(f"a run ends as done, failed or cancelled, not {status.value}")
+        if status not in ENDED and status is not RunStatus.PAUSED:
+            raise ValueError(
+                f"a run ends as done, failed or cancelled (or pauses), not {status.value}"
+            )
         with self.db.atomic():
             self.db.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ? AND status = ?",

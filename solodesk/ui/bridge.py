@@ -22,6 +22,8 @@ from PySide6.QtCore import QObject, Signal, SignalInstance
 from solodesk.core.events import (
     ActionProposed,
     ActionResolved,
+    BudgetExceeded,
+    BudgetWarning,
     ChatDelta,
     ChatFinished,
     Event,
@@ -62,6 +64,8 @@ class EventBridge(QObject):
     runStarted = Signal(object)  # RunStarted
     runUpdated = Signal(object)  # RunUpdated
     runFinished = Signal(object)  # RunFinished
+    budgetExceeded = Signal(object)  # BudgetExceeded
+    budgetWarning = Signal(object)  # BudgetWarning
 
     def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -82,6 +86,8 @@ class EventBridge(QObject):
             RunStarted: self.runStarted,
             RunUpdated: self.runUpdated,
             RunFinished: self.runFinished,
+            BudgetExceeded: self.budgetExceeded,
+            BudgetWarning: self.budgetWarning,
         }
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(Event, self._on_event)
 

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.core.bounds import for_terminal
-from solodesk.core.events import MailImported
+from solodesk.core.events import BudgetExceeded, MailImported
 from solodesk.core.llmtypes import LLMError
 from solodesk.ui import shortcuts as keys
 from solodesk.ui.pages import PageEntry, SideBar
@@ -61,7 +61,13 @@ if TYPE_CHECKING:
     from solodesk.agents.runner import TriageReport
     from solodesk.connectors.mailimport import ImportReport
     from solodesk.core.actions import Action
-    from solodesk.core.events import ModelCrashed, OutboxExecuted, Progress, RunFailed
+    from solodesk.core.events import (
+        BudgetWarning,
+        ModelCrashed,
+        OutboxExecuted,
+        Progress,
+        RunFailed,
+    )
     from solodesk.services import Services
     from solodesk.store.secrets import BackendInfo
     from solodesk.ui.audit_dialog import AuditDialog
@@ -328,6 +334,8 @@ class MainWindow(QMainWindow):
         b.mailImported.connect(self.on_mail_imported)
         b.modelCrashed.connect(self.on_model_crashed)
         b.outboxExecuted.connect(self.on_outbox_executed)
+        b.budgetExceeded.connect(self.on_budget)
+        b.budgetWarning.connect(self.on_budget)
         self.inbox.message.connect(self.show_message)
         self.inbox.problem.connect(self._mark_error)
         self.chat.message.connect(self.show_message)
@@ -672,6 +680,14 @@ class MainWindow(QMainWindow):
         self.show_message(f"{event.task} failed: {event.message}", error=True)
         if not (self._importing or self._triage_task_running):
             self.progress_bar.hide()
+
+    def on_budget(self, event: BudgetExceeded | BudgetWarning) -> None:
+        """A model call refused by a budget (the run paused; the message says how to raise
+        it), or 80% of a budget reached: say so in the status bar."""
+        if isinstance(event, BudgetExceeded):
+            self.show_message(f"Budget: {event.message}", error=True)
+        else:
+            self.show_message(f"Budget warning: {event.message}")
 
     def on_model_crashed(self, event: ModelCrashed) -> None:
         """The local model process died: say so in the status bar (and on the model label,
