@@ -220,3 +220,30 @@ def test_a_decision_in_the_wrong_state_says_what_to_do(
         services.decisions.resolve(action.id, delivered=True)
     assert len(smtp_server.messages) == 1
     assert services.store.actions.get(action.id).status is ActionStatus.EXECUTED
+
+
+def test_cli_approve_with_a_stale_sha256_is_refused_and_nothing_is_sent(
+    services: Services, smtp_server: SmtpSink, run: Run[Any]
+) -> None:
+    from solodesk.cli import CliError, _dispatch, _parser
+
+    action = propose_email(services.store)
+    seen = action.payload_sha256
+    edit = ["inbox", "edit", str(action.id), "subject", "Re: changed", "--sha256", seen]
+    assert run(_dispatch(services, _parser().parse_args(edit))) == 0
+
+    again = ["inbox", "edit", str(action.id), "subject", "Re: twice", "--sha256", seen]
+    with pytest.raises(CliError, match="changed since you viewed it"):
+        run(_dispatch(services, _parser().parse_args(again)))
+    approve = ["inbox", "approve", str(action.id), "--now", "--sha256", seen]
+    with pytest.raises(CliError, match="changed since you viewed it"):
+        run(_dispatch(services, _parser().parse_args(approve)))
+    assert smtp_server.messages == []
+    current = services.store.actions.get(action.id)
+    assert current.status is ActionStatus.PENDING
+    assert current.payload["subject"] == "Re: changed"
+
+    approve[-1] = current.payload_sha256
+    assert run(_dispatch(services, _parser().parse_args(approve))) == 0
+    assert len(smtp_server.messages) == 1
+    assert smtp_server.messages[0].message["Subject"] == "Re: changed"
