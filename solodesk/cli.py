@@ -103,12 +103,22 @@ def _parser() -> argparse.ArgumentParser:
         "comma-separated, numbers and true/false typed by the field's schema",
     )
     ie.add_argument("value", help="new value ('-' reads it from stdin)")
+    ie.add_argument(
+        "--sha256", metavar="HEX",
+        help="save only if the proposal is still the one with this payload_sha256 "
+        "(from 'inbox show --json')",
+    )
     ia = inbox.add_parser(
         "approve",
         help="approve a proposal; it is sent after the undo window (Ctrl-C cancels)",
     )
     ia.add_argument("id", type=int)
     ia.add_argument("--now", action="store_true", help="skip the undo window")
+    ia.add_argument(
+        "--sha256", metavar="HEX",
+        help="approve only if the proposal is still the one with this payload_sha256 "
+        "(from 'inbox show --json'): nothing is approved if it changed since",
+    )
     ic = inbox.add_parser("cancel", help="undo an approval still in its undo window")
     ic.add_argument("id", type=int)
     ir = inbox.add_parser("reject", help="reject a proposal")
@@ -399,7 +409,7 @@ async def _outbox_run(sv: Any) -> int:
     due = sv.store.actions.due()
     for action_id in due:
         try:
-            a = await sv.runner.execute_approved(action_id)
+            a = await sv.decisions.execute_approved(action_id)
         except NotClaimed:
             continue  # another process (the window, another command) took it
         except StoreError as exc:  # a locked keyring, too little disk space, a busy database
@@ -597,7 +607,7 @@ async def _wait_undo_window(sv: Any, a: Action) -> None:
         if live:
             print("\rsending…" + " " * 40, file=sys.stderr, flush=True)
     except (asyncio.CancelledError, KeyboardInterrupt):
-        sv.store.actions.cancel(a.id)
+        sv.decisions.cancel(a.id)
         print(f"\ncancelled: #{a.id} is pending again; nothing was sent", file=sys.stderr)
         raise
 
@@ -688,8 +698,8 @@ def _audit(sv: Any, args: argparse.Namespace) -> int:
 
 async def _inbox(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.actions.outbox import NotClaimed
-    from solodesk.agents.runner import ApprovalRefused
     from solodesk.core.actions import InvalidTransition
+    from solodesk.inbox.decisions import DecisionError, InvalidEdit, PreflightFailed
     from solodesk.store.repos import NotFound, StaleApproval
 
     actions = sv.store.actions
@@ -737,25 +747,31 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 payload = {**a.payload, args.field: spec.coerce(args.field, value)}
             except ValueError as exc:
                 raise CliError(str(exc)) from None
+            decisions = sv.decisions
             try:
-                a = await sv.runner.edit(args.id, payload)
-            except ValueError as exc:
+                a = decisions.edit(
+                    args.id, payload, expected_sha256=args.sha256 or a.payload_sha256
+                )
+            except InvalidEdit as exc:
                 raise CliError(f"not saved: {exc}") from None
             print(format_action(a))
             return 0
         if args.action == "approve":
             sv.outbox.reconcile()
+            decisions = sv.decisions
             a = actions.get(args.id)
-            delay = 0.0 if args.now else sv.runner.gates.undo_seconds(a.kind)
             try:
                 if a.status is ActionStatus.APPROVED:
                     # Approved earlier but not sent (e.g. no disk space then): send it now.
-                    a = await sv.runner.execute_approved(args.id)
+                    a = await decisions.execute_approved(args.id)
                 elif a.status is not ActionStatus.SCHEDULED:
-                    a = await sv.runner.approve(args.id, delay_s=delay)
+                    a = await decisions.approve(
+                        args.id, expected_sha256=args.sha256,
+                        delay_s=0.0 if args.now else None,
+                    )
                 if a.status is ActionStatus.SCHEDULED:
                     await _wait_undo_window(sv, a)
-                    a = await sv.runner.execute_approved(args.id)
+                    a = await decisions.execute_approved(args.id)
             except NotClaimed:
                 # Another process (the window's outbox) took it first: report its outcome.
                 a = await _await_other_sender(sv, args.id)
@@ -771,25 +787,24 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
             )
             raise CliError(f"#{a.id} was not sent ({a.status.value}): {detail}{hint}")
         if args.action == "cancel":
-            a = await sv.runner.cancel(args.id)
+            a = sv.decisions.cancel(args.id)
             print(f"#{a.id} approval cancelled: back to pending, nothing sent")
             return 0
         if args.action == "reject":
-            a = await sv.runner.reject(args.id, reason=args.reason)
+            a = sv.decisions.reject(args.id, reason=args.reason)
             print(f"#{a.id} rejected")
             return 0
         if args.action == "resolve":
+            a = sv.decisions.resolve(args.id, delivered=bool(args.delivered))
             if args.delivered:
-                a = await sv.runner.confirm_delivered(args.id)
                 print(f"#{a.id} recorded as delivered (executed)")
             else:
-                a = await sv.runner.confirm_not_delivered(args.id)
                 print(f"#{a.id} recorded as not delivered (failed): 'solodesk inbox approve "
                       f"{a.id}' sends it again")
             return 0
-    except ApprovalRefused as exc:
+    except PreflightFailed as exc:
         raise CliError(f"#{exc.action_id} not approved: {exc}") from None
-    except (NotFound, StaleApproval, InvalidTransition, NotClaimed) as exc:
+    except (NotFound, DecisionError, StaleApproval, InvalidTransition, NotClaimed) as exc:
         raise CliError(str(exc)) from None
     raise CliError("unknown inbox command")
 

@@ -19,6 +19,7 @@ from solodesk.agents.runner import Runner
 from solodesk.connectors.mailimport import rederive_legacy
 from solodesk.core.actions import Action
 from solodesk.core.events import EventBus
+from solodesk.inbox.decisions import Decisions
 from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import Paths, default_paths
@@ -39,6 +40,12 @@ class Services:
     bus: EventBus
     outbox: Outbox
     runner: Runner
+
+    @property
+    def decisions(self) -> Decisions:
+        """The founder's decisions service (``inbox.decisions``): the only way the GUI and the
+        command line approve, edit, reject, cancel or resolve a proposal."""
+        return self.runner.decisions
 
     async def aclose(self) -> None:
         """Stop the local model server (if any) and close the database."""
@@ -123,6 +130,9 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         ),
         reserve=reserve,
     )
+    decisions = Decisions(
+        store, config, bus, execute=outbox.execute, preflight=preflight_check(config, secrets)
+    )
     runner = Runner(
         store=store,
         config=config,
@@ -130,6 +140,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         bus=bus,
         execute=outbox.execute,
         log_dir=paths.log_dir,
-        preflight=preflight_check(config, secrets),
+        preflight=decisions.preflight,
+        decisions=decisions,
     )
     return Services(paths, config, store, secrets, bus, outbox, runner)

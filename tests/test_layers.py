@@ -16,8 +16,9 @@ ALLOWED = {
     "core": {"core"},
     "store": {"core", "store"},
     "llm": {"core", "llm"},
-    "agents": {"core", "store", "llm", "agents"},
+    "agents": {"core", "store", "llm", "inbox", "agents"},
     "actions": {"core", "store", "actions"},
+    "inbox": {"core", "store", "actions", "inbox"},
     "connectors": {"core", "store", "connectors"},
 }
 
@@ -37,7 +38,8 @@ def test_headless_layers_do_not_import_qt_or_litellm() -> None:
     code = (
         "import sys\n"
         "import solodesk.core.actions, solodesk.core.mail, solodesk.store.repos, "
-        "solodesk.agents.runner, solodesk.actions.outbox, solodesk.connectors.mailimport, "
+        "solodesk.agents.runner, solodesk.actions.outbox, solodesk.inbox.decisions, "
+        "solodesk.inbox.intake, solodesk.connectors.mailimport, "
         "solodesk.services, solodesk.cli\n"
         "bad = [m for m in ('PySide6', 'qasync', 'litellm') if m in sys.modules]\n"
         "print(','.join(bad))\n"

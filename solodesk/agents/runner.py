@@ -1,7 +1,9 @@
 """The async agent runner: the support agent's mail triage and the manager agent's chat.
 
-The runner never performs an external effect. Agents propose actions; the founder approves them
-through :meth:`Runner.approve`, which hands them to the injected outbox ``execute`` function.
+The runner never performs an external effect. Agents propose actions through the inbox's one
+intake (``inbox.intake``); the founder decides on them through the decisions service
+(``inbox.decisions``), which hands approved ones to the outbox. The runner's ``approve``,
+``edit``, ``reject``... are thin delegations to that service, kept for callers of the runner.
 Progress, proposals and streamed text are published on the :class:`~solodesk.core.events.EventBus`.
 """
 
@@ -11,29 +13,23 @@ import asyncio
 import html
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from solodesk.agents import proposals as P
 from solodesk.agents.budget import BudgetGuard
-from solodesk.agents.gates import Gates
 from solodesk.agents.runs import RunCancelled, RunContext, RunManager
-from solodesk.core import kinds as K
 from solodesk.core.actions import (
-    APPROVABLE,
     Action,
     ActionStatus,
-    ApproveNow,
     JSONObject,
     Provenance,
 )
 from solodesk.core.bounds import limit
 from solodesk.core.drafts import draft_problems
 from solodesk.core.events import (
-    ActionProposed,
-    ActionResolved,
     ChatDelta,
     ChatFinished,
     EventBus,
@@ -53,11 +49,14 @@ from solodesk.core.mail import (
     validate_draft,
 )
 from solodesk.core.resources import prompt
+from solodesk.inbox.decisions import Decisions, ExecuteFn, PreflightFailed, PreflightFn
+from solodesk.inbox.gates import Gates
+from solodesk.inbox.intake import Intake
 from solodesk.llm.gateway import Gateway, ModelTarget
 from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
 from solodesk.store.config import Config
 from solodesk.store.owner import Owner
-from solodesk.store.repos import MailRecord, StaleApproval, Store, TriageClaimLost
+from solodesk.store.repos import MailRecord, Store, TriageClaimLost
 from solodesk.store.secrets import SecretError, SecretStore
 
 log = logging.getLogger(__name__)
@@ -68,27 +67,8 @@ CHAT_CONTEXT_MESSAGES = 20
 CHAT_CONTEXTS_KEPT = 8
 
 
-class ExecuteFn(Protocol):
-    """Executes one approved action; raises a LookupError if it is not claimable. With
-    ``approve`` it approves it first, in the transaction that claims it."""
-
-    def __call__(self, action_id: int, *, approve: ApproveNow | None = None) -> Awaitable[Action]:
-        ...
-
-PreflightFn = Callable[[Action], list[str]]
-"""Why an action cannot be executed now (missing settings, no password...); empty if it can."""
-
-
-class ApprovalRefused(ValueError):
-    """Executing the action cannot work yet (e.g. SMTP is not set up); nothing was approved
-    and it stays as it was. The message says what to set first."""
-
-    def __init__(self, action_id: int, problems: list[str]) -> None:
-        super().__init__(
-            "sending cannot work yet, so it stays as it is: " + "; ".join(problems)
-        )
-        self.action_id = action_id
-        self.problems = problems
+#: Kept names: the decisions service (``inbox.decisions``) defines them.
+ApprovalRefused = PreflightFailed
 
 
 LocalServerFactory = Callable[[Path | None, Path], LocalModelServer]
@@ -149,6 +129,8 @@ class Runner:
             command, mail and chat turn is a run, and usage is counted per run.
         agent_budgets: USD per day per agent name (the agent cards' ``budget_usd``), checked
             with the company's budgets before every model call (:class:`BudgetGuard`).
+        decisions: The founder's decisions service (one is made on ``execute`` and
+            ``preflight`` if None).
     """
 
     def __init__(
@@ -165,15 +147,14 @@ class Runner:
         local_server_factory: LocalServerFactory | None = None,
         runs: RunManager | None = None,
         agent_budgets: Mapping[str, float] | None = None,
+        decisions: Decisions | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.secrets = secrets
         self.bus = bus
-        self.execute = execute
         self.log_dir = log_dir
         self._gateway_factory = gateway_factory
-        self.preflight = preflight
         self._local_factory: LocalServerFactory = local_server_factory or (
             lambda path, log_path: LocalModelServer(
                 path, log_path=log_path, n_threads=self.config.get_int("llm.local_threads")
@@ -184,7 +165,11 @@ class Runner:
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
-        self.gates = Gates(store, config)
+        self.gates = decisions.gates if decisions is not None else Gates(store, config)
+        self.decisions = decisions or Decisions(
+            store, config, bus, execute=execute, preflight=preflight, gates=self.gates
+        )
+        self.intake = Intake(store, self.gates, bus)
         self.runs = runs or RunManager(store, bus)
         self.budget = BudgetGuard(store, config, bus, agent_budgets=agent_budgets)
         # The latest messages of recent conversations (see _chat_context).
@@ -196,9 +181,14 @@ class Runner:
         model = self.config.get("llm.model")
         return "local (llama.cpp)" if model == LOCAL_MODEL_NAME else model
 
-    def _usage(self, run_id: int) -> dict[str, Any]:
-        """Model usage of one run so far (its own calls), for the audit log."""
-        return self.runs.usage(run_id).to_json()
+    @property
+    def preflight(self) -> PreflightFn | None:
+        """The check run before every approval (the decisions service's)."""
+        return self.decisions.preflight
+
+    @preflight.setter
+    def preflight(self, check: PreflightFn | None) -> None:
+        self.decisions.preflight = check
 
     async def gateway(self) -> Gateway:
         """The gateway for the configured model, starting the local model server if needed.
@@ -530,9 +520,10 @@ class Runner:
                         payload = self._reply_payload(mail, draft.model_dump())
                         errors = validate_payload(REPLY_EMAIL, payload)
                         if not errors:
-                            action = self._store_proposal(
-                                REPLY_EMAIL, payload, SUPPORT_AGENT, provenance,
-                                attempts, mail_claim=(mail.id, claim),
+                            action = self.intake.propose(
+                                REPLY_EMAIL, payload, agent=SUPPORT_AGENT,
+                                provenance=provenance, attempts=attempts,
+                                mail_claim=(mail.id, claim),
                                 draft_attempts=_attempt + 1, run_id=run.id,
                             )
                             return TriageOutcome(mail.id, "proposed", action.id)
@@ -540,22 +531,17 @@ class Runner:
                 errors = [f"unknown tool {call.name!r}: use propose_reply or no_reply_needed"]
             attempts.extend(f"attempt {_attempt + 1}: {e}" for e in errors)
             messages = messages + P.feedback_messages(call, completion.text, errors)
-        with self.store.db.atomic():
-            action = self.store.actions.record_invalid(
-                cost=self._usage(run.id),
-                run_id=run.id,
-                draft_attempts=self._retries() + 1,
-                kind=REPLY_EMAIL,
-                payload=P.raw_attempt(last_call, last_text),
-                agent=SUPPORT_AGENT,
-                summary=f"Invalid reply proposal for: {mail.subject}"[:200],
-                provenance=provenance,
-                errors=attempts,
-            )
-            self.store.mail.set_triage(
-                mail.id, "invalid", "; ".join(attempts)[:1000], claim=claim
-            )
-        self._announce(action)
+        action = self.intake.record_invalid(
+            REPLY_EMAIL,
+            P.raw_attempt(last_call, last_text),
+            agent=SUPPORT_AGENT,
+            provenance=provenance,
+            run_id=run.id,
+            errors=attempts,
+            summary=f"Invalid reply proposal for: {mail.subject}",
+            draft_attempts=self._retries() + 1,
+            mail_claim=(mail.id, claim),
+        )
         return TriageOutcome(mail.id, "invalid", action.id, "; ".join(attempts))
 
     @staticmethod
@@ -594,57 +580,6 @@ class Runner:
             "references": refs,
             "source_mail_id": mail.id,
         }
-
-    def _store_proposal(
-        self,
-        kind: str,
-        payload: JSONObject,
-        agent: str,
-        provenance: Provenance,
-        attempts: list[str],
-        *,
-        mail_claim: tuple[int, Owner | None] | None = None,
-        draft_attempts: int = 1,
-        run_id: int,
-    ) -> Action:
-        """Store a valid proposal with its risk, announce it, then pass it through the gates.
-
-        Args:
-            attempts: The errors of earlier attempts (``attempt N: ...``), for the audit.
-            mail_claim: (mail id, this run's triage claim): the mail is marked ``proposed`` in
-                the same transaction, and only while the claim holds: one proposal per mail.
-            draft_attempts: How many model attempts the draft took (1: the first passed).
-            run_id: The run that made it: its usage so far is the proposal's audited cost.
-        """
-        who = self.gates.correspondents(provenance)
-        risk = self.gates.assess(kind, payload, provenance, who, draft_attempts=draft_attempts)
-        with self.store.db.atomic():
-            action = self.store.actions.propose(
-                kind=kind,
-                payload=payload,
-                agent=agent,
-                summary=K.summary(kind, payload),
-                provenance=provenance,
-                idempotency_key=K.get(kind).idempotency_key(K.get(kind).parse(payload)),
-                validation=attempts,
-                cost=self._usage(run_id),
-                run_id=run_id,
-                risk=risk.level.label,
-                risk_reasons=risk.reasons,
-                draft_attempts=draft_attempts,
-            )
-            if mail_claim is not None:
-                mail_id, claim = mail_claim
-                self.store.mail.set_triage(
-                    mail_id, "proposed", f"action {action.id}", claim=claim
-                )
-        self._announce(action)
-        decided, decision = self.gates.apply(action, who)
-        if decided.status is not action.status:
-            self.bus.publish(
-                ActionResolved(decided.id, decided.status.value, "; ".join(decision.explanation))
-            )
-        return decided
 
     # -- chat ----------------------------------------------------------------------------------
     async def chat(
@@ -823,9 +758,9 @@ class Runner:
                     **draft.model_dump(),
                     "message_id": new_message_id(self._message_id_domain()),
                 }
-                return self._store_proposal(
-                    SEND_EMAIL, payload, MANAGER_AGENT, provenance, attempts,
-                    draft_attempts=attempt + 1, run_id=run_id,
+                return self.intake.propose(
+                    SEND_EMAIL, payload, agent=MANAGER_AGENT, provenance=provenance,
+                    attempts=attempts, draft_attempts=attempt + 1, run_id=run_id,
                 )
             attempts.extend(f"attempt {attempt + 1}: {e}" for e in errors)
             if attempt == self._retries():
@@ -837,26 +772,18 @@ class Runner:
             )
             current_call = retry.tool_calls[0] if retry.tool_calls else None
             text = retry.text
-        action = self.store.actions.record_invalid(
-            cost=self._usage(run_id),
-            run_id=run_id,
-            draft_attempts=tries,
-            kind=SEND_EMAIL,
-            payload=P.raw_attempt(current_call, text),
+        return self.intake.record_invalid(
+            SEND_EMAIL,
+            P.raw_attempt(current_call, text),
             agent=MANAGER_AGENT,
-            summary="Invalid email proposal from chat",
             provenance=provenance,
+            run_id=run_id,
             errors=attempts,
-        )
-        self._announce(action)
-        return action
-
-    def _announce(self, action: Action) -> None:
-        self.bus.publish(
-            ActionProposed(action.id, action.kind, action.status.value, action.summary)
+            summary="Invalid email proposal from chat",
+            draft_attempts=tries,
         )
 
-    # -- founder's decisions -------------------------------------------------------------------
+    # -- founder's decisions: delegated to the decisions service (inbox.decisions) --------------
     async def approve(
         self,
         action_id: int,
@@ -864,147 +791,39 @@ class Runner:
         expected_sha256: str | None = None,
         delay_s: float = 0.0,
     ) -> Action:
-        """Approve an action. With ``delay_s > 0`` it waits that long in ``scheduled`` (the undo
-        window) and the outbox sends it when due (:meth:`run_due`); otherwise it is executed
-        now, at most once.
-
-        Before approving, :attr:`preflight` must find nothing missing (SMTP host, sender,
-        password...). A placeholder Message-ID (made while ``smtp.from`` was unset) is then
-        re-issued on the founder's domain, as an audited change that this approval covers: the
-        approved sha256 is of the payload that is sent.
-
-        Raises:
-            ApprovalRefused: sending cannot work yet; nothing changed (it stays pending/failed).
-            NotFound, StaleApproval, InvalidTransition: from the store; nothing was executed.
-        """
-        current = self.store.actions.get(action_id)
-        if expected_sha256 is not None and current.payload_sha256 != expected_sha256:
-            raise StaleApproval(f"action {action_id} changed since you viewed it; review it again")
-        if current.status in APPROVABLE:
-            problems = self.preflight(current) if self.preflight is not None else []
-            if problems:
-                raise ApprovalRefused(action_id, problems)
-            current = self._reissue_message_id(current)
-            expected_sha256 = current.payload_sha256
-        if delay_s <= 0:
-            # Sent now: approved and claimed in one transaction (one durable commit before SMTP).
-            def approved(action: Action) -> None:
-                self.bus.publish(ActionResolved(action.id, ActionStatus.APPROVED.value, ""))
-
-            final = await self.execute(
-                action_id, approve=ApproveNow(expected_sha256, on_approved=approved)
-            )
-            detail = str((final.result or {}).get("detail", ""))
-            self.bus.publish(ActionResolved(final.id, final.status.value, detail))
-            return final
-        action = self.store.actions.approve(
+        """:meth:`Decisions.approve <solodesk.inbox.decisions.Decisions.approve>` by the
+        founder (``delay_s`` 0: executed now)."""
+        return await self.decisions.approve(
             action_id, expected_sha256=expected_sha256, delay_s=delay_s
-        )
-        self.bus.publish(ActionResolved(action.id, action.status.value, action.send_at or ""))
-        if action.status is ActionStatus.SCHEDULED:
-            return action
-        return await self.execute_approved(action_id)
-
-    def _reissue_message_id(self, action: Action) -> Action:
-        """Replace a placeholder Message-ID with one on the founder's domain (audited)."""
-        message_id = str(action.payload.get("message_id", ""))
-        domain = self._message_id_domain()
-        if not is_placeholder_message_id(message_id) or not domain:
-            return action
-        payload = {**action.payload, "message_id": new_message_id(domain)}
-        return self.store.actions.reissue_message_id(
-            action.id, payload, expected_sha256=action.payload_sha256
         )
 
     async def execute_approved(self, action_id: int) -> Action:
-        """Execute one due action through the outbox and announce the result.
-
-        Raises:
-            LookupError: it is not claimable (not approved, not yet due, or already taken).
-        """
-        final = await self.execute(action_id)
-        detail = str((final.result or {}).get("detail", ""))
-        self.bus.publish(ActionResolved(final.id, final.status.value, detail))
-        return final
+        """:meth:`Decisions.execute_approved
+        <solodesk.inbox.decisions.Decisions.execute_approved>`."""
+        return await self.decisions.execute_approved(action_id)
 
     async def run_due(self) -> list[Action]:
-        """Execute every action whose approval is due (approved, or scheduled past its undo
-        window). Actions claimed elsewhere meanwhile are skipped."""
-        done: list[Action] = []
-        for action_id in self.store.actions.due():
-            try:
-                done.append(await self.execute_approved(action_id))
-            except LookupError:  # the outbox's NotClaimed: another task got it first
-                continue
-        return done
+        """:meth:`Decisions.run_due <solodesk.inbox.decisions.Decisions.run_due>`."""
+        return await self.decisions.run_due()
 
     async def cancel(self, action_id: int) -> Action:
-        """Undo an approval during its undo window (back to pending; nothing sent).
-
-        Raises:
-            InvalidTransition: too late: it is already being sent or was sent.
-        """
-        action = self.store.actions.cancel(action_id)
-        self.bus.publish(ActionResolved(action.id, action.status.value, "approval cancelled"))
-        return action
+        """:meth:`Decisions.cancel <solodesk.inbox.decisions.Decisions.cancel>`."""
+        return self.decisions.cancel(action_id)
 
     async def confirm_delivered(self, action_id: int) -> Action:
-        """The founder checked an ``unknown`` send and it did arrive: record it as executed.
-
-        Raises:
-            InvalidTransition: the action is not ``unknown``.
-        """
-        action = self.store.actions.transition(
-            action_id,
-            ActionStatus.EXECUTED,
-            actor="founder",
-            event="confirmed_delivered",
-            expect=[ActionStatus.UNKNOWN],
-        )
-        self.bus.publish(
-            ActionResolved(action.id, action.status.value, "confirmed delivered by the founder")
-        )
-        return action
+        """:meth:`Decisions.resolve <solodesk.inbox.decisions.Decisions.resolve>` delivered."""
+        return self.decisions.resolve(action_id, delivered=True)
 
     async def confirm_not_delivered(self, action_id: int) -> Action:
-        """The founder checked an ``unknown`` send and it did not arrive: it becomes ``failed``
-        (nothing was delivered) and can be approved again.
-
-        Raises:
-            InvalidTransition: the action is not ``unknown``.
-        """
-        action = self.store.actions.resolve_not_delivered(action_id, actor="founder")
-        self.bus.publish(
-            ActionResolved(action.id, action.status.value, "not delivered, said the founder")
-        )
-        return action
+        """:meth:`Decisions.resolve <solodesk.inbox.decisions.Decisions.resolve>` not
+        delivered."""
+        return self.decisions.resolve(action_id, delivered=False)
 
     async def reject(self, action_id: int, *, reason: str = "") -> Action:
-        """Reject (or dismiss) an action."""
-        action = self.store.actions.reject(action_id, reason=reason)
-        self.bus.publish(ActionResolved(action.id, action.status.value, reason))
-        return action
+        """:meth:`Decisions.reject <solodesk.inbox.decisions.Decisions.reject>`."""
+        return self.decisions.reject(action_id, reason=reason)
 
     async def edit(self, action_id: int, payload: JSONObject) -> Action:
-        """Replace a pending action's payload after validating it.
-
-        Raises:
-            ValueError: the edited payload is invalid (message lists the errors).
-            InvalidTransition: the action is no longer editable.
-        """
-        current = self.store.actions.get(action_id)
-        errors = validate_payload(current.kind, payload)
-        if errors:
-            raise ValueError("; ".join(errors))
-        risk = self.gates.assess(
-            current.kind, payload, current.provenance, draft_attempts=current.draft_attempts
-        )
-        action = self.store.actions.edit(
-            action_id,
-            payload,
-            risk=risk.level.label,
-            risk_reasons=risk.reasons,
-            summary=K.summary(current.kind, payload),
-        )
-        self.bus.publish(ActionResolved(action.id, action.status.value, "edited"))
-        return action
+        """:meth:`Decisions.edit <solodesk.inbox.decisions.Decisions.edit>` of the payload as
+        stored now."""
+        return self.decisions.edit(action_id, payload, expected_sha256=None)

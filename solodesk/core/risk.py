@@ -68,7 +68,7 @@ def assess(
 ) -> RiskAssessment:
     """Assess one proposal with its kind's assessor (``core.kinds``); an unregistered kind,
     or a payload that does not match its kind's schema, is high risk. Promises are not checked
-    here (no thread is given): ``agents.gates`` does that with the thread.
+    here (no thread is given): ``inbox.gates`` does that with the thread.
 
     Args:
         kind: A registered action kind name.

@@ -2,8 +2,9 @@
 
 The founder approves, edits or rejects proposals here, one at a time or several at once, and
 entirely from the keyboard (see :mod:`solodesk.ui.shortcuts`). Approval records the sha256 of
-exactly what the editor shows: pending edits are saved first (a new payload and hash), then the
-runner approves with ``expected_sha256`` so a payload changed behind the founder's back is
+exactly what the editor shows: every decision goes through the decisions service
+(``inbox.decisions``), which saves pending edits first (a new payload and hash) and approves with
+the ``expected_sha256`` the editor opened, so a payload changed behind the founder's back is
 refused. Bulk approvals use the hash of each row as it was when the founder confirmed.
 
 Slots are thin wrappers (:func:`~solodesk.ui.tasks.async_slot`) around plain async methods
@@ -54,7 +55,7 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.actions.outbox import NotClaimed
-from solodesk.agents.runner import ApprovalRefused, Runner
+from solodesk.agents.runner import Runner
 from solodesk.connectors.mailparse import inline_parts
 from solodesk.core import kinds as K
 from solodesk.core.actions import (
@@ -64,9 +65,9 @@ from solodesk.core.actions import (
     ActionStatus,
     InvalidTransition,
     can_transition,
-    payload_sha256,
 )
 from solodesk.core.events import ActionProposed, ActionResolved
+from solodesk.inbox.decisions import DecisionError
 from solodesk.store.repos import MailRecord, NotFound, StaleApproval, Store
 from solodesk.ui import shortcuts as keys
 from solodesk.ui.editors.host import EditorHost
@@ -91,7 +92,7 @@ log = logging.getLogger(__name__)
 
 #: Errors a founder's decision can meet that are reported, not raised.
 DECISION_ERRORS = (
-    NotFound, StaleApproval, InvalidTransition, NotClaimed, ApprovalRefused, ValueError
+    NotFound, DecisionError, StaleApproval, InvalidTransition, NotClaimed, ValueError
 )
 
 HINT = "Import mail, then Triage mail — or ask the agent in the chat"
@@ -219,6 +220,8 @@ class InboxView(QWidget):
         super().__init__(parent)
         self.store = store
         self.runner = runner
+        #: The decisions service: the only way this view approves, edits, rejects, cancels.
+        self.decisions = runner.decisions
         self.tasks = tasks if tasks is not None else TaskTracker(self)
         self.model = InboxModel(store, parent=self)
         self._in_flight: set[int] = set()
@@ -896,20 +899,13 @@ class InboxView(QWidget):
             shown = self.editor.edited_payload()
             # Let Qt paint the disabled buttons before the (possibly slow) work starts.
             await asyncio.sleep(0)
-            sha = payload_sha256(shown)
             with self.tasks.critical():
-                if sha != action.payload_sha256:
-                    current = self.store.actions.get(action.id)
-                    if current.payload_sha256 != action.payload_sha256:
-                        raise StaleApproval(
-                            f"#{action.id} changed since you opened it; review it again"
-                        )
-                    saved = await self.runner.edit(action.id, shown)
-                    sha = saved.payload_sha256
-                delay = self.runner.gates.undo_seconds(action.kind)
-                if not delay:
+                if not self.decisions.undo_seconds(action.kind):
                     self.message.emit(f"Sending #{action.id}…")
-                final = await self.runner.approve(action.id, expected_sha256=sha, delay_s=delay)
+                # Edits are saved first (a new hash) and the approval covers exactly them.
+                final = await self.decisions.approve(
+                    action.id, expected_sha256=action.payload_sha256, payload=shown
+                )
             if final.status is ActionStatus.SCHEDULED:
                 self._undo_stack.append(final.id)
             text = self._outcome_text(final)
@@ -928,10 +924,11 @@ class InboxView(QWidget):
     async def approve_many(self, action_ids: Sequence[int], *, what: str) -> list[Action]:
         """Approve several proposals exactly as stored, after one confirmation with the count.
 
-        Each goes through :meth:`Runner.approve` with the sha256 it had when the founder
-        confirmed (a proposal changed meanwhile is refused) and the undo window. Proposals that
-        cannot be approved (already decided) are left out of the count. Stops early (the rest
-        stay pending) if the application is shutting down.
+        Each goes through :meth:`Decisions.approve_many
+        <solodesk.inbox.decisions.Decisions.approve_many>` with the sha256 it had when the
+        founder confirmed (a proposal changed meanwhile is refused and named) and its kind's
+        undo window. Proposals that cannot be approved (already decided) are left out of the
+        count. Stops early (the rest stay pending) if the application is shutting down.
 
         Args:
             action_ids: The proposals.
@@ -962,7 +959,7 @@ class InboxView(QWidget):
             self.message.emit(f"No {what} proposals to approve")
             return []
         count = len(snapshot)
-        delay = self.runner.gates.undo_seconds()
+        delay = self.decisions.undo_seconds()
         when = (
             f"They are sent after the {delay:g} s undo window ({keys.native(keys.UNDO_KEYS)} "
             "cancels the latest)."
@@ -981,30 +978,21 @@ class InboxView(QWidget):
         ids = [i for i, _sha in snapshot]
         self._in_flight.update(ids)
         self._update_buttons()
-        done: list[Action] = []
-        errors: list[str] = []
         try:
-            for action_id, sha in snapshot:
-                if self.tasks.closing:
-                    errors.append("stopped: SoloDesk is closing")
-                    break
-                try:
-                    with self.tasks.critical():
-                        final = await self.runner.approve(
-                            action_id, expected_sha256=sha, delay_s=delay
-                        )
-                except DECISION_ERRORS as exc:
-                    errors.append(f"#{action_id}: {exc}")
-                    continue
-                except Exception as exc:
-                    log.exception("approving #%s failed", action_id)
-                    errors.append(f"#{action_id}: {type(exc).__name__}: {exc}")
-                    continue
-                done.append(final)
-                if final.status is ActionStatus.SCHEDULED:
-                    self._undo_stack.append(final.id)
+            result = await self.decisions.approve_many(
+                snapshot,
+                guard=self.tasks.critical,
+                stop=lambda: "stopped: SoloDesk is closing" if self.tasks.closing else "",
+            )
         finally:
             self._in_flight.difference_update(ids)
+        done = result.approved
+        errors = [f"#{action_id}: {why}" for action_id, why in result.skipped]
+        if result.stopped:
+            errors.append(result.stopped)
+        for final in done:
+            if final.status is ActionStatus.SCHEDULED:
+                self._undo_stack.append(final.id)
         self._after_decision(ids, advance=True)
         by_status: dict[str, int] = {}
         for a in done:
@@ -1093,7 +1081,7 @@ class InboxView(QWidget):
             if reason is None:
                 text = "Reject cancelled"
             else:
-                rejected = await self.runner.reject(action.id, reason=reason)
+                rejected = self.decisions.reject(action.id, reason=reason)
                 text = f"#{action.id} rejected" + (f": {reason}" if reason else "")
         except DECISION_ERRORS as exc:
             text = f"#{action.id} not rejected: {exc}"
@@ -1132,7 +1120,7 @@ class InboxView(QWidget):
         try:
             for action_id in ids:
                 try:
-                    rejected.append(await self.runner.reject(action_id, reason=reason))
+                    rejected.append(self.decisions.reject(action_id, reason=reason))
                 except DECISION_ERRORS as exc:
                     errors.append(f"#{action_id}: {exc}")
         finally:
@@ -1188,7 +1176,7 @@ class InboxView(QWidget):
         self._in_flight.add(target)
         cancelled: Action | None = None
         try:
-            cancelled = await self.runner.cancel(target)
+            cancelled = self.decisions.cancel(target)
             text = f"#{target} not sent: the approval was cancelled and it is pending again"
         except DECISION_ERRORS as exc:
             text = f"#{target} could not be cancelled (too late?): {exc}"
@@ -1238,10 +1226,9 @@ class InboxView(QWidget):
         self._in_flight.add(action.id)
         saved: Action | None = None
         try:
-            current = self.store.actions.get(action.id)
-            if current.payload_sha256 != action.payload_sha256:
-                raise StaleApproval(f"#{action.id} changed since you opened it; review it again")
-            saved = await self.runner.edit(action.id, self.editor.edited_payload())
+            saved = self.decisions.edit(
+                action.id, self.editor.edited_payload(), expected_sha256=action.payload_sha256
+            )
             text = f"#{saved.id} saved (risk: {saved.risk})"
         except DECISION_ERRORS as exc:
             text = f"#{action.id} not saved: {exc}"
@@ -1265,7 +1252,7 @@ class InboxView(QWidget):
             self.message.emit("Only an interrupted send can be confirmed as delivered")
             return None
         try:
-            done = await self.runner.confirm_delivered(action.id)
+            done = self.decisions.resolve(action.id, delivered=True)
         except DECISION_ERRORS as exc:
             self._report(f"#{action.id} not changed: {exc}", error=True)
             return None
@@ -1284,7 +1271,7 @@ class InboxView(QWidget):
             self.message.emit("Only an interrupted send can be dismissed here")
             return None
         try:
-            done = await self.runner.reject(
+            done = self.decisions.reject(
                 action.id, reason="dismissed after an interrupted send (delivery not confirmed)"
             )
         except DECISION_ERRORS as exc:

@@ -346,7 +346,7 @@ class MainWindow(QMainWindow):
         # session); approvals wake it. Started once the event loop runs.
         self.outbox_scheduler = OutboxScheduler(
             services.store,
-            services.runner.execute_approved,
+            services.decisions.execute_approved,
             services.bus,
             guard=self.tasks.critical,
         )

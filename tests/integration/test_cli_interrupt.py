@@ -140,7 +140,8 @@ def test_resolve_an_unknown_send_from_the_command_line(home: Path, smtp_server: 
     wrong = run_cli(home, "inbox", "resolve", str(ids[0]), "--not-delivered")
     assert wrong.returncode == 1
     assert wrong.stderr.strip() == (
-        f"solodesk: action {ids[0]} is executed; it cannot become failed"
+        f"solodesk: action {ids[0]} is executed; it cannot become failed: it was already "
+        "executed; nothing is left to decide"
     )
 
     store = _store(home)

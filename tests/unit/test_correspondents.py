@@ -12,11 +12,11 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from solodesk.agents.gates import Gates
 from solodesk.connectors.mailimport import import_mail
 from solodesk.core.actions import ActionStatus, Provenance
 from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.risk import recipients
+from solodesk.inbox.gates import Gates
 from solodesk.store.config import Config
 from solodesk.store.db import connect, migrations
 from solodesk.store.owner import Owner

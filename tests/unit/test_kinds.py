@@ -122,8 +122,8 @@ def test_schema_coercion_for_inbox_edit() -> None:
 
 
 def test_a_kind_without_undo_window_is_not_delayed(tmp_path: Path) -> None:
-    from solodesk.agents.gates import Gates
     from solodesk.core.risk import Risk, RiskAssessment
+    from solodesk.inbox.gates import Gates
     from solodesk.store.config import Config
     from solodesk.store.db import connect
     from solodesk.store.repos import Store

@@ -1,0 +1,175 @@
+"""The one way a proposal enters the inbox: validated, assessed, stored, announced, then passed
+through the gates (``inbox.gates``: risk and the founder's policy rules).
+
+Every agent proposes through :class:`Intake` (the support agent's triage, the manager's chat,
+later the specialists): a payload that fails its kind's validation is recorded as an ``invalid``
+proposal (visible, never executable) rather than lost, and so is an attempt the agent could not
+turn into a payload at all (:meth:`Intake.record_invalid`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from solodesk.core import kinds as K
+from solodesk.core.actions import Action, JSONObject, Provenance
+from solodesk.core.events import ActionProposed, ActionResolved, EventBus
+from solodesk.core.kinds import validate_payload
+from solodesk.inbox.gates import Correspondents, Gates
+from solodesk.store.owner import Owner
+from solodesk.store.repos import NotFound, Store
+
+MailClaim = tuple[int, Owner | None]
+"""(mail id, the triage run's claim on it): the mail's triage state is written in the same
+transaction as the proposal, and only while the claim holds (one proposal per mail)."""
+
+
+class Intake:
+    """Stores agents' proposals and passes them through the gates.
+
+    Args:
+        store: The database.
+        gates: Risk assessment and policy (``inbox.gates``).
+        bus: Where :class:`ActionProposed` (every stored proposal) and :class:`ActionResolved`
+            (a policy rule approved or blocked it) are published.
+    """
+
+    def __init__(self, store: Store, gates: Gates, bus: EventBus) -> None:
+        self.store = store
+        self.gates = gates
+        self.bus = bus
+
+    def _cost(self, run_id: int | None) -> dict[str, Any] | None:
+        """The run's own model usage so far: the proposal's audited cost."""
+        if run_id is None:
+            return None
+        try:
+            return self.store.runs.get(run_id).usage.to_json()
+        except NotFound:
+            return None
+
+    def propose(
+        self,
+        kind: str,
+        payload: JSONObject,
+        *,
+        agent: str,
+        provenance: Provenance,
+        run_id: int | None,
+        attempts: Sequence[str] = (),
+        draft_attempts: int = 1,
+        mail_claim: MailClaim | None = None,
+    ) -> Action:
+        """Store a proposal with its risk, announce it, then pass it through the gates.
+
+        A payload its kind rejects (``core.kinds.validate_payload``) is recorded ``invalid``
+        with the errors instead (nothing is lost; it can never be executed).
+
+        Args:
+            kind: A registered action kind (``core.kinds``).
+            payload: The stored payload (the kind's ``payload_model`` as JSON).
+            agent: The agent that proposes it (``support``, ``manager``...).
+            provenance: Where it came from (an untrusted mail, the founder's chat...).
+            run_id: The run that made it: its usage so far is the proposal's audited cost.
+            attempts: The errors of the agent's earlier attempts (``attempt N: ...``), audited.
+            draft_attempts: How many model attempts the payload took (1: the first passed).
+            mail_claim: For a proposal answering a mail: the mail is marked ``proposed`` (or
+                ``invalid``) in the same transaction.
+
+        Returns:
+            The stored action: ``pending`` (the founder decides), ``scheduled``/``approved``
+            (a policy rule approved it) or ``rejected`` (a rule blocked it); or ``invalid``.
+
+        Raises:
+            KeyError: ``kind`` is not registered.
+            TriageClaimLost: the mail's claim was lost meanwhile; nothing was stored.
+        """
+        errors = validate_payload(kind, payload)
+        if errors:
+            return self.record_invalid(
+                kind, payload, agent=agent, provenance=provenance, run_id=run_id,
+                errors=[*attempts, *errors], draft_attempts=draft_attempts,
+                summary=f"Invalid {kind} proposal", mail_claim=mail_claim,
+            )
+        spec = K.get(kind)
+        who: Correspondents = self.gates.correspondents(provenance)
+        risk = self.gates.assess(kind, payload, provenance, who, draft_attempts=draft_attempts)
+        with self.store.db.atomic():
+            action = self.store.actions.propose(
+                kind=kind,
+                payload=payload,
+                agent=agent,
+                summary=K.summary(kind, payload),
+                provenance=provenance,
+                idempotency_key=spec.idempotency_key(spec.parse(payload)),
+                validation=list(attempts),
+                cost=self._cost(run_id),
+                run_id=run_id,
+                risk=risk.level.label,
+                risk_reasons=risk.reasons,
+                draft_attempts=draft_attempts,
+            )
+            if mail_claim is not None:
+                mail_id, claim = mail_claim
+                self.store.mail.set_triage(
+                    mail_id, "proposed", f"action {action.id}", claim=claim
+                )
+        self.announce(action)
+        decided, decision = self.gates.apply(action, who)
+        if decided.status is not action.status:
+            self.bus.publish(
+                ActionResolved(decided.id, decided.status.value, "; ".join(decision.explanation))
+            )
+        return decided
+
+    def record_invalid(
+        self,
+        kind: str,
+        payload: JSONObject,
+        *,
+        agent: str,
+        provenance: Provenance,
+        run_id: int | None,
+        errors: Sequence[str],
+        summary: str,
+        draft_attempts: int = 1,
+        mail_claim: MailClaim | None = None,
+    ) -> Action:
+        """Record what an agent proposed that is not a valid payload, as ``invalid`` (risk
+        high, visible in the inbox, never executable), and announce it.
+
+        Args:
+            payload: What the agent produced (its raw tool call, or the rejected payload).
+            errors: Why it is invalid, one line each (``attempt N: ...``).
+            summary: The inbox line (at most 200 characters are kept).
+            mail_claim: The mail it answered is marked ``invalid`` in the same transaction.
+
+        Raises:
+            TriageClaimLost: the mail's claim was lost meanwhile; nothing was stored.
+        """
+        with self.store.db.atomic():
+            action = self.store.actions.record_invalid(
+                cost=self._cost(run_id),
+                run_id=run_id,
+                draft_attempts=draft_attempts,
+                kind=kind,
+                payload=payload,
+                agent=agent,
+                summary=summary[:200],
+                provenance=provenance,
+                errors=list(errors),
+            )
+            if mail_claim is not None:
+                mail_id, claim = mail_claim
+                self.store.mail.set_triage(
+                    mail_id, "invalid", "; ".join(errors)[:1000], claim=claim
+                )
+        self.announce(action)
+        return action
+
+    def announce(self, action: Action) -> None:
+        """Publish :class:`ActionProposed` for a stored proposal (the inbox shows it)."""
+        self.bus.publish(
+            ActionProposed(action.id, action.kind, action.status.value, action.summary)
+        )
