@@ -38,6 +38,9 @@ def test_streamed_text_arrives_as_deltas(
     services: Services, openai_server: ScriptedOpenAIServer, run
 ) -> None:
     events = collect(services)
+    # Chunks 50 ms apart: pieces that arrive together are delivered as one delta (the gateway
+    # batches per loop turn), so without a gap between them they may all arrive at once.
+    openai_server.chunk_delay_s = 0.05
     openai_server.reply_text(TEXT, chunk_size=5)
 
     cid, completion, proposed = run(services.runner.chat("What should I do first today?"))

@@ -126,6 +126,8 @@ class ScriptedOpenAIServer:
         # False: a stream's last chunk carries no usage (llama-cpp-python's server ignores
         # OpenAI's stream_options.include_usage).
         self.stream_usage = True
+        # Seconds between streamed chunks (a model that writes as it thinks).
+        self.chunk_delay_s = 0.0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -328,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
         for chunk in _stream_chunks(completion_id, item, usage):
             if not self.scripted.stream_usage:
                 chunk.pop("usage", None)
+            if self.scripted.chunk_delay_s:
+                self.scripted._wait_closing(self.scripted.chunk_delay_s)
             self._chunk(b"data: " + json.dumps(chunk).encode("utf-8") + b"\n\n")
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")  # end of chunked body
