@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from solodesk.core.events import Progress
+from solodesk.core.schedule import parse_stamp
 
 
 class JobsCliError(Exception):
@@ -62,23 +62,14 @@ def _local(stamp: str | None, tz: ZoneInfo) -> str:
         return "-"
     if stamp.startswith("manual:"):
         stamp = stamp.removeprefix("manual:")
-    moment = _parse(stamp)
+    moment = parse_stamp(stamp)
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _parse(stamp: str) -> datetime:
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return datetime.strptime(stamp, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    raise ValueError(f"not a timestamp: {stamp!r}")
 
 
 def _duration(run: Any) -> str:
     if not run.ended_at:
         return "running"
-    seconds = (_parse(run.ended_at) - _parse(run.started_at)).total_seconds()
+    seconds = (parse_stamp(run.ended_at) - parse_stamp(run.started_at)).total_seconds()
     return f"{seconds:.1f} s"
 
 

@@ -210,6 +210,21 @@ def slot_time(key: str) -> datetime:
     return datetime.strptime(key, SLOT_FORMAT).replace(tzinfo=UTC)
 
 
+def parse_stamp(stamp: str) -> datetime:
+    """The aware UTC instant of a stored stamp: a slot key (:func:`slot_key`) or a time with
+    microseconds (``core.actions.utcnow``: ``2026-05-20T07:00:00.123456Z``).
+
+    Raises:
+        ValueError: neither.
+    """
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", SLOT_FORMAT):
+        try:
+            return datetime.strptime(stamp, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"not a timestamp: {stamp!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """What :func:`due_slots` needs to know of a job.

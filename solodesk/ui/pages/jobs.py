@@ -10,7 +10,6 @@ wait in the inbox.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from solodesk.core.schedule import parse_stamp
 from solodesk.ui import shortcuts as keys
 from solodesk.ui.table_model import Index, ReadOnlyTableModel
 from solodesk.ui.tasks import TaskTracker, async_slot
@@ -43,16 +43,6 @@ log = logging.getLogger(__name__)
 
 ERROR_BRUSH = QBrush(QColor("#b3261e"))
 ERROR_STYLE = "QLabel { color: #b3261e; font-weight: bold; }"
-
-
-def parse_stamp(stamp: str) -> datetime:
-    """A stored UTC timestamp (``2026-05-20T07:00:00Z``, with or without microseconds)."""
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return datetime.strptime(stamp, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    raise ValueError(f"not a timestamp: {stamp!r}")
 
 
 def local_text(stamp: str | None, tz: ZoneInfo) -> str:
