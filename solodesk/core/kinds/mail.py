@@ -19,6 +19,7 @@ Policy facts: ``recipient_domains``, ``recipients``, ``recipient_count``, ``reci
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from solodesk.core.actions import Provenance
@@ -237,22 +238,15 @@ SEND_EMAIL_SPEC = register(
     )
 )
 
+# A reply is the same kind of mail with its own payload (threading) and risk assessor.
 REPLY_EMAIL_SPEC = register(
-    KindSpec(
+    replace(
+        SEND_EMAIL_SPEC,
         name=REPLY_EMAIL,
         title="Reply to an email",
         label="Reply",
         payload_model=ReplyEmailPayload,
-        summary=_summary,
-        idempotency_key=_key,
-        validate=payload_errors,
         assess=assess_reply,
-        facts=mail_facts,
-        fact_fields=FACT_FIELDS,
-        blobs=mail_blobs,
-        render_text=render_mail,
-        edit_fields=EDIT_FIELDS,
-        quality=mail_quality,
     )
 )
 
