@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -39,6 +39,13 @@ from solodesk.store.repos import AuditLog, NotFound
 
 Row = dict[str, Any]
 
+
+def _id_chunks(ids: list[int], size: int = 500) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in chunks of at most ``size`` (below SQLite's bound-parameter limit), each with
+    its ``?,?,...`` placeholders for an ``IN (...)`` list."""
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        yield part, ",".join("?" * len(part))
 
 class AlreadyBooked(LedgerError):
     """The bank line is already booked by another transaction (a line is booked once)."""
@@ -418,10 +425,7 @@ class LedgerRepo:
         if not txns:
             return []
         postings: dict[int, list[Posting]] = {int(t["id"]): [] for t in txns}
-        ids = list(postings)
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _id_chunks(list(postings)):
             for r in self.db.query(
                 "SELECT p.transaction_id, a.name, p.amount, p.currency FROM ledger_postings p"
                 f" JOIN ledger_accounts a ON a.id = p.account_id WHERE p.transaction_id IN"
@@ -518,9 +522,7 @@ class LedgerRepo:
         """The register rows of ``posting_ids``, in the order given (unknown ids are left out)."""
         found: dict[int, RegisterRow] = {}
         ids = list(posting_ids)
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _id_chunks(ids):
             # The postings first (by primary key), then their transactions and accounts:
             # CROSS JOIN keeps SQLite from scanning every sealed transaction for a long IN list.
             for r in self.db.query(
