@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from solodesk.core.events import Progress
-from solodesk.core.schedule import parse_stamp
 
 
 class JobsCliError(Exception):
@@ -62,6 +61,8 @@ def _local(stamp: str | None, tz: ZoneInfo) -> str:
         return "-"
     if stamp.startswith("manual:"):
         stamp = stamp.removeprefix("manual:")
+    from solodesk.core.schedule import parse_stamp  # cronsim stays out of the CLI's start
+
     moment = parse_stamp(stamp)
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
@@ -69,6 +70,8 @@ def _local(stamp: str | None, tz: ZoneInfo) -> str:
 def _duration(run: Any) -> str:
     if not run.ended_at:
         return "running"
+    from solodesk.core.schedule import parse_stamp
+
     seconds = (parse_stamp(run.ended_at) - parse_stamp(run.started_at)).total_seconds()
     return f"{seconds:.1f} s"
 
