@@ -2,7 +2,9 @@
 
 :class:`BudgetGuard` is the gateway's ``before_call``: given a call's
 :class:`~solodesk.core.llmtypes.CallEstimate` (prompt tokens + ``llm.max_tokens`` priced from
-litellm's offline price map; the local model costs 0) it checks, against the spend recorded in
+litellm's offline price map or the founder's ``llm.price_*_usd_per_mtok``; the local model costs
+0; a model with no price at all is refused while any budget applies, since its spend could not
+be bounded) it checks, against the spend recorded in
 ``llm_calls`` (``store.costs``):
 
 - ``budget.daily_usd``: the whole company, since midnight today in the founder's time zone;
@@ -150,7 +152,22 @@ class BudgetGuard:
         Raises:
             OverBudget: the call could cross a budget; it must not be made.
         """
-        for lim in self.limits(call.run_id):
+        limits = self.limits(call.run_id)
+        if limits and not call.priced:
+            lim = limits[0]
+            clear = lim.fix.replace(" AMOUNT", " ''")
+            message = (
+                f"{call.model} has no price in litellm's price list, so this call cannot be "
+                f"checked against the {lim.scope} budget of {usd(lim.limit_usd)}; the call was "
+                "not made and the run is paused. Set the model's price in USD per million "
+                "tokens (solodesk config set llm.price_in_usd_per_mtok PRICE and "
+                "llm.price_out_usd_per_mtok PRICE; 0 for a model you host yourself) or clear "
+                f"the budget ({clear}), and run again to resume"
+            )
+            self.bus.publish(BudgetExceeded(lim.scope, lim.limit_usd, lim.spent_usd,
+                                            call.cost_usd, message, call.run_id))
+            raise OverBudget(lim.scope, lim.limit_usd, lim.spent_usd, call.cost_usd, message)
+        for lim in limits:
             after = lim.spent_usd + call.cost_usd
             if after > lim.limit_usd:
                 message = (

@@ -39,7 +39,7 @@ from solodesk.core.events import (
 )
 from solodesk.core.kinds import validate_payload
 from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
-from solodesk.core.llmtypes import Completion, LLMError, Message, ToolCall
+from solodesk.core.llmtypes import Completion, LLMError, Message, OverBudget, ToolCall
 from solodesk.core.mail import (
     first_mailbox,
     is_placeholder_message_id,
@@ -209,6 +209,8 @@ class Runner:
                 model, api_base, path, self.config.get("llm.timeout"),
                 self.config.get("llm.local_timeout"),
                 self.config.get("llm.max_tokens"), api_key or "",
+                self.config.get("llm.price_in_usd_per_mtok"),
+                self.config.get("llm.price_out_usd_per_mtok"),
             )
             if self._gateway is not None and self._gateway_key == key and (
                 model != LOCAL_MODEL_NAME or (self._local is not None and self._local.running)
@@ -239,6 +241,7 @@ class Runner:
                     api_base=self._local.api_base,
                     timeout=float(self.config.get_int("llm.local_timeout")),
                     max_tokens=max_tokens,
+                    free=True,
                 )
             else:
                 target = ModelTarget(
@@ -247,6 +250,7 @@ class Runner:
                     api_key=api_key,
                     timeout=timeout,
                     max_tokens=max_tokens,
+                    price_usd_per_mtok=self._founder_price(),
                 )
             factory = self._gateway_factory or (
                 lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check)
@@ -254,6 +258,14 @@ class Runner:
             self._gateway = factory(target)
             self._gateway_key = key
             return self._gateway
+
+    def _founder_price(self) -> tuple[float, float] | None:
+        """``llm.price_in_usd_per_mtok`` and ``llm.price_out_usd_per_mtok``, when both are set."""
+        price_in = self.config.get("llm.price_in_usd_per_mtok").strip()
+        price_out = self.config.get("llm.price_out_usd_per_mtok").strip()
+        if not price_in or not price_out:
+            return None
+        return float(price_in), float(price_out)
 
     async def close(self) -> None:
         """Stop the local model server, if one was started."""
@@ -398,7 +410,8 @@ class Runner:
             except LLMError as exc:
                 # The mail goes back to untriaged ("new"), so the next run tries it again.
                 self.store.mail.release_triage(mail.id, claim)
-                self.bus.publish(RunFailed("triage", f"{mail.subject[:60]}: {exc}"))
+                if not isinstance(exc, OverBudget):  # BudgetExceeded already said why
+                    self.bus.publish(RunFailed("triage", f"{mail.subject[:60]}: {exc}"))
                 report.outcomes.append(TriageOutcome(mail.id, "failed", note=str(exc)))
                 if not exc.server_refused:
                     run.error = str(exc)

@@ -94,8 +94,10 @@ class CallEstimate:
         run_id: The run it is made for, or None.
         tokens_in: Prompt tokens (litellm's ``token_counter``).
         tokens_out: Most answer tokens (``llm.max_tokens``).
-        cost_usd: Their price in USD from litellm's offline price map; 0 when the model has no
-            price (the local model).
+        cost_usd: Their price in USD from litellm's offline price map or the founder's price
+            settings; 0 for the local model, and 0 when no price is known.
+        priced: False when no price is known for the model (not the local model, not in the
+            price map, no price set): its cost cannot be checked against a budget.
     """
 
     model: str
@@ -104,6 +106,7 @@ class CallEstimate:
     tokens_in: int
     tokens_out: int
     cost_usd: float
+    priced: bool = True
 
 
 class OverBudget(LLMError):

@@ -105,6 +105,10 @@ class ModelTarget:
         timeout: Seconds before a call (or a gap between streamed chunks) is abandoned.
         max_tokens: Most tokens the model may generate in one answer (sent as the OpenAI
             ``max_tokens`` parameter), or None for the provider's limit.
+        free: The calls cost nothing (the embedded local model): priced at 0.
+        price_usd_per_mtok: (prompt, answer) price in USD per million tokens set by the founder
+            (``llm.price_in_usd_per_mtok``/``llm.price_out_usd_per_mtok``), used instead of
+            litellm's price list; None to use the list.
     """
 
     model: str
@@ -112,6 +116,8 @@ class ModelTarget:
     api_key: str | None = None
     timeout: float = 120.0
     max_tokens: int | None = None
+    free: bool = False
+    price_usd_per_mtok: tuple[float, float] | None = None
 
     def describe(self) -> str:
         return f"{self.model}" + (f" at {self.api_base}" if self.api_base else "")
@@ -192,8 +198,9 @@ class Gateway:
     ) -> CallEstimate:
         """The most a call could cost: prompt tokens counted with ``litellm.token_counter``
         plus ``max_tokens`` (1024 when unset) for the answer, priced from litellm's offline
-        price map (``litellm.cost_per_token``); a model without a price (the local model)
-        costs 0."""
+        price map (``litellm.cost_per_token``) or the founder's price; the local model costs 0.
+        A model with no price at all is estimated at 0 with ``priced=False``, so a budget can
+        refuse it instead of letting it run unchecked."""
         model = self.target.model
         try:
             tokens_in = int(litellm.token_counter(
@@ -203,8 +210,9 @@ class Gateway:
         except Exception:  # a tokenizer that cannot read these messages: count characters
             tokens_in = sum(len(str(m.get("content") or "")) for m in messages) // 3 + 1
         tokens_out = self.target.max_tokens or 1024
-        cost = _cost(litellm, model, tokens_in, tokens_out) or 0.0
-        return CallEstimate(model, purpose, run_id, tokens_in, tokens_out, cost)
+        cost = _cost(litellm, self.target, tokens_in, tokens_out)
+        return CallEstimate(model, purpose, run_id, tokens_in, tokens_out, cost or 0.0,
+                            priced=cost is not None)
 
     async def _check_budget(self, litellm: ModuleType, messages: Sequence[Message],
                             tools: Sequence[ToolSpec], purpose: str, run_id: int | None) -> None:
@@ -373,13 +381,22 @@ class _Usage:
     cost_usd: float | None
 
 
-def _cost(litellm: ModuleType, model: str, tokens_in: int | None, tokens_out: int | None,
-          response: Any | None = None) -> float | None:
-    """The call's cost in USD from litellm's price list; None if the model is not in it.
+def _cost(litellm: ModuleType, target: ModelTarget, tokens_in: int | None,
+          tokens_out: int | None, response: Any | None = None) -> float | None:
+    """The call's cost in USD; None if no price is known.
 
-    The response's own model is priced first; when the price list does not know it (an
-    OpenAI-compatible server naming its model its own way), the configured ``model`` is priced
-    with the response's token counts."""
+    The local model (``target.free``) costs 0; a price the founder set
+    (``target.price_usd_per_mtok``) comes next; then litellm's price list: the response's own
+    model first, and when the list does not know it (an OpenAI-compatible server naming its
+    model its own way), the configured model with the response's token counts."""
+    if target.free:
+        return 0.0
+    if target.price_usd_per_mtok is not None:
+        if tokens_in is None or tokens_out is None:
+            return None
+        price_in, price_out = target.price_usd_per_mtok
+        return (tokens_in * price_in + tokens_out * price_out) / 1_000_000
+    model = target.model
     if response is not None:
         try:
             return float(litellm.completion_cost(completion_response=response))
@@ -404,7 +421,7 @@ async def _complete_there(
     usage = getattr(response, "usage", None)
     tokens_in = getattr(usage, "prompt_tokens", None) if usage is not None else None
     tokens_out = getattr(usage, "completion_tokens", None) if usage is not None else None
-    cost = _cost(litellm, target.model, tokens_in, tokens_out, response)
+    cost = _cost(litellm, target, tokens_in, tokens_out, response)
     return _to_completion(response), _Usage(tokens_in, tokens_out, cost)
 
 
@@ -463,7 +480,7 @@ async def _stream_there(
     tokens_in, tokens_out = assembly.tokens_in, assembly.tokens_out
     if tokens_in is None and tokens_out is None:
         tokens_in, tokens_out = _count_tokens(litellm, target.model, kwargs, completion)
-    cost = _cost(litellm, target.model, tokens_in, tokens_out)
+    cost = _cost(litellm, target, tokens_in, tokens_out)
     return completion, _Usage(tokens_in, tokens_out, cost), stopped
 
 

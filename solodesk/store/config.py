@@ -436,6 +436,16 @@ SETTINGS: dict[str, Setting] = {
         "Most tokens a model may write in one answer (bounds a model that rambles, and its cost)",
         type=IntValue(64, 32768, "tokens"),
     ),
+    "llm.price_in_usd_per_mtok": Setting(
+        "", "Price of llm.model's prompt tokens in USD per million, for a model litellm's price "
+        "list does not know (0 for a model you host yourself; empty: the price list's)",
+        type=FloatValue(0, 10_000, "USD per million tokens", allow_empty=True),
+    ),
+    "llm.price_out_usd_per_mtok": Setting(
+        "", "Price of llm.model's answer tokens in USD per million, for a model litellm's price "
+        "list does not know (0 for a model you host yourself; empty: the price list's)",
+        type=FloatValue(0, 10_000, "USD per million tokens", allow_empty=True),
+    ),
     "llm.validation_retries": Setting(
         "2",
         "How many times an invalid proposal is sent back to the model with the error",

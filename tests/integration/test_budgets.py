@@ -180,25 +180,60 @@ def test_the_local_model_counts_tokens_at_price_zero(
 ) -> None:
     litellm = import_litellm()
     local = Gateway(ModelTarget(f"openai/{LOCAL_MODEL_NAME}", api_base="http://127.0.0.1:1",
-                                max_tokens=256))
+                                max_tokens=256, free=True))
     est = local.estimate(litellm, [{"role": "user", "content": "Hello there, how are you?"}],
                          (), purpose="chat", run_id=None)
     assert est.tokens_in > 0 and est.tokens_out == 256
-    assert est.cost_usd == 0.0
+    assert est.cost_usd == 0.0 and est.priced
     priced = Gateway(ModelTarget(PRICED, max_tokens=256)).estimate(
         litellm, [{"role": "user", "content": "Hello there, how are you?"}], (),
         purpose="chat", run_id=None)
-    assert priced.tokens_in == est.tokens_in and priced.cost_usd > 0
+    assert priced.tokens_in == est.tokens_in and priced.cost_usd > 0 and priced.priced
     print(f"\nestimates: local {est}, priced {priced}")
-
-    # An unpriced model (like the local one) is never refused, even with a budget of 0.
+    # The local model is free for the guard: a budget of 0 lets it through.
+    guard = BudgetGuard(services.store, services.config, EventBus())
     services.config.set("budget.daily_usd", "0")
+    guard.check(est)
+
+
+def test_a_model_without_a_price_is_refused_under_a_budget_until_its_price_is_set(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    """A model litellm cannot price (a self-hosted or renamed one) would run unchecked at "$0":
+    while a budget applies it is refused with what to do; with its price set it runs, and its
+    recorded cost is that price times the tokens."""
+    model = services.config.get("llm.model")
+    litellm = import_litellm()
+    est = Gateway(ModelTarget(model, max_tokens=256)).estimate(
+        litellm, [{"role": "user", "content": "Hello"}], (), purpose="chat", run_id=None)
+    assert not est.priced, f"{model} is in litellm's price list: pick an unpriced name"
+
+    services.config.set("budget.daily_usd", "5")
+    exceeded = collect(services, BudgetExceeded)
     import_sample(services.store)
+    report = run(services.runner.triage(limit=1))
+    assert [o.status for o in report.outcomes] == ["failed"]
+    assert openai_server.chat_requests == []
+    (event,) = exceeded
+    assert "has no price" in event.message and "llm.price_in_usd_per_mtok" in event.message
+    print(f"\nrefused: {event.message}")
+
+    services.config.set("llm.price_in_usd_per_mtok", "2")
+    services.config.set("llm.price_out_usd_per_mtok", "8")
     openai_server.push(reply())
     report = run(services.runner.triage(limit=1))
     assert [o.status for o in report.outcomes] == ["proposed"]
     (call,) = services.store.llm_calls.all()
-    assert call["tokens_in"] > 0 and not call["cost_usd"]
+    expected = (call["tokens_in"] * 2 + call["tokens_out"] * 8) / 1_000_000
+    assert call["cost_usd"] == pytest.approx(expected) and expected > 0
+
+    # A self-hosted model priced at 0 runs even with no budget left beyond what was spent.
+    services.config.set("llm.price_in_usd_per_mtok", "0")
+    services.config.set("llm.price_out_usd_per_mtok", "0")
+    services.config.set("budget.daily_usd", f"{expected + 0.000001:.6f}")
+    openai_server.push(reply())
+    report = run(services.runner.triage(limit=1))
+    assert [o.status for o in report.outcomes] == ["proposed"]
 
 
 def test_a_chat_turn_over_budget_keeps_the_message_and_can_be_retried(
@@ -243,6 +278,7 @@ def test_the_command_line_says_why_triage_stopped(
     out = run_cli(home, "mail", "triage", "--limit", "1")
     print(f"\n{out.stderr}")
     assert "budget: the daily budget of $0.0001 would be crossed" in out.stderr
+    assert out.stderr.count("would be crossed") == 1  # said once, not again as an error
     assert "budget.daily_usd" in out.stderr
     assert "Traceback" not in out.stderr
     assert openai_server.chat_requests == []
