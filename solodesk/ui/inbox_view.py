@@ -32,7 +32,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -96,6 +96,22 @@ DECISION_ERRORS = (
 )
 
 HINT = "Import mail, then Triage mail — or ask the agent in the chat"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is narrower than its text (the whole text in
+    its tooltip), instead of being cut mid-word."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                              self.contentsRect().width())
+        painter.drawText(self.contentsRect(), int(self.alignment()), shown)
 ERROR_STYLE = "QLabel { color: #b3261e; }"
 UNKNOWN_STYLE = (
     "QFrame#unknownBox { background: #fdecea; border: 1px solid #b3261e; border-radius: 4px; }"
@@ -265,7 +281,7 @@ class InboxView(QWidget):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.2)
         self.count_label.setFont(font)
-        self.hint_label = QLabel(HINT)
+        self.hint_label = ElidedLabel(HINT)
         self.hint_label.setStyleSheet("QLabel { color: #6b6b6b; }")
         self.hint_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.approve_low_button = QPushButton(
