@@ -1,0 +1,11 @@
+"""The money kinds' editors: the generic schema form (postings and invoice lines as JSON)."""
+
+from __future__ import annotations
+
+from solodesk.core.kinds.invoice import CREATE_INVOICE, MARK_PAID
+from solodesk.core.kinds.ledger import RECORD_TRANSACTION
+from solodesk.ui.editors import register_editor
+from solodesk.ui.editors.schema_form import SchemaFormEditor
+
+for _kind in (RECORD_TRANSACTION, CREATE_INVOICE, MARK_PAID):
+    register_editor(_kind, SchemaFormEditor)
