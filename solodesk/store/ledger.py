@@ -564,6 +564,24 @@ class LedgerRepo:
             )
         ]
 
+    # -- proposals -----------------------------------------------------------------------------
+    def keys_taken(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` an action already holds as its idempotency key (a bank line whose
+        ``record_transaction`` was proposed, whatever became of the proposal)."""
+        found: set[str] = set()
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found |= {
+                str(r[0])
+                for r in self.db.execute(
+                    f"SELECT idempotency_key FROM actions WHERE idempotency_key IN ({marks})",
+                    part,
+                ).fetchall()
+            }
+        return found
+
     # -- categorisation ------------------------------------------------------------------------
     def rules(self) -> list[CategoryRule]:
         """The founder's categorisation rules in evaluation order."""
