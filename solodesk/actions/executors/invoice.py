@@ -43,7 +43,7 @@ async def execute_invoice(action: Action, ctx: ExecutionContext) -> ExecutionOut
             {"number": found[0].number} if found else {},
         )
     return ExecutionOutcome(
-        "done", f"issued {invoice.type_name.lower()} {invoice.number}",
+        "done", f"{invoice.type_name.lower()} {invoice.number}",
         {"status": "issued", "number": invoice.number, "pdf_sha256": invoice.pdf_sha256 or ""},
     )
 

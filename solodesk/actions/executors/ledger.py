@@ -40,7 +40,7 @@ async def execute_record_transaction(action: Action, ctx: ExecutionContext) -> E
     except (LedgerError, NotFound) as exc:
         return ExecutionOutcome("failed", f"not booked: {exc}")
     return ExecutionOutcome(
-        "done", f"booked as ledger transaction #{txn.id}",
+        "done", f"ledger transaction #{txn.id}",
         {"status": "booked", "transaction_id": str(txn.id)},
     )
 
