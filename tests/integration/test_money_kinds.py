@@ -332,3 +332,51 @@ def test_money_kinds_are_registered_with_facts() -> None:
         assert {"amount_minor", "currency"} <= set(spec.fact_fields)
     assert "account" in K.get(RECORD_TRANSACTION).fact_fields
     assert "customer" in K.get(CREATE_INVOICE).fact_fields
+
+
+def test_send_invitation_end_to_end(
+    sv: Services, home: Path, run: Run[object], capsys: pytest.CaptureFixture[str],
+    smtp_server: SmtpSink,
+) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from solodesk.core.calendar import Invitation, invitation_payload, parse_ics
+    from solodesk.core.kinds.calendar import SEND_INVITATION
+
+    berlin = ZoneInfo("Europe/Berlin")
+    inv = Invitation(
+        uid="intro-1@solodesk.example", summary="Intro call",
+        start=datetime(2026, 3, 30, 10, 0, tzinfo=berlin),  # the day after clocks go forward
+        end=datetime(2026, 3, 30, 10, 30, tzinfo=berlin), timezone="Europe/Berlin",
+        organizer="Ada Founder <ada@solodesk.example>",
+        attendees=("Marta Kowalski <marta@example.com>",),
+    )
+    payload = invitation_payload(inv, message_id="<intro-1@solodesk.example>").model_dump(
+        mode="json")
+    action = sv.runner.intake.propose(
+        SEND_INVITATION, payload, agent="support", provenance=Provenance("chat", None),
+        run_id=None,
+    )
+    assert action.status is ActionStatus.PENDING and action.risk == "medium"
+    assert action.idempotency_key == "<intro-1@solodesk.example>"
+    assert action.summary == ("Invitation: Intro call @ Mon 30 Mar 2026 10:00 (Europe/Berlin) "
+                              "to Marta Kowalski <marta@example.com>")
+    sv.store.close()
+    code, out, _ = cli_run(home, capsys, "inbox", "show", str(action.id))
+    assert code == 0
+    assert "  When:      Mon 30 Mar 2026 10:00 – 10:30 (Europe/Berlin)" in out
+    code, out, err = cli_run(home, capsys, "inbox", "approve", str(action.id), "--now")
+    assert code == 0 and "[executed]" in out, err
+    (received,) = smtp_server.messages
+    assert received.rcpt_tos == ("marta@example.com",)
+    msg = received.message
+    assert msg["Message-ID"] == "<intro-1@solodesk.example>"
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == "REQUEST"
+    (event,) = parse_ics(part.get_content().encode("utf-8")).events
+    assert event.start.astimezone(UTC) == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)  # CEST
+    assert str(event["UID"]) == "intro-1@solodesk.example"
+    assert "mailto:ada@solodesk.example" in str(event["ORGANIZER"])
+    events = audit_events(home, capsys, action.id)
+    assert events[0] == "proposed" and events[-3:] == ["approved", "claimed", "executed"]
