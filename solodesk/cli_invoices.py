@@ -94,6 +94,9 @@ def register(sub: Any) -> None:
     dr.add_argument("--propose", action="store_true",
                     help="submit it as a create_invoice proposal (numbered when you approve it)")
 
+    se = s.add_parser("send", help="propose the mail that sends an issued invoice with its PDF "
+                      "attached (you approve it in the inbox)")
+    se.add_argument("number", help="invoice number (2026-0001) or #id")
     mt = s.add_parser("match", help="which open invoices imported bank lines pay (a preview "
                       "of the bookkeeper's mark_paid proposals)")
     mt.add_argument("--month", help="only bank lines booked in YYYY-MM")
@@ -130,6 +133,8 @@ async def dispatch(sv: Any, args: argparse.Namespace) -> int:
             return await _draft(sv, args)
         if action == "match":
             return await _match(sv, args)
+        if action == "send":
+            return await _send(sv, args)
         return await _reminders(sv, args)
     except (InvoicesError, InvoiceError, NotFound, MoneyError, RenderError, EInvoiceInvalid,
             BlobCorrupt, LedgerError) as exc:
@@ -491,6 +496,25 @@ async def _propose_draft(sv: Any, draft: Any) -> int:
 
 
 # -- payments and reminders ---------------------------------------------------------------------
+async def _send(sv: Any, args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from solodesk.agents.invoicing import ReminderError, invoicing_for
+
+    number = sv.store.invoices.by_number(args.number).number
+    try:
+        action = await invoicing_for(sv.runner).propose_invoice_mail(number)
+    except ReminderError as exc:
+        raise InvoicesError(str(exc)) from None
+    except sqlite3.IntegrityError:
+        raise InvoicesError(f"the mail sending invoice {number} was proposed before; see "
+                            "'solodesk inbox list'") from None
+    print(f"proposed as action #{action.id} [{action.status.value}]: {action.summary}")
+    print(f"  attached Invoice-{number}.pdf, sha256 "
+          f"{action.payload['attachments'][0]['sha256']} (the approval covers these bytes)")
+    return 0
+
+
 async def _match(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.ledger import month_bounds
     from solodesk.core.matching import match_payment

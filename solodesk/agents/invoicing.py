@@ -1,10 +1,15 @@
-"""The invoicing agent: ``create_invoice`` proposals and polite payment reminders.
+"""The invoicing agent: ``create_invoice`` proposals, the mail sending an invoice, and polite
+payment reminders.
 
-:func:`propose_invoice` submits a validated :class:`~solodesk.core.invoice.InvoiceDraft` as a
-``create_invoice`` proposal (it is numbered only when the founder approves it).
+:meth:`Invoicing.propose_invoice` submits a validated
+:class:`~solodesk.core.invoice.InvoiceDraft` as a ``create_invoice`` proposal
+(it is numbered only when the founder approves it).
 
-:func:`propose_reminders` proposes, for each overdue open invoice whose next reminder is due
-(``core.matching.reminder_due``: one per invoice per interval, never for a paid or cancelled
+:meth:`Invoicing.propose_invoice_mail` proposes the ``send_email`` that sends an issued invoice
+with its PDF attached (Message-ID ``<invoice-2026-0001@domain>``: one per invoice).
+
+:meth:`Invoicing.propose_reminders` proposes, for each overdue open invoice whose next reminder
+is due (``core.matching.reminder_due``: one per invoice per interval, never for a paid or cancelled
 invoice), a ``send_email`` to the customer. Its Message-ID, the mail's idempotency key, carries
 the invoice number and the reminder's ordinal (``<invoice-2026-0001-reminder-1@domain>``), so
 the same reminder is never proposed twice. A reminder mail that was sent is recorded as the
@@ -36,7 +41,7 @@ INVOICING = "invoicing"
 
 
 class ReminderError(Exception):
-    """Reminders cannot be proposed (e.g. no sender address); the message says what to do."""
+    """A mail cannot be proposed (e.g. no sender address); the message says what to do."""
 
 
 def reminder_message_id(number: str, ordinal: int, domain: str) -> str:
@@ -51,6 +56,12 @@ def _ordinal_of(message_id: str) -> tuple[str, int] | None:
         return None
     number, _, ordinal = local[len("invoice-"):].rpartition("-reminder-")
     return (number, int(ordinal)) if ordinal.isdigit() else None
+
+
+def invoice_message_id(number: str, domain: str) -> str:
+    """``<invoice-2026-0001@domain>``: the Message-ID (and so the idempotency key) of the mail
+    that sends invoice ``number`` (one per invoice)."""
+    return f"<invoice-{number}@{domain}>"
 
 
 def reminder_body(r: ReminderDue, *, founder: str, company: str, iban: str) -> str:
@@ -117,6 +128,76 @@ class Invoicing:
         return await self.runs.run(work, agent=INVOICING,
                                    task=f"invoice {draft.customer.name}")
 
+    def _domain(self) -> str:
+        domain = mail_domain(self.config.get("smtp.from"))
+        if not domain:
+            raise ReminderError(
+                "set your sender address first: solodesk config set smtp.from you@example.com"
+            )
+        return domain
+
+    def _pdf_attachment(self, inv: Any) -> list[dict[str, Any]]:
+        if not inv.pdf_sha256 or not self.store.blobs.has(inv.pdf_sha256):
+            return []
+        blob = self.store.blobs.get(inv.pdf_sha256)
+        return [{
+            "sha256": inv.pdf_sha256, "filename": f"Invoice-{inv.number}.pdf",
+            "media_type": "application/pdf", "size": blob.size,
+        }]
+
+    async def propose_invoice_mail(self, number: str) -> Any:
+        """Propose the ``send_email`` that sends invoice ``number`` to its customer with its
+        PDF attached (the approval covers the PDF's sha256), in a run of agent ``invoicing``.
+
+        Raises:
+            NotFound: no such invoice.
+            ReminderError: no sender address, no customer email, or the PDF is not rendered
+                yet (the message says what to do).
+            sqlite3.IntegrityError: the invoice's mail was proposed before.
+        """
+        from solodesk.core.references import format_creditor_reference
+
+        domain = self._domain()
+        inv = self.store.invoices.by_number(number)
+        d = inv.draft
+        if not d.customer.email:
+            raise ReminderError(f"{d.customer.name} has no email address on invoice {number}")
+        attachments = self._pdf_attachment(inv)
+        if not attachments:
+            raise ReminderError(f"invoice {number} has no PDF yet: render it with "
+                                f"'solodesk invoices pdf {number} -o FILE' first")
+        total = format_money(inv.totals.grand_total, d.currency)
+        iban = self._set("company.iban")
+        pay = f"to IBAN {iban} " if iban else ""
+        founder, company = self._set("founder.name"), self._set("company.name")
+        what = "credit note" if d.is_credit_note else "invoice"
+        body = (
+            f"Hello,\n\nplease find attached {what} {inv.number} of "
+            f"{d.issue_date.isoformat()} for {total}."
+            + (f" It is due on {d.due_date.isoformat()}." if d.due_date else "")
+            + ("" if d.is_credit_note else
+               f"\n\nPlease transfer the amount {pay}quoting the payment reference "
+               f"{format_creditor_reference(inv.creditor_reference)}.")
+            + "\n\nThe PDF carries the EN 16931 e-invoice (Factur-X) for your accounting "
+            "system.\n\nThank you for your business.\n\n"
+            + f"Kind regards,\n{founder or company}\n{company if founder else ''}".rstrip()
+            + "\n"
+        )
+        payload: dict[str, Any] = {
+            "to": [d.customer.email], "cc": [],
+            "subject": f"{what.capitalize()} {inv.number} from {d.seller.name}",
+            "body": body, "message_id": invoice_message_id(inv.number, domain),
+            "attachments": attachments,
+        }
+
+        async def work(run: RunContext) -> Any:
+            return self.intake.propose(
+                SEND_EMAIL, payload, agent=INVOICING,
+                provenance=Provenance("invoice", inv.id, untrusted=False), run_id=run.id,
+            )
+
+        return await self.runs.run(work, agent=INVOICING, task=f"send invoice {inv.number}")
+
     def sync_sent_reminders(self) -> int:
         """Record every executed reminder mail not yet recorded as its invoice's reminder;
         returns how many were recorded."""
@@ -144,11 +225,7 @@ class Invoicing:
         Raises:
             ReminderError: ``smtp.from`` is not set (a reminder needs the founder's address).
         """
-        domain = mail_domain(self.config.get("smtp.from"))
-        if not domain:
-            raise ReminderError(
-                "set your sender address first: solodesk config set smtp.from you@example.com"
-            )
+        domain = self._domain()
         self.sync_sent_reminders()
         due = reminders_due(self.store.invoices.states(open_only=True), today, schedule)
         out: list[ReminderOutcome] = []
@@ -172,13 +249,7 @@ class Invoicing:
         if not email:
             return ReminderOutcome(r, "not proposed", f"{inv.draft.customer.name} has no email "
                                    "address on the invoice")
-        attachments = []
-        if inv.pdf_sha256 and self.store.blobs.has(inv.pdf_sha256):
-            blob = self.store.blobs.get(inv.pdf_sha256)
-            attachments.append({
-                "sha256": inv.pdf_sha256, "filename": f"Invoice-{inv.number}.pdf",
-                "media_type": "application/pdf", "size": blob.size,
-            })
+        attachments = self._pdf_attachment(inv)
         payload: dict[str, Any] = {
             "to": [email],
             "cc": [],

@@ -380,3 +380,33 @@ def test_send_invitation_end_to_end(
     assert "mailto:ada@solodesk.example" in str(event["ORGANIZER"])
     events = audit_events(home, capsys, action.id)
     assert events[0] == "proposed" and events[-3:] == ["approved", "claimed", "executed"]
+
+
+def test_invoice_mail_carries_the_approved_pdf(
+    sv: Services, home: Path, run: Run[object], capsys: pytest.CaptureFixture[str],
+    smtp_server: SmtpSink,
+) -> None:
+    import hashlib
+
+    keeper = invoicing_for(sv.runner)
+    a = run(keeper.propose_invoice(draft(), provenance=Provenance("chat", None)))
+    run(sv.decisions.approve(a.id, expected_sha256=a.payload_sha256))
+    inv = sv.store.invoices.by_number("2026-0001")
+    sv.store.close()
+    code, out, err = cli_run(home, capsys, "invoices", "send", "2026-0001")
+    assert code == 0, err
+    assert f"sha256 {inv.pdf_sha256} (the approval covers these bytes)" in out
+    mail_id = int(out.split("#", 1)[1].split()[0])
+    code, _, err = cli_run(home, capsys, "invoices", "send", "2026-0001")
+    assert code == 1 and "was proposed before" in err  # one mail per invoice
+    code, out, _ = cli_run(home, capsys, "inbox", "show", str(mail_id))
+    assert "Attachment: Invoice-2026-0001.pdf (application/pdf" in out
+    assert "quoting the payment reference RF" in out
+    code, out, err = cli_run(home, capsys, "inbox", "approve", str(mail_id), "--now")
+    assert code == 0 and "[executed]" in out, err
+    (received,) = smtp_server.messages
+    assert received.rcpt_tos == ("billing@acme.example",)
+    (pdf,) = [p for p in received.message.iter_attachments()
+              if p.get_content_type() == "application/pdf"]
+    data = pdf.get_content()
+    assert hashlib.sha256(data).hexdigest() == inv.pdf_sha256
