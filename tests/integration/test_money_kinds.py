@@ -410,3 +410,64 @@ def test_invoice_mail_carries_the_approved_pdf(
               if p.get_content_type() == "application/pdf"]
     data = pdf.get_content()
     assert hashlib.sha256(data).hexdigest() == inv.pdf_sha256
+
+
+COMPANY = {
+    "company.name": "Inkwell Notes GmbH", "company.address_line1": "Hauptstraße 1",
+    "company.postcode": "10115", "company.city": "Berlin", "company.country": "DE",
+    "company.vat_id": "DE123456789", "company.iban": "DE89 3704 0044 0532 0130 00",
+}
+
+
+def test_the_propose_commands(
+    sv: Services, home: Path, run: Run[object], capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key, value in COMPANY.items():
+        sv.config.set(key, value)
+    sv.store.ledger.add_rule("github", "Expenses:Software")
+    sv.store.ledger.add_rule("kontofuehrung", "Expenses:Fees:Bank")
+    import_lines(sv, (-4900, "GitHub, Inc.", "Team March"), (-500, "", "Kontofuehrung Maerz"))
+    sv.store.close()
+    code, out, err = cli_run(home, capsys, "books", "propose", "--month", "2026-03")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("[1/2] #1") and "-49.00 EUR  GitHub, Inc.  → Expenses:" in lines[0]
+    assert "→ Expenses:Software by rule #1 (action #1, pending)" in lines[0]
+    assert "→ Expenses:Fees:Bank by rule #2 (action #2, pending)" in lines[1]
+    assert lines[-1].startswith("2 proposed, 0 refused, 0 skipped, 0 failed (run #")
+    code, out, _ = cli_run(home, capsys, "books", "propose")
+    assert code == 0 and out.count("skipped: already proposed") == 2
+    code, out, _ = cli_run(home, capsys, "books", "propose", "--month", "2025-01")
+    assert out.strip() == ("no bank lines to propose in 2025-01: every line is booked or proposed "
+                           "(import more with 'solodesk bank import')")
+
+    cli_run(home, capsys, "invoices", "customers", "add", "Acme SARL", "--country", "FR",
+            "--line1", "1 rue de la Paix", "--postcode", "75002", "--city", "Paris",
+            "--vat-id", "FR12345678901", "--email", "billing@acme.example")
+    args = ["invoices", "draft", "--customer", "acme", "--date", "2026-03-02", "--due",
+            "2026-03-16", "--line", "Workshop;1;1200.00;0;AE", "--propose"]
+    code, out, err = cli_run(home, capsys, *args)
+    assert code == 0, err
+    assert "proposed as action #3 [pending]: Invoice to Acme SARL: 1,200.00 EUR (1 line), " \
+           "due 2026-03-16" in out
+    code, _, err = cli_run(home, capsys, *args)
+    assert code == 1 and "this exact draft was proposed before" in err
+    code, out, err = cli_run(home, capsys, "inbox", "approve", "3", "--now")
+    assert code == 0, err
+    code, out, _ = cli_run(home, capsys, "invoices", "reminders", "--propose", "--today",
+                           "2026-03-23")
+    assert out.startswith("2026-0001 Acme SARL: 1,200.00 EUR overdue 7 days: proposed action #4")
+    code, out, _ = cli_run(home, capsys, "invoices", "reminders", "--propose", "--today",
+                           "2026-03-24")
+    assert "skipped" in out and "reminder #1 was proposed before" in out
+
+    sv2 = build_services(home_paths(home), secrets=SecretStore())
+    try:
+        import_lines(sv2, (120000, "ACME SARL", "Rechnung 2026-0001"), day=28)
+    finally:
+        run(sv2.aclose())
+    code, out, _ = cli_run(home, capsys, "invoices", "match", "--propose")
+    assert out.startswith("bank line #3 2026-03-28 1,200.00 EUR from 'ACME SARL': proposed "
+                          "(pending): 1,200.00 EUR pays invoice 2026-0001")
+    code, out, _ = cli_run(home, capsys, "invoices", "match", "--propose")
+    assert "already proposed" in out
