@@ -471,3 +471,22 @@ def test_the_propose_commands(
                           "(pending): 1,200.00 EUR pays invoice 2026-0001")
     code, out, _ = cli_run(home, capsys, "invoices", "match", "--propose")
     assert "already proposed" in out
+
+
+def test_a_policy_rule_on_the_ledger_facts(sv: Services, run: Run[object]) -> None:
+    from solodesk.core.policy import Outcome, parse_condition
+
+    sv.store.policy.add(
+        kind=RECORD_TRANSACTION,
+        conditions=[parse_condition("decided_by == rule", kind=RECORD_TRANSACTION),
+                    parse_condition("amount_minor <= 10000", kind=RECORD_TRANSACTION)],
+        outcome=Outcome.AUTO_APPROVE,
+    )
+    sv.store.ledger.add_rule("github", "Expenses:Software")
+    sv.store.ledger.add_rule("apple", "Expenses:Hardware")
+    import_lines(sv, (-4900, "GitHub, Inc.", "Team"), (-249900, "Apple Store", "MacBook"))
+    report = run(bookkeeper_for(sv.runner).propose_postings())
+    status = {o.line.payee: o.action_status for o in report.outcomes}
+    # Small and decided by a rule: approved by the policy; the laptop still waits.
+    assert status["Apple Store"] == "pending"
+    assert status["GitHub, Inc."] in ("approved", "scheduled", "executed")
