@@ -69,3 +69,24 @@ def test_empty_register_offers_to_propose_postings(
     qtbot.waitUntil(lambda: page.register_model.rowCount() == 2)
     assert not page.register_empty.isVisible() and not page.empty_propose.isVisible()
     assert page.unbooked_label.text() == "4 bank lines wait for the bookkeeper"
+
+
+def test_a_posting_in_the_inbox_shows_what_approving_books(
+    qtbot: QtBot, gui_services: Services, drive: Drive[object],
+) -> None:
+    from solodesk.agents.bookkeeper import bookkeeper_for
+    from solodesk.ui.editors.money import RenderedFormEditor
+    from tests.gui.support import show_window
+
+    store = gui_services.store
+    import_file(BANK / "camt053_001_02.xml", store.bank)
+    store.ledger.add_rule("github", "Expenses:Software")
+    report = drive(bookkeeper_for(gui_services.runner).propose_postings(), timeout=20000)
+    github = next(o for o in report.outcomes if o.decided_by == "rule #1")
+    win = show_window(qtbot, gui_services)
+    assert win.inbox.select_action(github.action_id or 0)
+    editor = win.inbox.editor.current
+    assert isinstance(editor, RenderedFormEditor)
+    review = editor.review_text()
+    assert "Record a ledger transaction:" in review
+    assert "Assets:Bank" in review and "-49.00 EUR" in review and "decided_by: rule #1" in review

@@ -74,7 +74,7 @@ class RecordTransactionPayload(BaseModel):
     date: date
     payee: str = ""
     narration: str = ""
-    postings: list[PostingPayload] = Field(min_length=2)
+    postings: list[PostingPayload] = Field(min_length=2, json_schema_extra={"x-multiline": True})
     bank_line_id: StrictInt | None = None
     decided_by: str = "founder"
     reason: str = ""
