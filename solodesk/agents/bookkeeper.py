@@ -142,13 +142,14 @@ class Bookkeeper:
 
     # -- postings ------------------------------------------------------------------------------
     def pending_lines(self, *, start: date | None = None, end: date | None = None
-                      ) -> tuple[list[BankLine], list[BankLine]]:
+                      ) -> tuple[list[BankLine], list[tuple[BankLine, int, str]]]:
         """``(to propose, already proposed)``: bank lines not yet booked, split by whether a
-        ``record_transaction`` proposal exists for them."""
+        ``record_transaction`` proposal exists for them (with its id and status)."""
         lines = self.store.bank.lines(start=start, end=end, unbooked=True)
         taken = self.store.ledger.keys_taken([line_key(ln.id) for ln in lines if ln.id])
         todo = [ln for ln in lines if line_key(ln.id or 0) not in taken]
-        done = [ln for ln in lines if line_key(ln.id or 0) in taken]
+        done = [(ln, *taken[line_key(ln.id or 0)]) for ln in lines
+                if line_key(ln.id or 0) in taken]
         return todo, done
 
     async def propose_postings(
@@ -167,7 +168,9 @@ class Bookkeeper:
         todo, done = self.pending_lines(start=start, end=end)
         report = PostingReport()
         report.outcomes += [
-            LineOutcome(ln, "skipped", reason="already proposed") for ln in done
+            LineOutcome(ln, "skipped", reason=f"already proposed (action #{aid}, {status})",
+                        action_id=aid, action_status=status)
+            for ln, aid, status in done
         ]
         if not todo:
             return report
