@@ -352,6 +352,10 @@ async def _propose(sv: Any, args: argparse.Namespace) -> int:
     if args.month:
         start, end = month_bounds(args.month)
     keeper = bookkeeper_for(sv.runner)
+    todo, _done = keeper.pending_lines(start=start, end=end)
+    if todo:
+        print(f"proposing postings for {len(todo)} bank line(s); lines no rule or past approval "
+              "decides go to the model", flush=True)
 
     def progress(done: int, total: int, what: str) -> None:
         print(f"[{done}/{total}] {what}", flush=True)

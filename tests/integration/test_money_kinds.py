@@ -430,7 +430,9 @@ def test_the_propose_commands(
     sv.store.close()
     code, out, err = cli_run(home, capsys, "books", "propose", "--month", "2026-03")
     assert code == 0, err
-    lines = out.splitlines()
+    head, *lines = out.splitlines()
+    assert head == ("proposing postings for 2 bank line(s); lines no rule or past approval "
+                    "decides go to the model")
     assert lines[0].startswith("[1/2] #1") and "-49.00 EUR  GitHub, Inc.  → Expenses:" in lines[0]
     assert "→ Expenses:Software by rule #1 (action #1, pending)" in lines[0]
     assert "→ Expenses:Fees:Bank by rule #2 (action #2, pending)" in lines[1]
