@@ -101,10 +101,18 @@ def register(sub: Any) -> None:
     rr = rules_sub.add_parser("remove", help="remove a rule")
     rr.add_argument("id", type=int)
     ro = rules_sub.add_parser(
-        "offers", help="categorisations you approved unedited often enough to become a rule"
+        "suggest", aliases=["offers"],
+        help="categorisations you approved unedited often enough to become a rule (offered, "
+        "never created: copy the command shown to make it one)",
     )
     ro.add_argument("--min", type=int, default=None,
                     help="unedited approvals needed (default: setting books.rule_offer_after)")
+    bp = books_sub.add_parser(
+        "propose",
+        help="the bookkeeper proposes a posting for every bank line not yet booked or proposed "
+        "(your rules, then your past approvals, then the model), into the inbox",
+    )
+    bp.add_argument("--month", help="only bank lines booked in YYYY-MM")
     rep = books_sub.add_parser("report", help="profit and loss, or balance sheet, for a month")
     rep.add_argument("kind", choices=["pnl", "balance"])
     rep.add_argument("--month", help="YYYY-MM (default: this month)")
@@ -126,7 +134,7 @@ async def dispatch(sv: Any, args: argparse.Namespace) -> int:
     try:
         if args.command == "bank":
             return _bank(sv, args)
-        return _books(sv, args)
+        return await _books(sv, args)
     except (BooksError, LedgerError, NotFound, MappingError, MoneyError) as exc:
         print(f"solodesk: {exc}", file=sys.stderr)
         return 1
@@ -271,7 +279,7 @@ def _mappings(sv: Any, args: argparse.Namespace) -> int:
 
 
 # -- books --------------------------------------------------------------------------------------
-def _books(sv: Any, args: argparse.Namespace) -> int:
+async def _books(sv: Any, args: argparse.Namespace) -> int:
     ledger = sv.store.ledger
     if args.action == "accounts":
         if args.accounts_action == "list":
@@ -291,6 +299,8 @@ def _books(sv: Any, args: argparse.Namespace) -> int:
         return 0
     if args.action == "rules":
         return _rules(sv, args)
+    if args.action == "propose":
+        return await _propose(sv, args)
     if args.action == "report":
         return _report(sv, args)
     if args.action == "export":
@@ -332,6 +342,40 @@ def _rules(sv: Any, args: argparse.Namespace) -> int:
             f"    solodesk books rules add {json.dumps(pattern)} {account} --field {field.value}"
         )
     return 0
+
+
+async def _propose(sv: Any, args: argparse.Namespace) -> int:
+    from solodesk.agents.bookkeeper import bookkeeper_for
+    from solodesk.core.llmtypes import LLMError
+
+    start = end = None
+    if args.month:
+        start, end = month_bounds(args.month)
+    keeper = bookkeeper_for(sv.runner)
+    todo, _done = keeper.pending_lines(start=start, end=end)
+    if todo:
+        print(f"proposing postings for {len(todo)} bank line(s); lines no rule or past approval "
+              "decides go to the model", flush=True)
+
+    def progress(done: int, total: int, what: str) -> None:
+        print(f"[{done}/{total}] {what}", flush=True)
+
+    try:
+        report = await keeper.propose_postings(start=start, end=end, progress=progress)
+    except LLMError as exc:
+        raise BooksError(f"the model cannot be reached: {exc}") from None
+    for o in report.outcomes:
+        if o.status == "skipped":
+            print(o.describe())
+    if not report.outcomes:
+        print("no bank lines to propose" + (f" in {args.month}" if args.month else "")
+              + ": every line is booked or proposed (import more with 'solodesk bank import')")
+        return 0
+    counts = {s: report.count(s) for s in ("proposed", "refused", "skipped", "failed")}
+    run = f" (run #{report.run_id})" if report.run_id else ""
+    print(", ".join(f"{n} {s}" for s, n in counts.items()) + run
+          + ("; review them with 'solodesk inbox list'" if counts["proposed"] else ""))
+    return 1 if counts["failed"] else 0
 
 
 def _month(arg: str | None) -> tuple[str, date, date]:

@@ -91,13 +91,23 @@ def register(sub: Any) -> None:
                     help="VAT exemption reason per category, e.g. 'E=Exempt under ...'")
     dr.add_argument("--json", action="store_true",
                     help="print the draft as a create_invoice payload with its totals")
+    dr.add_argument("--propose", action="store_true",
+                    help="submit it as a create_invoice proposal (numbered when you approve it)")
 
+    se = s.add_parser("send", help="propose the mail that sends an issued invoice with its PDF "
+                      "attached (you approve it in the inbox)")
+    se.add_argument("number", help="invoice number (2026-0001) or #id")
     mt = s.add_parser("match", help="which open invoices imported bank lines pay (a preview "
                       "of the bookkeeper's mark_paid proposals)")
     mt.add_argument("--month", help="only bank lines booked in YYYY-MM")
+    mt.add_argument("--propose", action="store_true",
+                    help="the bookkeeper proposes mark_paid for each match, into the inbox")
     rm = s.add_parser("reminders", help="payment reminders due (a preview of the invoicing "
                       "agent's proposals)")
     rm.add_argument("--today", help="as of YYYY-MM-DD (default: today)")
+    rm.add_argument("--propose", action="store_true",
+                    help="the invoicing agent proposes a polite reminder mail for each, into "
+                    "the inbox (once per invoice per interval)")
 
 
 async def dispatch(sv: Any, args: argparse.Namespace) -> int:
@@ -120,10 +130,12 @@ async def dispatch(sv: Any, args: argparse.Namespace) -> int:
         if action == "customers":
             return _customers(sv, args)
         if action == "draft":
-            return _draft(sv, args)
+            return await _draft(sv, args)
         if action == "match":
-            return _match(sv, args)
-        return _reminders(sv, args)
+            return await _match(sv, args)
+        if action == "send":
+            return await _send(sv, args)
+        return await _reminders(sv, args)
     except (InvoicesError, InvoiceError, NotFound, MoneyError, RenderError, EInvoiceInvalid,
             BlobCorrupt, LedgerError) as exc:
         print(f"solodesk: {exc}", file=sys.stderr)
@@ -379,7 +391,7 @@ def _parse_line(spec: str, n: int, currency: str) -> Any:
                        vat_rate=vat_rate, vat_category=category, unit=unit)
 
 
-def _draft(sv: Any, args: argparse.Namespace) -> int:
+async def _draft(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.invoice import (
         CATEGORY_NAMES,
         InvoiceDraft,
@@ -458,18 +470,67 @@ def _draft(sv: Any, args: argparse.Namespace) -> int:
                  f"{money(b.taxable)}")
         print(f"  {label:<66} {money(b.tax):>16}")
     print(f"  {'Total':<66} {money(totals.grand_total):>16}")
-    print("valid: it can be issued once a create_invoice proposal carrying it is approved")
+    if not args.propose:
+        print("valid: it can be issued once a create_invoice proposal carrying it is approved "
+              "(add --propose to submit one)")
+        return 0
+    return await _propose_draft(sv, draft)
+
+
+async def _propose_draft(sv: Any, draft: Any) -> int:
+    import sqlite3
+
+    from solodesk.agents.invoicing import invoicing_for
+    from solodesk.core.actions import Provenance
+
+    try:
+        action = await invoicing_for(sv.runner).propose_invoice(
+            draft, provenance=Provenance("cli", None, untrusted=False)
+        )
+    except sqlite3.IntegrityError:
+        raise InvoicesError("this exact draft was proposed before; see 'solodesk inbox list'"
+                            ) from None
+    print(f"proposed as action #{action.id} [{action.status.value}]: {action.summary}")
+    print(f"approve it with 'solodesk inbox approve {action.id}' (it gets its number then)")
     return 0
 
 
 # -- payments and reminders ---------------------------------------------------------------------
-def _match(sv: Any, args: argparse.Namespace) -> int:
+async def _send(sv: Any, args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from solodesk.agents.invoicing import ReminderError, invoicing_for
+
+    number = sv.store.invoices.by_number(args.number).number
+    try:
+        action = await invoicing_for(sv.runner).propose_invoice_mail(number)
+    except ReminderError as exc:
+        raise InvoicesError(str(exc)) from None
+    except sqlite3.IntegrityError:
+        raise InvoicesError(f"the mail sending invoice {number} was proposed before; see "
+                            "'solodesk inbox list'") from None
+    print(f"proposed as action #{action.id} [{action.status.value}]: {action.summary}")
+    print(f"  attached Invoice-{number}.pdf, sha256 "
+          f"{action.payload['attachments'][0]['sha256']} (the approval covers these bytes)")
+    return 0
+
+
+async def _match(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.ledger import month_bounds
     from solodesk.core.matching import match_payment
 
     start = end = None
     if args.month:
         start, end = month_bounds(args.month)
+    if args.propose:
+        from solodesk.agents.bookkeeper import bookkeeper_for
+
+        found = await bookkeeper_for(sv.runner).propose_payments(start=start, end=end)
+        for ln, what, _aid in found:
+            print(f"bank line #{ln.id} {ln.booking_date} {ln.money} from {ln.payee!r}: {what}")
+        if not found:
+            print("no incoming bank line matches an open invoice")
+        return 0
     open_invoices = sv.store.invoices.states(open_only=True)
     recorded = {r[0] for r in sv.store.db.execute(
         "SELECT bank_line_id FROM invoice_payments WHERE bank_line_id IS NOT NULL").fetchall()}
@@ -493,7 +554,7 @@ def _match(sv: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _reminders(sv: Any, args: argparse.Namespace) -> int:
+async def _reminders(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.matching import ReminderSchedule, reminders_due
     from solodesk.core.money import format_money
 
@@ -504,6 +565,22 @@ def _reminders(sv: Any, args: argparse.Namespace) -> int:
         every_days=cfg.get_int("invoices.reminder_every_days"),
         max_reminders=cfg.get_int("invoices.reminder_max"),
     )
+    if args.propose:
+        from solodesk.agents.invoicing import ReminderError, invoicing_for
+
+        try:
+            outcomes = await invoicing_for(sv.runner).propose_reminders(today, schedule)
+        except ReminderError as exc:
+            raise InvoicesError(str(exc)) from None
+        if not outcomes:
+            print(f"no payment reminder due on {today}")
+        for o in outcomes:
+            inv = o.due.invoice
+            aid = f" action #{o.action_id}" if o.action_id else ""
+            print(f"{inv.number} {inv.customer_name}: "
+                  f"{format_money(inv.outstanding, inv.currency)} overdue "
+                  f"{o.due.days_overdue} days: {o.status}{aid}, {o.detail}")
+        return 0
     due = reminders_due(sv.store.invoices.states(open_only=True), today, schedule)
     if not due:
         print(f"no payment reminder due on {today}")

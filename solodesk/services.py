@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from solodesk.actions import executors
+from solodesk.actions.executors.calendar import SMTP_MESSAGE
+from solodesk.actions.executors.invoice import INVOICES
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
 from solodesk.agents.runner import Runner
@@ -129,6 +131,13 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
             blobs=store.blobs,
         ),
         reserve=reserve,
+        transports={
+            INVOICES: lambda: config.get("invoices.font_dir") or None,
+            SMTP_MESSAGE: Outbox.smtp_message_sender(
+                settings=lambda: SmtpSettings.from_config(config),
+                password=lambda: secrets.get("smtp.password"),
+            ),
+        },
     )
     decisions = Decisions(
         store, config, bus, execute=outbox.execute, preflight=preflight_check(config, secrets)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from solodesk.actions import smtp
@@ -140,6 +140,35 @@ class Outbox:
                     stage="SETUP",
                 )
             return await smtp.send_async(action.payload, s, pw, build=build)
+
+        return send
+
+    @staticmethod
+    def smtp_message_sender(
+        settings: Callable[[], smtp.SmtpSettings],
+        password: Callable[[], str | None],
+    ) -> Callable[[Mapping[str, Any], Callable[[str], Any]], Awaitable[smtp.SendOutcome]]:
+        """A transport that sends a message its executor builds (``build(from_addr)``), to the
+        To and Cc of ``envelope`` (a mail payload: ``to``, ``cc``, ``message_id``), over SMTP
+        in a daemon thread; settings and password are read at send time as in
+        :meth:`smtp_sender`. Used by kinds whose mail is not a plain ``send_email`` (the iMIP
+        invitation of ``send_invitation``)."""
+
+        async def send(
+            envelope: Mapping[str, Any], build: Callable[[str], Any]
+        ) -> smtp.SendOutcome:
+            try:
+                s = settings()
+            except Exception as exc:
+                return smtp.SendOutcome("failed", f"{exc}; nothing was sent", stage="SETUP")
+            try:
+                pw = password() if s.username else None
+            except Exception as exc:
+                return smtp.SendOutcome(
+                    "failed", f"cannot read smtp.password: {exc}; nothing was sent",
+                    stage="SETUP",
+                )
+            return await smtp.send_async(envelope, s, pw, build=build)
 
         return send
 

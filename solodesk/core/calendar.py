@@ -19,12 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import getaddresses
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from icalendar import Calendar, Event, vCalAddress
 from pydantic import BaseModel, ConfigDict, Field
 
 from solodesk.core.mail import check_address
+
+if TYPE_CHECKING:  # icalendar is imported where it is used: the kinds registry stays light
+    from icalendar import Calendar, vCalAddress
 
 PRODID = "-//SoloDesk//SoloDesk Invitations//EN"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -118,6 +121,8 @@ def invitation_errors(inv: Invitation) -> list[str]:
 
 
 def _cal_address(value: str, **params: str) -> vCalAddress:
+    from icalendar import vCalAddress
+
     name, addr = getaddresses([value])[0]
     out = vCalAddress(f"mailto:{addr}")
     if name:
@@ -136,6 +141,8 @@ def build_ics(inv: Invitation, *, method: str = "REQUEST") -> bytes:
     errors = invitation_errors(inv)
     if errors:
         raise CalendarError("invitation not built: " + "; ".join(errors))
+    from icalendar import Calendar, Event
+
     tz = zone(inv.timezone)
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -178,6 +185,8 @@ def parse_ics(data: bytes) -> Calendar:
     Raises:
         CalendarError: not an iCalendar object.
     """
+    from icalendar import Calendar
+
     try:
         cal = Calendar.from_ical(data)
     except ValueError as exc:

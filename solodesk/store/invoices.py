@@ -524,6 +524,15 @@ class InvoiceRepo:
             )
         return self.state(invoice_id)
 
+    def paid_line_ids(self) -> set[int]:
+        """The bank lines already recorded as payment of an invoice."""
+        return {
+            int(r[0])
+            for r in self.db.execute(
+                "SELECT bank_line_id FROM invoice_payments WHERE bank_line_id IS NOT NULL"
+            ).fetchall()
+        }
+
     def reminders(self, invoice_id: int) -> list[date]:
         """Dates reminders were sent for invoice ``invoice_id``, oldest first."""
         return [

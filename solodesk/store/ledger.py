@@ -564,6 +564,24 @@ class LedgerRepo:
             )
         ]
 
+    # -- proposals -----------------------------------------------------------------------------
+    def keys_taken(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """Which of ``keys`` an action already holds as its idempotency key (a bank line whose
+        ``record_transaction`` was proposed, whatever became of the proposal): key -> (action
+        id, status)."""
+        found: dict[str, tuple[int, str]] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(
+                "SELECT idempotency_key, id, status FROM actions"
+                f" WHERE idempotency_key IN ({marks})",
+                part,
+            ).fetchall():
+                found[str(r[0])] = (int(r[1]), str(r[2]))
+        return found
+
     # -- categorisation ------------------------------------------------------------------------
     def rules(self) -> list[CategoryRule]:
         """The founder's categorisation rules in evaluation order."""

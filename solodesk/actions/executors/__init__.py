@@ -134,4 +134,9 @@ def preflight(action: Action, ctx: PreflightContext) -> list[str]:
 
 
 # The built-in executors register themselves on import.
-from solodesk.actions.executors import mail as _mail  # noqa: E402,F401
+from solodesk.actions.executors import mail as _mail  # noqa: E402,F401,I001
+
+# The money kinds (issue 10) after the mail kinds.
+from solodesk.actions.executors import calendar as _calendar  # noqa: E402,F401
+from solodesk.actions.executors import invoice as _invoice  # noqa: E402,F401
+from solodesk.actions.executors import ledger as _ledger  # noqa: E402,F401

@@ -442,4 +442,9 @@ def facts(kind: str, payload: Mapping[str, Any], ctx: RiskContext) -> dict[str, 
 
 
 # The built-in kinds register themselves on import (at the end: they use the names above).
-from solodesk.core.kinds import mail as _mail  # noqa: E402,F401
+from solodesk.core.kinds import mail as _mail  # noqa: E402,F401,I001
+
+# The money and calendar kinds (issue 10) after the mail kinds.
+from solodesk.core.kinds import calendar as _calendar  # noqa: E402,F401
+from solodesk.core.kinds import invoice as _invoice  # noqa: E402,F401
+from solodesk.core.kinds import ledger as _ledger  # noqa: E402,F401

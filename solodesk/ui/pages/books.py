@@ -41,6 +41,8 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMessageBox,
+    QProgressBar,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QTableView,
@@ -57,6 +59,7 @@ from solodesk.ui.table_model import Index, ReadOnlyTableModel
 from solodesk.ui.tasks import TaskTracker, async_slot, await_dialog
 
 if TYPE_CHECKING:
+    from solodesk.agents.bookkeeper import PostingReport
     from solodesk.connectors.bank.importer import FileOutcome
     from solodesk.core.bank import CsvMapping
     from solodesk.services import Services
@@ -344,6 +347,22 @@ class BooksPage(QWidget):
         account_label.setBuddy(self.account_combo)
         self.unbooked_label = QLabel()
         self.unbooked_label.setObjectName("unbookedLabel")
+        self.proposing = False
+        self.last_report: PostingReport | None = None
+        self.propose_button = QPushButton("Propo&se postings")
+        self.propose_button.setObjectName("proposePostings")
+        self.propose_button.setToolTip(
+            "The bookkeeper proposes a posting for every bank line not yet booked or proposed "
+            "(your rules, then your past approvals, then the model); you approve them in the "
+            "inbox"
+        )
+        self.propose_button.clicked.connect(self._on_propose)
+        self.propose_progress = QProgressBar()
+        self.propose_progress.setObjectName("proposeProgress")
+        self.propose_progress.setAccessibleName("Proposing postings")
+        self.propose_progress.setMaximumWidth(180)
+        self.propose_progress.setFormat("%v of %m lines")
+        self.propose_progress.hide()
         filters = QHBoxLayout()
         filters.addWidget(month_label)
         filters.addWidget(self.month_combo)
@@ -352,6 +371,8 @@ class BooksPage(QWidget):
         filters.addWidget(self.account_combo)
         filters.addStretch(1)
         filters.addWidget(self.unbooked_label)
+        filters.addWidget(self.propose_progress)
+        filters.addWidget(self.propose_button)
 
         self.register_model = RegisterModel(services.store.ledger, self)
         self.register_view = QTableView()
@@ -373,8 +394,20 @@ class BooksPage(QWidget):
             header.resizeSection(col, width)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.register_count = QLabel()
+        self.register_empty = QLabel()
+        self.register_empty.setObjectName("registerEmpty")
+        self.register_empty.setWordWrap(True)
+        self.register_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.register_empty.setContentsMargins(24, 24, 24, 24)
+        self.register_empty.hide()
+        self.empty_propose = QPushButton("Propose postings")
+        self.empty_propose.setObjectName("emptyProposePostings")
+        self.empty_propose.clicked.connect(self._on_propose)
+        self.empty_propose.hide()
         register_tab = QWidget()
         rl = QVBoxLayout(register_tab)
+        rl.addWidget(self.register_empty)
+        rl.addWidget(self.empty_propose, 0, Qt.AlignmentFlag.AlignHCenter)
         rl.addWidget(self.register_view, 1)
         rl.addWidget(self.register_count)
 
@@ -538,6 +571,23 @@ class BooksPage(QWidget):
             f"{n} bank line{'s' if n != 1 else ''} wait{'s' if n == 1 else ''} "
             "for the bookkeeper" if n else "Every bank line is booked"
         )
+        self.propose_button.setVisible(bool(n))
+        self.propose_button.setEnabled(not self.proposing)
+        empty = self.register_model.rowCount() == 0 and self.month() is None and (
+            self.account() is None)
+        if empty:
+            self.register_empty.setText(
+                f"Nothing is booked yet. {n} imported bank line{'s' if n != 1 else ''} "
+                f"wait{'s' if n == 1 else ''} for the bookkeeper: it proposes a posting for "
+                "each (your rules first, then your past approvals, then the model) and you "
+                "approve them in the inbox." if n else
+                "Nothing is booked yet. Import a bank statement (File → Import bank "
+                f"statement…, {keys.native(keys.BANK_IMPORT_KEYS)}) and the bookkeeper will "
+                "propose its postings."
+            )
+        self.register_empty.setVisible(empty)
+        self.empty_propose.setVisible(empty and bool(n))
+        self.empty_propose.setEnabled(not self.proposing)
 
     def reload_register(self) -> None:
         """Re-read the register with the filters chosen."""
@@ -650,6 +700,69 @@ class BooksPage(QWidget):
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
+
+    @async_slot("Proposing postings")
+    async def _on_propose(self) -> None:
+        await self.propose_postings()
+
+    async def propose_postings(self) -> PostingReport | None:
+        """Run the bookkeeper over the bank lines not yet booked or proposed (of the chosen
+        month), with a progress bar; the outcome goes to the status bar.
+
+        Returns:
+            The bookkeeper's report, or None if nothing ran (already running, or it failed:
+            the status bar says why).
+        """
+        from solodesk.agents.bookkeeper import bookkeeper_for
+
+        if self.proposing:
+            self.message.emit("The bookkeeper is already proposing postings", False)
+            return None
+        start, end = self._bounds()
+        self.proposing = True
+        for button in (self.propose_button, self.empty_propose):
+            button.setEnabled(False)
+        self.propose_progress.setRange(0, 0)  # busy until the first line is done
+        self.propose_progress.show()
+        self.message.emit("The bookkeeper is proposing postings…", False)
+
+        def progress(done: int, total: int, what: str) -> None:
+            self.propose_progress.setRange(0, total)
+            self.propose_progress.setValue(done)
+            self.propose_progress.setToolTip(what)
+
+        try:
+            report = await bookkeeper_for(self.services.runner).propose_postings(
+                start=start, end=end, progress=progress
+            )
+        except Exception as exc:
+            log.exception("proposing postings failed")
+            self.message.emit(f"Proposing postings failed: {type(exc).__name__}: {exc}", True)
+            return None
+        finally:
+            self.proposing = False
+            self.propose_progress.hide()
+            for button in (self.propose_button, self.empty_propose):
+                button.setEnabled(True)
+        self.last_report = report
+        counts = {s: report.count(s) for s in ("proposed", "refused", "skipped", "failed")}
+        deciders: dict[str, int] = {}
+        for o in report.outcomes:
+            if o.status == "proposed":
+                key = "rule" if o.decided_by.startswith("rule") else o.decided_by
+                deciders[key] = deciders.get(key, 0) + 1
+        who = ", ".join(f"{n} by {k}" for k, n in sorted(deciders.items()))
+        text = f"Bookkeeper: {counts['proposed']} posting(s) proposed" + (
+            f" ({who})" if who else "") + " — review them in the inbox"
+        for status in ("refused", "skipped", "failed"):
+            if counts[status]:
+                text += f"; {counts[status]} {status}"
+        failed = [o for o in report.outcomes if o.status == "failed"]
+        if failed:
+            text += f" ({failed[0].reason})"
+        self.message.emit(text, bool(failed))
+        self.mark_stale()
+        return report
 
     @async_slot("Bank import")
     async def _on_files_selected(self, files: list[str]) -> None:
