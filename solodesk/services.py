@@ -15,10 +15,13 @@ from pathlib import Path
 from solodesk.actions import executors
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
+from solodesk.agents.cards import CardSet, load_cards
+from solodesk.agents.loop import AgentLoop
 from solodesk.agents.runner import Runner
 from solodesk.connectors.mailimport import rederive_legacy
 from solodesk.core.actions import Action
 from solodesk.core.events import EventBus
+from solodesk.core.resources import resources_dir
 from solodesk.inbox.decisions import Decisions
 from solodesk.store.config import Config
 from solodesk.store.db import connect
@@ -40,6 +43,11 @@ class Services:
     bus: EventBus
     outbox: Outbox
     runner: Runner
+    agents: AgentLoop
+
+    def cards(self) -> CardSet:
+        """The agent cards: shipped, then the founder's in ``DATA/agents`` (read afresh)."""
+        return load_cards(resources_dir(), self.paths.data_dir)
 
     @property
     def decisions(self) -> Decisions:
@@ -143,4 +151,15 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         preflight=decisions.preflight,
         decisions=decisions,
     )
-    return Services(paths, config, store, secrets, bus, outbox, runner)
+    cards = load_cards(resources_dir(), paths.data_dir)
+    # Each card's daily budget (its budget_usd) is checked before every call of its runs.
+    runner.budget.agent_budgets.update(
+        {c.name: c.budget_usd for c in cards if c.budget_usd is not None}
+    )
+    agents = AgentLoop(
+        store=store, config=config, intake=runner.intake, runs=runner.runs,
+        gateway_for=runner.gateway_for,
+        cards=lambda: load_cards(resources_dir(), paths.data_dir),
+        own_domain=runner.gates.own_domain,
+    )
+    return Services(paths, config, store, secrets, bus, outbox, runner, agents)

@@ -165,6 +165,7 @@ class Runner:
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
+        self._card_gateways: dict[str, Gateway] = {}
         self.gates = decisions.gates if decisions is not None else Gates(store, config)
         self.decisions = decisions or Decisions(
             store, config, bus, execute=execute, preflight=preflight, gates=self.gates
@@ -254,6 +255,44 @@ class Runner:
             self._gateway = factory(target)
             self._gateway_key = key
             return self._gateway
+
+    async def gateway_for(self, model: str | None) -> Gateway:
+        """The gateway for an agent card's model: the configured one (:meth:`gateway`) when
+        ``model`` is None or ``llm.model``, else a gateway for ``model`` with the same
+        ``llm.api_base``, API key, timeout and answer size (one per model, kept).
+
+        Raises:
+            LLMError: the local model is asked for while ``llm.model`` is not ``local``, or
+                the API key cannot be read.
+        """
+        configured = self.config.get("llm.model")
+        if not model or model == configured:
+            return await self.gateway()
+        if model == LOCAL_MODEL_NAME:
+            raise LLMError(
+                "an agent card asks for the local model, which runs only when llm.model is "
+                "'local': set it with 'solodesk config set llm.model local' or change the card"
+            )
+        try:
+            api_key = self.secrets.get("llm.api_key")
+        except SecretError as exc:
+            raise LLMError(str(exc)) from None
+        api_base = self.config.get("llm.api_base")
+        target = ModelTarget(
+            model=model,
+            api_base=api_base or None,
+            api_key=api_key,
+            timeout=float(self.config.get_int("llm.timeout")),
+            max_tokens=self.config.get_int("llm.max_tokens"),
+        )
+        cached = self._card_gateways.get(model)
+        if cached is not None and cached.target == target:
+            return cached
+        factory = self._gateway_factory or (
+            lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check)
+        )
+        gateway = self._card_gateways[model] = factory(target)
+        return gateway
 
     async def close(self) -> None:
         """Stop the local model server, if one was started."""
