@@ -116,52 +116,13 @@ def _show(sv: Any, name: str, as_json: bool) -> int:
     return 0
 
 
-def edit_target(sv: Any, name: str) -> tuple[Path, str]:
-    """The founder's file of card ``name`` and its current text: the override or added card
-    itself, or (for a shipped card) ``DATA/agents/NAME.toml`` holding the shipped text.
-
-    Raises:
-        AgentsCliError: no such agent.
-    """
-    from solodesk.agents.cards import CARDS_FOLDER
+def _edit(sv: Any, name: str) -> int:
+    from solodesk.agents.cards import founder_path, save_card
+    from solodesk.core.cards import CardError
 
     card = _get(sv, name)
     text = Path(card.source).read_text(encoding="utf-8")
-    if card.origin != "shipped":
-        return Path(card.source), text
-    return sv.paths.data_dir / CARDS_FOLDER / f"{card.name}.toml", text
-
-
-def save_card(path: Path, name: str, text: str) -> Any:
-    """Check ``text`` as card ``name`` and write it to ``path`` (atomically).
-
-    Returns:
-        The card as it now loads.
-
-    Raises:
-        CardError: the text is not a valid card, or it renames the agent; nothing is written.
-    """
-    from solodesk.agents.cards import known_tools, read_card
-    from solodesk.core import kinds as K
-    from solodesk.core.cards import CardError, parse_card
-
-    card = parse_card(text, str(path), known_tools=known_tools(), known_kinds=K.names())
-    if card.name != name:
-        raise CardError(
-            str(path), "name",
-            f"must stay {name!r} (to add another agent, create a new file in {path.parent})",
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return read_card(path)
-
-
-def _edit(sv: Any, name: str) -> int:
-    from solodesk.core.cards import CardError
-
-    path, text = edit_target(sv, name)
+    path = founder_path(card, sv.paths.data_dir)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     with tempfile.TemporaryDirectory(prefix="solodesk-card-") as tmp:
         draft = Path(tmp) / f"{name}.toml"
@@ -181,7 +142,7 @@ def _edit(sv: Any, name: str) -> int:
         print(f"{name}: no change")
         return 0
     try:
-        card = save_card(path, name, new)
+        card = save_card(path, new, name=name)
     except CardError as exc:
         rejected = path.with_name(path.name + ".rejected")
         rejected.parent.mkdir(parents=True, exist_ok=True)

@@ -43,11 +43,20 @@ class Services:
     bus: EventBus
     outbox: Outbox
     runner: Runner
-    agents: AgentLoop
 
     def cards(self) -> CardSet:
         """The agent cards: shipped, then the founder's in ``DATA/agents`` (read afresh)."""
         return load_cards(resources_dir(), self.paths.data_dir)
+
+    @property
+    def agents(self) -> AgentLoop:
+        """The generic agent loop (``agents.loop``) on the runner's intake, runs and model;
+        it reads the cards afresh for each run, so an edited card applies at once."""
+        runner = self.runner
+        return AgentLoop(
+            store=self.store, config=self.config, intake=runner.intake, runs=runner.runs,
+            gateway_for=runner.gateway_for, cards=self.cards, own_domain=runner.gates.own_domain,
+        )
 
     @property
     def decisions(self) -> Decisions:
@@ -156,10 +165,4 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
     runner.budget.agent_budgets.update(
         {c.name: c.budget_usd for c in cards if c.budget_usd is not None}
     )
-    agents = AgentLoop(
-        store=store, config=config, intake=runner.intake, runs=runner.runs,
-        gateway_for=runner.gateway_for,
-        cards=lambda: load_cards(resources_dir(), paths.data_dir),
-        own_domain=runner.gates.own_domain,
-    )
-    return Services(paths, config, store, secrets, bus, outbox, runner, agents)
+    return Services(paths, config, store, secrets, bus, outbox, runner)

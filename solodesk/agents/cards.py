@@ -10,6 +10,7 @@ override leaves the shipped card in place.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,3 +149,41 @@ def shipped_path(resources_dir: Path, name: str) -> Path | None:
         except CardError:
             continue
     return None
+
+
+def founder_path(card: AgentCard, data_dir: Path) -> Path:
+    """The file the founder edits for ``card``: the card's own file when it is the founder's
+    (override or added), else ``DATA/agents/NAME.toml`` (created on the first save)."""
+    if card.origin != "shipped":
+        return Path(card.source)
+    return data_dir / CARDS_FOLDER / f"{card.name}.toml"
+
+
+def save_card(path: Path, text: str, *, name: str | None = None) -> AgentCard:
+    """Check ``text`` as a card and write it to ``path`` (atomically: a temporary file, then a
+    rename); nothing is written if it is not a valid card.
+
+    Args:
+        path: The founder's card file (``DATA/agents/*.toml``).
+        text: The new TOML text.
+        name: The agent's name, which the edit must keep (None: any name).
+
+    Returns:
+        The card as it now loads from ``path``.
+
+    Raises:
+        CardError: the text is not a valid card (file and field named), or it renames the
+            agent.
+        OSError: the file cannot be written (the old one is kept).
+    """
+    card = parse_card(text, str(path), known_tools=known_tools(), known_kinds=K.names())
+    if name is not None and card.name != name:
+        raise CardError(
+            str(path), "name",
+            f"must stay {name!r} (to add another agent, create a new file in {path.parent})",
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return read_card(path)
