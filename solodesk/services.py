@@ -159,6 +159,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         log_dir=paths.log_dir,
         preflight=decisions.preflight,
         decisions=decisions,
+        cards=lambda: load_cards(resources_dir(), paths.data_dir),
     )
     cards = load_cards(resources_dir(), paths.data_dir)
     # Each card's daily budget (its budget_usd) is checked before every call of its runs.

@@ -349,3 +349,48 @@ def test_cli_agents_list_show_and_edit(home: Path, tmp_path: Path) -> None:
     assert "\nmanager" in "\n" + listed.stdout
     missing = run_cli(home, "agents", "show", "nobody")
     assert missing.returncode == 1 and "no agent named 'nobody'" in missing.stderr
+
+
+def test_triage_takes_prompt_model_and_step_limit_from_the_support_card(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    import_sample(services.store)
+    shipped = (Path(services.cards().cards["support"].source)).read_text(encoding="utf-8")
+    own = services.paths.data_dir / "agents" / "support.toml"
+    own.parent.mkdir(parents=True)
+    own.write_text(
+        shipped.replace("max_steps = 6", 'max_steps = 1\nmodel = "openai/scripted-support"')
+        .replace("# Support agent for {company}", "# Support agent (custom) for {company}"),
+        encoding="utf-8",
+    )
+    openai_server.push_when("Refund for my annual Pro plan",
+                            ToolCalls((("propose_reply", json.dumps({"body": ""})),)))
+
+    report = run(services.runner.triage(limit=1))
+
+    (outcome,) = report.outcomes
+    assert outcome.status == "invalid"  # one attempt (the card's step limit), not three
+    (request,) = openai_server.chat_requests
+    assert request.messages[0]["content"].startswith("# Support agent (custom) for Inkwell Notes")
+    assert request.body is not None and request.body["model"] == "scripted-support"
+    (call,) = services.store.llm_calls.all()
+    assert call["model"] == "openai/scripted-support"
+    assert services.store.actions.get(outcome.action_id).draft_attempts == 1
+
+
+def test_card_budgets_become_agent_budgets(home: Path) -> None:
+    from solodesk.services import build_services
+    from solodesk.store.paths import home_paths
+    from solodesk.store.secrets import SecretStore
+
+    paths = home_paths(home).ensure()
+    (paths.data_dir / "agents").mkdir(parents=True)
+    (paths.data_dir / "agents" / "thrifty.toml").write_text(
+        'name = "thrifty"\nrole = "Saves money"\nprompt = "Be brief."\nbudget_usd = 0.25\n',
+        encoding="utf-8",
+    )
+    sv = build_services(paths, secrets=SecretStore())
+    try:
+        assert sv.runner.budget.agent_budgets == {"thrifty": 0.25}
+    finally:
+        sv.store.close()
