@@ -33,6 +33,7 @@ from solodesk.core.cards import DELEGATE_TOOL, AgentCard
 from solodesk.core.llmtypes import LLMError, Message, OverBudget, ToolCall
 from solodesk.inbox.intake import Intake
 from solodesk.llm.gateway import Gateway
+from solodesk.llm.local import LOCAL_MODEL_NAME
 from solodesk.store.config import Config
 from solodesk.store.repos import Store
 
@@ -122,13 +123,33 @@ class _State:
 
 
 def _assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
-    msg: Message = {"role": "assistant", "content": text or None}
+    # content is a string, never null: some chat templates (llama.cpp's) require the key.
+    msg: Message = {"role": "assistant", "content": text or ""}
     if calls:
         msg["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in calls
         ]
     return msg
+
+
+def _result_messages(
+    calls: Sequence[ToolCall], results: Sequence[str], *, as_text: bool
+) -> list[Message]:
+    """The tool results for the model: one ``tool`` message per call (OpenAI function
+    calling), or, for the local model, one user message holding them all (llama.cpp's
+    chatml-function-calling template drops ``tool`` messages)."""
+    if not as_text:
+        return [
+            {"role": "tool", "tool_call_id": c.id, "name": c.name,
+             "content": r[:TOOL_RESULT_CHARS]}
+            for c, r in zip(calls, results, strict=True)
+        ]
+    parts = [
+        f"Result of {c.name} (call {i}):\n{r[:TOOL_RESULT_CHARS]}"
+        for i, (c, r) in enumerate(zip(calls, results, strict=True), start=1)
+    ]
+    return [{"role": "user", "content": "\n\n".join(parts)}]
 
 
 class AgentLoop:
@@ -286,6 +307,7 @@ class AgentLoop:
         ]
         report = AgentReport(card.name, task, "done", "", run_id=run.id)
         gateway = await self.gateway_for(card.model)
+        as_text = (card.model or self.config.get("llm.model")) == LOCAL_MODEL_NAME
         try:
             for step in range(card.max_steps):
                 completion = await gateway.complete(
@@ -298,11 +320,7 @@ class AgentLoop:
                     break
                 messages.append(_assistant_message(completion.text, completion.tool_calls))
                 results = await self._call_tools(state, by_name, completion.tool_calls)
-                for call, result in zip(completion.tool_calls, results, strict=True):
-                    messages.append({
-                        "role": "tool", "tool_call_id": call.id, "name": call.name,
-                        "content": result[:TOOL_RESULT_CHARS],
-                    })
+                messages += _result_messages(completion.tool_calls, results, as_text=as_text)
             else:
                 report.status = "step_limit"
                 report.text = (

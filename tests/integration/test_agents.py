@@ -102,6 +102,10 @@ def test_the_manager_delegates_to_two_agents_at_once(
     final = [r for r in openai_server.chat_requests if MANAGER in r.text()][-1]
     tool_msgs = [m for m in final.messages if m["role"] == "tool"]
     assert len(tool_msgs) == 2
+    (assistant,) = [m for m in final.messages if m["role"] == "assistant"]
+    assert [c["function"]["name"] for c in assistant["tool_calls"]] == ["delegate", "delegate"]
+    assert [m["tool_call_id"] for m in tool_msgs] == [c["id"] for c in assistant["tool_calls"]]
+    assert isinstance(assistant.get("content"), str)
     assert "marketing (run #" in tool_msgs[0]["content"]
     assert "Risky: unlimited liability" in tool_msgs[1]["content"]
     # The newsletter landed in the inbox with marketing's run, through the gates.
