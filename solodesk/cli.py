@@ -19,6 +19,7 @@ from typing import Any
 
 from solodesk import (
     __version__,
+    cli_agents,
     cli_books,
     cli_costs,
     cli_invoices,
@@ -169,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_books.register(sub)
     cli_invoices.register(sub)
     cli_runs.register(sub)
+    cli_agents.register(sub)
     cli_serve.register(sub)
     cli_costs.register(sub)
     return p
@@ -385,6 +387,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         try:
             return cli_costs.dispatch(sv, args)
         except cli_costs.CostsCliError as exc:
+            raise CliError(str(exc)) from None
+    if cmd in cli_agents.COMMANDS:
+        try:
+            return await cli_agents.dispatch(sv, args)
+        except cli_agents.AgentsCliError as exc:
             raise CliError(str(exc)) from None
     if cmd in cli_runs.COMMANDS:
         try:

@@ -51,6 +51,16 @@ def _line(run: Run) -> str:
     )
 
 
+def _print_tree(repo: Any, runs: list[Run], indent: str, depth: int = 0) -> None:
+    """Each run and, indented under it, its own children (a delegation's delegations)."""
+    for run in runs:
+        print(indent + _line(run).replace("\n", "\n" + indent))
+        for p in repo.proposals(run.id):
+            print(f"{indent}    proposal #{p.action_id} {p.status} {p.kind}: {p.summary}")
+        if depth < 8:
+            _print_tree(repo, repo.children(run.id), indent + "    ", depth + 1)
+
+
 def dispatch(sv: Any, args: argparse.Namespace) -> int:
     """Run a ``runs`` command with the process's services ``sv``; returns the exit status.
 
@@ -115,8 +125,7 @@ def dispatch(sv: Any, args: argparse.Namespace) -> int:
         print(f"  conversation: #{run.conversation_id}")
     if children:
         print(f"  with its {len(children)} child run(s): {_usage_text(tree)}")
-        for child in children:
-            print("  " + _line(child).replace("\n", "\n  "))
+        _print_tree(repo, children, "  ")
     if calls:
         print("  model calls:")
         for c in calls:

@@ -110,6 +110,7 @@ def _check_resources() -> None:
 
     for parts in (
         ("prompts", "support.md"),
+        ("agents", "manager.toml"),
         ("sample_mail", "demo.mbox"),
         ("icons", "solodesk.svg"),
     ):

@@ -17,10 +17,13 @@ from solodesk.actions.executors.calendar import SMTP_MESSAGE
 from solodesk.actions.executors.invoice import INVOICES
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
+from solodesk.agents.cards import CardSet, load_cards
+from solodesk.agents.loop import AgentLoop
 from solodesk.agents.runner import Runner
 from solodesk.connectors.mailimport import rederive_legacy
 from solodesk.core.actions import Action
 from solodesk.core.events import EventBus
+from solodesk.core.resources import resources_dir
 from solodesk.inbox.decisions import Decisions
 from solodesk.store.config import Config
 from solodesk.store.db import connect
@@ -42,6 +45,20 @@ class Services:
     bus: EventBus
     outbox: Outbox
     runner: Runner
+
+    def cards(self) -> CardSet:
+        """The agent cards: shipped, then the founder's in ``DATA/agents`` (read afresh)."""
+        return load_cards(resources_dir(), self.paths.data_dir)
+
+    @property
+    def agents(self) -> AgentLoop:
+        """The generic agent loop (``agents.loop``) on the runner's intake, runs and model;
+        it reads the cards afresh for each run, so an edited card applies at once."""
+        runner = self.runner
+        return AgentLoop(
+            store=self.store, config=self.config, intake=runner.intake, runs=runner.runs,
+            gateway_for=runner.gateway_for, cards=self.cards, own_domain=runner.gates.own_domain,
+        )
 
     @property
     def decisions(self) -> Decisions:
@@ -151,5 +168,11 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         log_dir=paths.log_dir,
         preflight=decisions.preflight,
         decisions=decisions,
+        cards=lambda: load_cards(resources_dir(), paths.data_dir),
+    )
+    cards = load_cards(resources_dir(), paths.data_dir)
+    # Each card's daily budget (its budget_usd) is checked before every call of its runs.
+    runner.budget.agent_budgets.update(
+        {c.name: c.budget_usd for c in cards if c.budget_usd is not None}
     )
     return Services(paths, config, store, secrets, bus, outbox, runner)

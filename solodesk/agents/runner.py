@@ -20,6 +20,7 @@ from typing import Any
 
 from solodesk.agents import proposals as P
 from solodesk.agents.budget import BudgetGuard
+from solodesk.agents.cards import CardSet, load_cards
 from solodesk.agents.runs import RunCancelled, RunContext, RunManager
 from solodesk.core.actions import (
     Action,
@@ -28,6 +29,7 @@ from solodesk.core.actions import (
     Provenance,
 )
 from solodesk.core.bounds import limit
+from solodesk.core.cards import AgentCard
 from solodesk.core.drafts import draft_problems
 from solodesk.core.events import (
     ChatDelta,
@@ -48,7 +50,7 @@ from solodesk.core.mail import (
     reply_subject,
     validate_draft,
 )
-from solodesk.core.resources import prompt
+from solodesk.core.resources import prompt, resources_dir
 from solodesk.inbox.decisions import Decisions, ExecuteFn, PreflightFailed, PreflightFn
 from solodesk.inbox.gates import Gates
 from solodesk.inbox.intake import Intake
@@ -131,6 +133,8 @@ class Runner:
             with the company's budgets before every model call (:class:`BudgetGuard`).
         decisions: The founder's decisions service (one is made on ``execute`` and
             ``preflight`` if None).
+        cards: The agent cards (``agents.cards``; None: the shipped ones): triage takes the
+            support card's prompt, model and step limit.
     """
 
     def __init__(
@@ -148,6 +152,7 @@ class Runner:
         runs: RunManager | None = None,
         agent_budgets: Mapping[str, float] | None = None,
         decisions: Decisions | None = None,
+        cards: Callable[[], CardSet] | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -165,6 +170,8 @@ class Runner:
         self._model_lock = asyncio.Lock()
         self._gateway: Gateway | None = None
         self._gateway_key: tuple[str, ...] | None = None
+        self._card_gateways: dict[str, Gateway] = {}
+        self._cards = cards
         self.gates = decisions.gates if decisions is not None else Gates(store, config)
         self.decisions = decisions or Decisions(
             store, config, bus, execute=execute, preflight=preflight, gates=self.gates
@@ -266,6 +273,50 @@ class Runner:
         if not price_in or not price_out:
             return None
         return float(price_in), float(price_out)
+
+    async def gateway_for(self, model: str | None) -> Gateway:
+        """The gateway for an agent card's model: the configured one (:meth:`gateway`) when
+        ``model`` is None or ``llm.model``, else a gateway for ``model`` with the same
+        ``llm.api_base``, API key, timeout and answer size (one per model, kept).
+
+        Raises:
+            LLMError: the local model is asked for while ``llm.model`` is not ``local``, or
+                the API key cannot be read.
+        """
+        configured = self.config.get("llm.model")
+        if not model or model == configured:
+            return await self.gateway()
+        if model == LOCAL_MODEL_NAME:
+            raise LLMError(
+                "an agent card asks for the local model, which runs only when llm.model is "
+                "'local': set it with 'solodesk config set llm.model local' or change the card"
+            )
+        try:
+            api_key = self.secrets.get("llm.api_key")
+        except SecretError as exc:
+            raise LLMError(str(exc)) from None
+        api_base = self.config.get("llm.api_base")
+        target = ModelTarget(
+            model=model,
+            api_base=api_base or None,
+            api_key=api_key,
+            timeout=float(self.config.get_int("llm.timeout")),
+            max_tokens=self.config.get_int("llm.max_tokens"),
+        )
+        cached = self._card_gateways.get(model)
+        if cached is not None and cached.target == target:
+            return cached
+        factory = self._gateway_factory or (
+            lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check)
+        )
+        gateway = self._card_gateways[model] = factory(target)
+        return gateway
+
+    def card(self, name: str) -> AgentCard | None:
+        """The agent card ``name`` (the founder's override if valid, else the shipped one), or
+        None if there is none."""
+        cards = self._cards() if self._cards is not None else load_cards(resources_dir(), None)
+        return cards.get(name)
 
     async def close(self) -> None:
         """Stop the local model server, if one was started."""
@@ -391,7 +442,9 @@ class Runner:
         """The body of a triage command's run: each mail in a child run, outcomes into
         ``report``."""
         self._restarts_left = LOCAL_RESTARTS_PER_RUN
-        await self.gateway()
+        card = self.card(SUPPORT_AGENT)
+        model = card.model if card is not None else None
+        await self.gateway_for(model)
         total = len(mails)
         for i, mail in enumerate(mails):
             # Claimed before any model call: a mail another run (the window, a second command)
@@ -405,7 +458,8 @@ class Runner:
                 with self.store.mail.lease(mail.id, claim):
                     # Per mail: a local model restarted after a crash has a new address.
                     outcome = await self.triage_one(
-                        await self.gateway(), mail, claim=claim, parent_run=run.id
+                        await self.gateway_for(model), mail, claim=claim, parent_run=run.id,
+                        card=card,
                     )
             except LLMError as exc:
                 # The mail goes back to untriaged ("new"), so the next run tries it again.
@@ -439,10 +493,13 @@ class Runner:
         *,
         claim: Owner | None = None,
         parent_run: int | None = None,
+        card: AgentCard | None = None,
     ) -> TriageOutcome:
         """Triage one mail (see :meth:`triage`) in a run of its own.
 
         Args:
+            card: The support card: its prompt, and its step limit caps the attempts (None:
+                the ``prompts/support.md`` prompt, ``llm.validation_retries`` + 1 attempts).
             claim: This run's triage claim on the mail (:meth:`MailRepo.claim_for_triage`); the
                 outcome and any proposal are stored only while it still holds.
             parent_run: The triage command's run, if any.
@@ -452,14 +509,19 @@ class Runner:
             RunCancelled: the mail's run was cancelled; nothing was stored.
         """
         return await self.runs.run(
-            lambda run: self._triage_mail(run, gateway, mail, claim),
+            lambda run: self._triage_mail(run, gateway, mail, claim, card),
             agent=SUPPORT_AGENT,
             task=f"triage mail #{mail.id}: {mail.subject}",
             parent_id=parent_run,
         )
 
     async def _triage_mail(
-        self, run: RunContext, gateway: Gateway, mail: MailRecord, claim: Owner | None
+        self,
+        run: RunContext,
+        gateway: Gateway,
+        mail: MailRecord,
+        claim: Owner | None,
+        card: AgentCard | None = None,
     ) -> TriageOutcome:
         if mail.automated:
             self.store.mail.set_triage(mail.id, "no_reply", mail.automated, claim=claim)
@@ -473,7 +535,13 @@ class Runner:
         tool_choice: str | dict[str, Any] = (
             {"type": "function", "function": {"name": P.PROPOSE_REPLY.name}} if local else "auto"
         )
-        system = prompt("support", **self._prompt_values())
+        system = (
+            card.filled_prompt(self._prompt_values()) if card is not None
+            else prompt("support", **self._prompt_values())
+        )
+        tries = self._retries() + 1
+        if card is not None:
+            tries = min(tries, card.max_steps)
         # Our own texts the model saw: a draft that copies them is not a mail.
         echoes = [system, *P.machine_texts(tools)]
         messages: list[Message] = [
@@ -499,7 +567,7 @@ class Runner:
         attempts: list[str] = []
         last_call: ToolCall | None = None
         last_text = ""
-        for _attempt in range(self._retries() + 1):
+        for _attempt in range(tries):
             completion, gateway = await self._complete(
                 gateway, messages, tools=tools, tool_choice=tool_choice, purpose="triage",
                 run_id=run.id,
@@ -552,7 +620,7 @@ class Runner:
             run_id=run.id,
             errors=attempts,
             summary=f"Invalid reply proposal for: {mail.subject}",
-            draft_attempts=self._retries() + 1,
+            draft_attempts=tries,
             mail_claim=(mail.id, claim),
         )
         return TriageOutcome(mail.id, "invalid", action.id, "; ".join(attempts))

@@ -474,6 +474,11 @@ SETTINGS: dict[str, Setting] = {
         "Seconds an approved mail waits (and can be cancelled) before it is sent",
         type=IntValue(0, MAX_UNDO_SECONDS, "seconds"),
     ),
+    "agents.max_parallel": Setting(
+        "4",
+        "Delegations an agent (the manager) runs at the same time, unless its card says",
+        type=IntValue(1, 16),
+    ),
     "books.rule_offer_after": Setting(
         "3",
         "Unedited approvals of the same categorisation (payee -> account) after which "

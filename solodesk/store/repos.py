@@ -1151,6 +1151,32 @@ class MailRepo:
             raise NotFound(f"no mail with id {mail_id}")
         return MailRecord(**rows[0])
 
+    def search(self, text: str, *, limit: int = 10) -> list[MailRecord]:
+        """Mail whose subject, sender or body holds ``text`` (case-insensitive for ASCII),
+        newest first; empty ``text`` lists the newest mail.
+
+        Args:
+            limit: At most this many (1..100).
+        """
+        limit = max(1, min(int(limit), 100))
+        sql = "SELECT id FROM mail"
+        params: list[Any] = []
+        words = text.split()
+        if words:
+            clauses = []
+            for word in words[:8]:
+                like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace(
+                    "_", "\\_") + "%"
+                clauses.append(
+                    "(subject LIKE ? ESCAPE '\\' OR from_addr LIKE ? ESCAPE '\\'"
+                    " OR body_text LIKE ? ESCAPE '\\')"
+                )
+                params += [like, like, like]
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [self.get(int(r[0])) for r in self.db.execute(sql, params).fetchall()]
+
     def untriaged(self, *, limit: int | None = None) -> list[MailRecord]:
         """Mail not yet triaged, oldest first."""
         sql = "SELECT id FROM mail WHERE triage_status = 'new' ORDER BY id"

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from solodesk.ui.bridge import EventBridge
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
+    from solodesk.ui.pages.agents import AgentsPage
     from solodesk.ui.pages.books import BooksPage
     from solodesk.ui.pages.invoices import InvoicesPage
     from solodesk.ui.pages.jobs import JobsPage
@@ -211,6 +212,7 @@ class MainWindow(QMainWindow):
     books: BooksPage
     invoices: InvoicesPage
     jobs: JobsPage
+    agents: AgentsPage
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
     shutdown_grace_s = SHUTDOWN_GRACE_S
@@ -370,6 +372,7 @@ class MainWindow(QMainWindow):
 
     def _add_backend_pages(self) -> None:
         """Build and register the pages that need the back end (they read it when shown)."""
+        from solodesk.ui.pages.agents import AgentsPage
         from solodesk.ui.pages.books import BooksPage
         from solodesk.ui.pages.invoices import InvoicesPage
         from solodesk.ui.pages.jobs import JobsPage
@@ -393,6 +396,12 @@ class MainWindow(QMainWindow):
         self.add_page(
             "jobs", "Jobs", self.jobs, keys.PAGE_KEYS[3],
             icon=self.style().standardIcon(std.SP_BrowserReload),
+        )
+        self.agents = AgentsPage(self.services, parent=self)
+        self.agents.message.connect(self._page_message)
+        self.add_page(
+            "agents", "Agents", self.agents, keys.PAGE_KEYS[4],
+            icon=self.style().standardIcon(std.SP_FileDialogContentsView),
         )
 
     # -- pages ---------------------------------------------------------------------------------

@@ -77,6 +77,21 @@ class RiskContext:
     profile: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ProposalContext:
+    """What a kind may use to complete an agent's proposal (:attr:`KindSpec.complete`).
+
+    Attributes:
+        own_domain: The founder's mail domain (from ``smtp.from``; empty when not set).
+        mail: A stored mail by id, as ``subject``, ``reply_to`` (where a reply goes),
+            ``in_reply_to`` and ``references`` (its thread, RFC 5322 3.6.4); None when there
+            is no such mail or no store.
+    """
+
+    own_domain: str = ""
+    mail: Callable[[int], Mapping[str, Any] | None] | None = None
+
+
 def no_blobs(_payload: BaseModel) -> Mapping[str, str]:
     """The :attr:`KindSpec.blobs` of a kind that carries no bytes."""
     return {}
@@ -120,6 +135,10 @@ class KindSpec:
         edit_fields: The fields ``inbox edit`` may change (None: every top-level field).
         quality: Checks of agent-written text beyond validation (echoed prompts, JSON instead of
             prose...), given the texts that must not be echoed; empty when fine.
+        agent_fields: The top-level fields an agent writes in its ``propose_<kind>`` tool
+            (None: every field); :attr:`complete` fills the others.
+        complete: Turns an agent's arguments into the stored payload (fills the fields the
+            agent does not write: a Message-ID, a reply's threading...); None: as given.
     """
 
     name: str
@@ -137,6 +156,8 @@ class KindSpec:
     render_text: Callable[[Mapping[str, Any]], list[str]] | None = None
     edit_fields: tuple[str, ...] | None = None
     quality: Callable[[Any, Iterable[str]], list[str]] | None = None
+    agent_fields: tuple[str, ...] | None = None
+    complete: Callable[[dict[str, Any], ProposalContext], dict[str, Any]] | None = None
 
     # -- derived helpers --------------------------------------------------------------------
     def parse(self, payload: Mapping[str, Any]) -> BaseModel:
@@ -161,6 +182,31 @@ class KindSpec:
         schema = self.payload_model.model_json_schema()
         props: dict[str, Any] = schema.get("properties", {})
         return props
+
+    def agent_schema(self) -> dict[str, Any]:
+        """The JSON schema of what an agent writes: :attr:`payload_model`'s, narrowed to
+        :attr:`agent_fields` (titles dropped)."""
+        schema = self.payload_model.model_json_schema()
+        schema.pop("title", None)
+        props: dict[str, Any] = schema.get("properties", {})
+        if self.agent_fields is not None:
+            keep = set(self.agent_fields)
+            schema["properties"] = props = {k: v for k, v in props.items() if k in keep}
+            schema["required"] = [r for r in schema.get("required", []) if r in keep]
+            if "$defs" in schema and "$ref" not in repr(props):
+                schema.pop("$defs")
+        for prop in props.values():
+            if isinstance(prop, dict):
+                prop.pop("title", None)
+        return schema
+
+    def from_agent(self, arguments: Mapping[str, Any], ctx: ProposalContext) -> dict[str, Any]:
+        """The stored payload for an agent's ``propose_<kind>`` arguments: fields outside
+        :attr:`agent_fields` are dropped, then :attr:`complete` fills what the kind adds."""
+        args = dict(arguments)
+        if self.agent_fields is not None:
+            args = {k: v for k, v in args.items() if k in self.agent_fields}
+        return self.complete(args, ctx) if self.complete is not None else args
 
     def editable(self) -> tuple[str, ...]:
         """The fields ``inbox edit`` may change."""

@@ -26,13 +26,15 @@ from solodesk.core.actions import Provenance
 from solodesk.core.bounds import escape_controls, for_terminal
 from solodesk.core.drafts import draft_problems, find_promises
 from solodesk.core.inspect import hidden_characters, links
-from solodesk.core.kinds import FactField, KindSpec, RiskContext, register
+from solodesk.core.kinds import FactField, KindSpec, ProposalContext, RiskContext, register
 from solodesk.core.mail import (
     ReplyEmailPayload,
     SendEmailPayload,
     all_recipients,
     domain_of,
+    new_message_id,
     payload_errors,
+    reply_subject,
 )
 from solodesk.core.phishing import sender_signals
 from solodesk.core.risk import Risk, RiskAssessment
@@ -219,6 +221,36 @@ def _key(payload: SendEmailPayload) -> str | None:
     return payload.message_id
 
 
+#: What an agent writes in ``propose_send_email`` (the Message-ID is SoloDesk's).
+SEND_AGENT_FIELDS = ("to", "cc", "subject", "body")
+#: What an agent writes in ``propose_reply_email``: the mail it answers and the text; the
+#: subject and threading come from that mail (RFC 5322 3.6.4, 3.6.5).
+REPLY_AGENT_FIELDS = ("source_mail_id", "to", "cc", "body")
+
+
+def complete_send(args: dict[str, Any], ctx: ProposalContext) -> dict[str, Any]:
+    """An agent's ``send_email`` arguments plus a Message-ID on the founder's domain."""
+    return {**args, "message_id": new_message_id(ctx.own_domain)}
+
+
+def complete_reply(args: dict[str, Any], ctx: ProposalContext) -> dict[str, Any]:
+    """An agent's ``reply_email`` arguments, threaded on the mail ``source_mail_id`` names:
+    its reply subject, In-Reply-To and References, and its sender when ``to`` is empty. An
+    unknown mail is left for validation to report (no subject)."""
+    out = {**args, "message_id": new_message_id(ctx.own_domain)}
+    mail_id = args.get("source_mail_id")
+    mail = ctx.mail(mail_id) if ctx.mail is not None and isinstance(mail_id, int) else None
+    if mail is None:
+        out.setdefault("subject", "")
+        return out
+    out["subject"] = reply_subject(str(mail.get("subject", "")))
+    out["in_reply_to"] = str(mail.get("in_reply_to", ""))
+    out["references"] = list(mail.get("references", []))
+    if not out.get("to"):
+        out["to"] = [str(mail.get("reply_to", ""))]
+    return out
+
+
 SEND_EMAIL_SPEC = register(
     KindSpec(
         name=SEND_EMAIL,
@@ -235,6 +267,8 @@ SEND_EMAIL_SPEC = register(
         render_text=render_mail,
         edit_fields=EDIT_FIELDS,
         quality=mail_quality,
+        agent_fields=SEND_AGENT_FIELDS,
+        complete=complete_send,
     )
 )
 
@@ -247,6 +281,8 @@ REPLY_EMAIL_SPEC = register(
         label="Reply",
         payload_model=ReplyEmailPayload,
         assess=assess_reply,
+        agent_fields=REPLY_AGENT_FIELDS,
+        complete=complete_reply,
     )
 )
 
