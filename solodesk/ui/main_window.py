@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
     from solodesk.ui.pages.books import BooksPage
+    from solodesk.ui.pages.costs import CostsPage
     from solodesk.ui.pages.invoices import InvoicesPage
     from solodesk.ui.pages.jobs import JobsPage
     from solodesk.ui.policy_dialog import PolicyDialog
@@ -211,6 +212,7 @@ class MainWindow(QMainWindow):
     books: BooksPage
     invoices: InvoicesPage
     jobs: JobsPage
+    costs: CostsPage
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
     shutdown_grace_s = SHUTDOWN_GRACE_S
@@ -371,6 +373,7 @@ class MainWindow(QMainWindow):
     def _add_backend_pages(self) -> None:
         """Build and register the pages that need the back end (they read it when shown)."""
         from solodesk.ui.pages.books import BooksPage
+        from solodesk.ui.pages.costs import CostsPage
         from solodesk.ui.pages.invoices import InvoicesPage
         from solodesk.ui.pages.jobs import JobsPage
 
@@ -393,6 +396,12 @@ class MainWindow(QMainWindow):
         self.add_page(
             "jobs", "Jobs", self.jobs, keys.PAGE_KEYS[3],
             icon=self.style().standardIcon(std.SP_BrowserReload),
+        )
+        self.costs = CostsPage(self.services, parent=self)
+        self.costs.message.connect(self._page_message)
+        self.add_page(
+            "costs", "Costs", self.costs, keys.PAGE_KEYS[4],
+            icon=self.style().standardIcon(std.SP_DriveHDIcon),
         )
 
     # -- pages ---------------------------------------------------------------------------------
