@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QStyle, QSystemTrayIcon, QWidget
 
 from solodesk.core.resources import resource
@@ -94,7 +94,11 @@ def badge_icon(base: QIcon, count: int, size: int = ICON_SIZE) -> QIcon:
     painter.drawEllipse(disc)
     font = QFont()
     font.setBold(True)
-    font.setPixelSize(int(d * (0.62 if len(text) == 1 else 0.48)))
+    px = int(d * (0.62 if len(text) == 1 else 0.5))
+    font.setPixelSize(px)
+    while px > 6 and QFontMetrics(font).horizontalAdvance(text) > d * 0.86:
+        px -= 1
+        font.setPixelSize(px)
     painter.setFont(font)
     painter.setPen(QColor("white"))
     painter.drawText(disc, Qt.AlignmentFlag.AlignCenter, text)
