@@ -5,11 +5,12 @@ is shown and painted before anything slow happens: the back end (store, runner, 
 libraries they import) is built and attached after the first paint, then litellm is imported in
 a worker thread ahead of the first chat (:func:`solodesk.llm.gateway.preload`), and what start-up
 left in memory is frozen out of Python's garbage collections (:func:`gc.freeze`).
-Where the desktop has a system tray, a tray icon shows the pending count and notifications
-(:mod:`solodesk.ui.tray`), and closing the window (with ``ui.close_to_tray``) only hides it:
-SoloDesk keeps running until Quit. When it quits (or the window closes where there is no
-tray), a send in progress may finish within a grace period, the remaining tasks (triage,
-chat) are cancelled and awaited, then
+Scheduled jobs run while the app runs (:func:`_start_jobs`). Where the desktop has a system
+tray, a tray icon shows the pending count and notifications (:mod:`solodesk.ui.tray`), and
+closing the window (with ``ui.close_to_tray``) only hides it: SoloDesk keeps running until
+Quit (the outbox sends approved mail, scheduled jobs run). When it quits (or the window
+closes where there is no tray), a send in progress may finish within a grace period, a job in
+progress too, the remaining tasks (triage, chat) are cancelled and awaited, then
 :meth:`Services.aclose <solodesk.services.Services.aclose>` stops the local model server and
 closes the database. Errors in tasks and slots are logged and shown in the status bar; the
 application keeps running.
@@ -206,6 +207,7 @@ async def run_window(
     closed = asyncio.Event()
     attached: MainWindow | None = None
     presence: TrayController | None = None
+    jobs: tuple[asyncio.Event, asyncio.Task[None]] | None = None
     try:
         if window is not None and (window.closing or not window.isVisible()):
             return 0  # closed before its back end was ready
@@ -228,6 +230,7 @@ async def run_window(
             window.attach(services, bridge=bridge)
         attached = window
         presence = TrayController(window, services, available=tray)
+        jobs = _start_jobs(window, services)
         if reconciled:
             window.show_message(
                 f"{len(reconciled)} send(s) were interrupted when SoloDesk last stopped; they "
@@ -249,12 +252,57 @@ async def run_window(
             # the outbox); triage and chat are cancelled. Nothing is left pending.
             attached.shutdown()
             try:
-                await attached.finish_work()
+                stopping: list[Awaitable[object]] = [attached.finish_work()]
+                if jobs is not None:
+                    stopping.append(_stop_jobs(*jobs, attached.shutdown_grace_s))
+                await asyncio.gather(*stopping)
             except Exception:
                 log.exception("finishing the window's work failed")
         await _cancel_pending()
         await services.aclose()
     return 0
+
+
+def _start_jobs(window: MainWindow, services: Services) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """Run scheduled jobs while SoloDesk runs (also hidden in the tray): the same
+    :class:`~solodesk.scheduler.JobScheduler` as ``solodesk serve`` (each slot runs once even
+    with both open; missed slots catch up once at start), shared with the Jobs page's Run now.
+
+    Returns:
+        The event that stops it, and its task.
+    """
+    from solodesk.scheduler import JobScheduler
+
+    scheduler = JobScheduler(
+        store=services.store, config=services.config, secrets=services.secrets, bus=services.bus
+    )
+    window.jobs.scheduler = scheduler
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(scheduler.run_forever(stop))
+    task.set_name("job scheduler")
+
+    def ended(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None and not window.closing:
+            exc = t.exception()
+            log.error("the job scheduler stopped", exc_info=exc)
+            window.show_message(f"Scheduled jobs stopped: {type(exc).__name__}: {exc}; restart "
+                                "SoloDesk to run them again", error=True)
+
+    task.add_done_callback(ended)
+    return stop, task
+
+
+async def _stop_jobs(stop: asyncio.Event, task: asyncio.Task[None], grace_s: float) -> None:
+    """Stop the job scheduler: a job in progress may finish within ``grace_s`` seconds, then
+    it is cancelled (its run is recorded as interrupted at the next start)."""
+    stop.set()
+    if task.done():
+        return
+    done, _ = await asyncio.wait([task], timeout=grace_s)
+    if not done:
+        log.warning("a job was still running at shutdown: interrupting it")
+        task.cancel()
+        await asyncio.wait([task], timeout=grace_s)
 
 
 async def _first_paint(window: MainWindow, *, timeout: float = FIRST_PAINT_WAIT_S) -> None:

@@ -118,7 +118,8 @@ class Notifier(QObject):
         if not event.task.startswith("job:"):
             return  # a failure of the founder's own work is shown where they started it
         name = event.task.removeprefix("job:")
-        self._emit(Notice(f"Job {name} failed", _one_line(event.message), f"job:{name}", True))
+        text = event.message.removeprefix(f"job {name} failed: ")  # the title says it
+        self._emit(Notice(f"Job {name} failed", _one_line(text), f"job:{name}", True))
 
     def on_outbox_executed(self, event: OutboxExecuted) -> None:
         """A send failed, or its delivery is unknown: say so (a sent one is not news)."""

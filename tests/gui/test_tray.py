@@ -263,13 +263,16 @@ def test_closed_to_the_tray_the_outbox_still_sends_and_quit_ends_cleanly(
     action = propose_send(services.store, n=1)
     seen: dict[str, object] = {}
 
+    started: list[MainWindow] = []
+
+    async def on_start(window: MainWindow) -> None:
+        started.append(window)  # (windows of earlier tests may still exist)
+
     def step() -> None:
-        windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)
-                   and w.is_attached]
-        if not windows:
+        if not started:
             QTimer.singleShot(10, step)
             return
-        win = windows[0]
+        win = started[0]
         if "hidden" not in seen:
             seen["hidden"] = True
             seen["loop"] = asyncio.get_event_loop()
@@ -289,7 +292,7 @@ def test_closed_to_the_tray_the_outbox_still_sends_and_quit_ends_cleanly(
 
     QTimer.singleShot(0, step)
     try:
-        assert run_gui(services, tray=True, first_run=False) == 0
+        assert run_gui(services, tray=True, first_run=False, on_start=on_start) == 0
     finally:
         sink.stop()
     assert seen["visible_after_close"] is False
@@ -319,3 +322,59 @@ def test_settings_dialog_has_the_tray_settings(
     tray, _shown = _tray(win, available=True)
     assert tray.do_not_disturb and tray.dnd_action.isChecked()
     assert not tray.keeps_running()
+
+
+def test_scheduled_jobs_run_in_the_app_and_keep_running_in_the_tray(
+    qapp: QApplication, gui_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job whose slot was missed while SoloDesk was closed runs once at start; one in
+    progress when the window is closed to the tray goes on and finishes."""
+    from solodesk.app import run_gui
+    from solodesk.scheduler import JOB_KINDS, JobContext, JobKind, JobResult
+
+    hidden = asyncio.Event()
+    ran: list[tuple[str, bool]] = []
+
+    async def wait_for_hide(ctx: JobContext) -> JobResult:
+        await hidden.wait()  # still running when the window goes to the tray
+        ran.append((ctx.slot, started[0].isVisible()))
+        return JobResult(ok=True, detail="ran while hidden")
+
+    monkeypatch.setitem(JOB_KINDS, "wait_for_hide", JobKind("wait_for_hide", "test", wait_for_hide))
+    store = gui_services.store
+    store.jobs.add("nightly", schedule="0 3 * * *", kind="wait_for_hide", enabled=True)
+    store.db.execute("UPDATE jobs SET enabled_since = '2026-01-01T00:00:00.000000Z',"
+                     " created_at = '2026-01-01T00:00:00.000000Z' WHERE name = 'nightly'")
+    seen: dict[str, object] = {}
+
+    started: list[MainWindow] = []
+
+    async def on_start(window: MainWindow) -> None:
+        started.append(window)  # (windows of earlier tests may still exist)
+
+    def step() -> None:
+        seen["looks"] = int(seen.get("looks", 0)) + 1  # type: ignore[call-overload]
+        if started and int(seen["looks"]) > 30_000:  # a hang guard only (minutes)
+            started[0].request_quit()
+            return
+        if not started or not (hidden.is_set()
+                               or store.jobs.running(store.jobs.get("nightly"))):
+            QTimer.singleShot(10, step)
+            return
+        win = started[0]
+        if not hidden.is_set():
+            win.close()  # to the tray, while the job runs
+            hidden.set()
+        last = store.jobs.last_run(store.jobs.get("nightly"))
+        if last is None or last.outcome == "running":
+            QTimer.singleShot(20, step)
+            return
+        seen["outcome"] = (last.outcome, last.detail)
+        seen["runs"] = len(store.jobs.history("nightly"))
+        win.request_quit()
+
+    QTimer.singleShot(0, step)
+    assert run_gui(gui_services, tray=True, first_run=False, on_start=on_start) == 0
+    assert seen["outcome"] == ("done", "ran while hidden")
+    assert len(ran) == 1 and ran[0][1] is False  # once (missed slots catch up once), hidden
+    assert seen["runs"] == 1
