@@ -5,8 +5,12 @@ is shown and painted before anything slow happens: the back end (store, runner, 
 libraries they import) is built and attached after the first paint, then litellm is imported in
 a worker thread ahead of the first chat (:func:`solodesk.llm.gateway.preload`), and what start-up
 left in memory is frozen out of Python's garbage collections (:func:`gc.freeze`).
-When the window closes, a send in progress may finish within a grace period, the remaining
-tasks (triage, chat) are cancelled and awaited, then
+Scheduled jobs run while the app runs (:func:`_start_jobs`). Where the desktop has a system
+tray, a tray icon shows the pending count and notifications (:mod:`solodesk.ui.tray`), and
+closing the window (with ``ui.close_to_tray``) only hides it: SoloDesk keeps running until
+Quit (the outbox sends approved mail, scheduled jobs run). When it quits (or the window
+closes where there is no tray), a send in progress may finish within a grace period, a job in
+progress too, the remaining tasks (triage, chat) are cancelled and awaited, then
 :meth:`Services.aclose <solodesk.services.Services.aclose>` stops the local model server and
 closes the database. Errors in tasks and slots are logged and shown in the status bar; the
 application keeps running.
@@ -178,8 +182,12 @@ async def run_window(
     on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
     first_run: bool | None = None,
     window: MainWindow | None = None,
+    tray: bool | None = None,
 ) -> int:
-    """Show the main window and run until it is closed, then shut down cleanly.
+    """Show the main window and run until SoloDesk quits, then shut down cleanly.
+
+    Where there is a system tray, closing the window with ``ui.close_to_tray`` on only hides
+    it (:class:`~solodesk.ui.tray.TrayController`); Quit ends the run.
 
     Args:
         services: The back end; closed (``aclose``) before returning.
@@ -188,14 +196,18 @@ async def run_window(
         first_run: Show the first-run dialog before ``on_start``; None: only if the names
             were never set (:meth:`Config.first_run <solodesk.store.config.Config.first_run>`).
         window: A window already shown without a back end: ``services`` is attached to it.
+        tray: Whether the desktop has a system tray (None: ask Qt).
 
     Returns:
         The exit status (0).
     """
     from solodesk.ui.bridge import EventBridge
+    from solodesk.ui.tray import TrayController
 
     closed = asyncio.Event()
     attached: MainWindow | None = None
+    presence: TrayController | None = None
+    jobs: tuple[asyncio.Event, asyncio.Task[None]] | None = None
     try:
         if window is not None and (window.closing or not window.isVisible()):
             return 0  # closed before its back end was ready
@@ -217,6 +229,8 @@ async def run_window(
             window.closed.connect(closed.set)
             window.attach(services, bridge=bridge)
         attached = window
+        presence = TrayController(window, services, available=tray)
+        jobs = _start_jobs(window, services)
         if reconciled:
             window.show_message(
                 f"{len(reconciled)} send(s) were interrupted when SoloDesk last stopped; they "
@@ -231,17 +245,64 @@ async def run_window(
             starting.add_done_callback(_log_start_failure(window))
         await closed.wait()
     finally:
+        if presence is not None:
+            presence.close()
         if attached is not None:
             # A send in progress finishes (or, after the grace period, is left "unknown" by
             # the outbox); triage and chat are cancelled. Nothing is left pending.
             attached.shutdown()
             try:
-                await attached.finish_work()
+                stopping: list[Awaitable[object]] = [attached.finish_work()]
+                if jobs is not None:
+                    stopping.append(_stop_jobs(*jobs, attached.shutdown_grace_s))
+                await asyncio.gather(*stopping)
             except Exception:
                 log.exception("finishing the window's work failed")
         await _cancel_pending()
         await services.aclose()
     return 0
+
+
+def _start_jobs(window: MainWindow, services: Services) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """Run scheduled jobs while SoloDesk runs (also hidden in the tray): the same
+    :class:`~solodesk.scheduler.JobScheduler` as ``solodesk serve`` (each slot runs once even
+    with both open; missed slots catch up once at start), shared with the Jobs page's Run now.
+
+    Returns:
+        The event that stops it, and its task.
+    """
+    from solodesk.scheduler import JobScheduler
+
+    scheduler = JobScheduler(
+        store=services.store, config=services.config, secrets=services.secrets, bus=services.bus
+    )
+    window.jobs.scheduler = scheduler
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(scheduler.run_forever(stop))
+    task.set_name("job scheduler")
+
+    def ended(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None and not window.closing:
+            exc = t.exception()
+            log.error("the job scheduler stopped", exc_info=exc)
+            window.show_message(f"Scheduled jobs stopped: {type(exc).__name__}: {exc}; restart "
+                                "SoloDesk to run them again", error=True)
+
+    task.add_done_callback(ended)
+    return stop, task
+
+
+async def _stop_jobs(stop: asyncio.Event, task: asyncio.Task[None], grace_s: float) -> None:
+    """Stop the job scheduler: a job in progress may finish within ``grace_s`` seconds, then
+    it is cancelled (its run is recorded as interrupted at the next start)."""
+    stop.set()
+    if task.done():
+        return
+    done, _ = await asyncio.wait([task], timeout=grace_s)
+    if not done:
+        log.warning("a job was still running at shutdown: interrupting it")
+        task.cancel()
+        await asyncio.wait([task], timeout=grace_s)
 
 
 async def _first_paint(window: MainWindow, *, timeout: float = FIRST_PAINT_WAIT_S) -> None:
@@ -283,6 +344,7 @@ async def _open(
     on_start: Callable[[MainWindow], Awaitable[object]] | None,
     first_run: bool | None,
     failure: list[BaseException],
+    tray: bool | None = None,
 ) -> int:
     """The app's main task: the frame is shown; once painted, build (or take) the back end,
     attach it and run until the window closes.
@@ -309,7 +371,7 @@ async def _open(
     )
     return await run_window(
         services, on_window=lambda _w: None, on_start=on_start, first_run=first_run,
-        window=window,
+        window=window, tray=tray,
     )
 
 
@@ -318,13 +380,16 @@ def run_gui(
     *,
     on_start: Callable[[MainWindow], Awaitable[object]] | None = None,
     first_run: bool | None = None,
+    tray: bool | None = None,
 ) -> int:
-    """Run the desktop app until its window closes.
+    """Run the desktop app until it quits (its window closes, or Quit where the tray keeps
+    it running).
 
     Args:
         services: Prebuilt services (e.g. the demo's); built from the default paths if None.
         on_start: Work to start once the window is shown.
         first_run: Ask the first-run questions first (None: only on the first run).
+        tray: Whether the desktop has a system tray (None: ask Qt; tests say yes or no).
 
     Returns:
         The exit status: 0, or 1 if the services could not be built.
@@ -348,11 +413,11 @@ def run_gui(
     previous_hook = sys.excepthook
     sys.excepthook = _excepthook(window)
 
-    # Ctrl+C (or SIGTERM) closes the window cleanly; the timer lets Python see the signal.
+    # Ctrl+C (or SIGTERM) quits cleanly (also from the tray); the timer lets Python see it.
     def on_signal(_signum: int, _frame: object) -> None:
         w = window()
         if w is not None:
-            w.close()
+            w.request_quit()
 
     previous_sigint = signal.signal(signal.SIGINT, on_signal)
     previous_sigterm = signal.signal(signal.SIGTERM, on_signal)
@@ -368,7 +433,8 @@ def run_gui(
     try:
         with loop:
             main_task = loop.create_task(
-                _open(frame, services, on_start=on_start, first_run=first_run, failure=failure)
+                _open(frame, services, on_start=on_start, first_run=first_run, failure=failure,
+                      tray=tray)
             )
             try:
                 return int(loop.run_until_complete(main_task))
@@ -379,7 +445,7 @@ def run_gui(
                 log.info("Qt event loop ended before the window closed; shutting down")
                 w = window()
                 if w is not None:
-                    w.close()
+                    w.request_quit()
                 else:
                     main_task.cancel()
                 return int(loop.run_until_complete(main_task))

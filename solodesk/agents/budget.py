@@ -66,6 +66,10 @@ class _Limit:
     fix: str  # how to raise it
 
 
+#: A budget with its scope, current period, limit and spend (USD), and how to raise it.
+BudgetLimit = _Limit
+
+
 class BudgetGuard:
     """Refuses a model call that could cross a budget.
 
@@ -144,6 +148,27 @@ class BudgetGuard:
                 out.append(_Limit(f"job {job[0]}", f"job run {job_run_id}", job[1],
                                   costs.job_run_spent_usd(job_run_id),
                                   f"solodesk jobs add ... --budget-usd AMOUNT for {job[0]}"))
+        return out
+
+    def usage(self) -> list[BudgetLimit]:
+        """Every budget that is set, with what it has spent in its current period: the
+        company's daily and monthly budgets, then each agent's (today), by agent name. Job
+        budgets are per job run and are shown with each run, not here.
+
+        Raises:
+            ScheduleError: ``schedule.timezone`` is not an IANA time zone name.
+        """
+        out = self.limits(None)
+        if not self.agent_budgets:
+            return out
+        tz = founder_zone(self.config)
+        day = self.clock().astimezone(tz).date()
+        day_start = start_of_day(day, tz)
+        day_end = start_of_day(day + timedelta(days=1), tz)
+        for agent, limit in sorted(self.agent_budgets.items()):
+            out.append(_Limit(f"agent {agent}", day.isoformat(), limit,
+                              self.store.costs.spent_usd(day_start, day_end, agent=agent),
+                              f"raise budget_usd in the {agent} agent's card"))
         return out
 
     def check(self, call: CallEstimate) -> None:

@@ -523,6 +523,17 @@ SETTINGS: dict[str, Setting] = {
         "(empty: no limit)",
         type=FloatValue(0, 1_000_000, "USD", allow_empty=True),
     ),
+    "ui.close_to_tray": Setting(
+        "true", "Closing the window keeps SoloDesk running in the system tray (approved mail "
+        "is still sent, jobs still run) where the desktop has a tray; Quit ends it. Without a "
+        "tray, closing always quits",
+        type=BoolValue(),
+    ),
+    "ui.do_not_disturb": Setting(
+        "false", "Do Not Disturb: no desktop notifications, only the count on the tray icon "
+        "(failures are still shown in the status bar and the log)",
+        type=BoolValue(),
+    ),
     "schedule.timezone": Setting(
         "", "Time zone of job schedules, e.g. Europe/Paris (empty: the system's)",
         type=TimeZoneValue(),

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
     from solodesk.ui.pages.agents import AgentsPage
     from solodesk.ui.pages.books import BooksPage
+    from solodesk.ui.pages.costs import CostsPage
     from solodesk.ui.pages.invoices import InvoicesPage
     from solodesk.ui.pages.jobs import JobsPage
     from solodesk.ui.policy_dialog import PolicyDialog
@@ -195,11 +196,14 @@ class MainWindow(QMainWindow):
 
     Signals:
         closed(): The window was closed (the application then shuts down).
+        hiddenToTray(): Closing only hid the window (:attr:`keep_running_on_close` said so):
+            SoloDesk keeps running until :meth:`request_quit`.
         painted(): The window was painted for the first time.
         attached(): The back end is attached: the panels exist.
     """
 
     closed = Signal()
+    hiddenToTray = Signal()  # noqa: N815
     painted = Signal()
     attached = Signal()
 
@@ -213,6 +217,11 @@ class MainWindow(QMainWindow):
     invoices: InvoicesPage
     jobs: JobsPage
     agents: AgentsPage
+    costs: CostsPage
+
+    #: Asked when the window is closed: True hides it and SoloDesk keeps running (the tray,
+    #: :class:`~solodesk.ui.tray.TrayController`, sets it); None or False: closing quits.
+    keep_running_on_close: Callable[[], bool] | None = None
 
     #: How long closing waits for a send in progress (then for cancelled work), in seconds.
     shutdown_grace_s = SHUTDOWN_GRACE_S
@@ -233,6 +242,7 @@ class MainWindow(QMainWindow):
         self._triage_task_running = False
         self._importing = False
         self._closing = False
+        self._quitting = False
         self._outbox_stop = asyncio.Event()
         self._outbox_task: asyncio.Task[None] | None = None
         self.tasks = TaskTracker(self)
@@ -374,6 +384,7 @@ class MainWindow(QMainWindow):
         """Build and register the pages that need the back end (they read it when shown)."""
         from solodesk.ui.pages.agents import AgentsPage
         from solodesk.ui.pages.books import BooksPage
+        from solodesk.ui.pages.costs import CostsPage
         from solodesk.ui.pages.invoices import InvoicesPage
         from solodesk.ui.pages.jobs import JobsPage
 
@@ -402,6 +413,12 @@ class MainWindow(QMainWindow):
         self.add_page(
             "agents", "Agents", self.agents, keys.PAGE_KEYS[4],
             icon=self.style().standardIcon(std.SP_FileDialogContentsView),
+        )
+        self.costs = CostsPage(self.services, parent=self)
+        self.costs.message.connect(self._page_message)
+        self.add_page(
+            "costs", "Costs", self.costs, keys.PAGE_KEYS[5],
+            icon=self.style().standardIcon(std.SP_DriveHDIcon),
         )
 
     # -- pages ---------------------------------------------------------------------------------
@@ -541,7 +558,7 @@ class MainWindow(QMainWindow):
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence(keys.QUIT_KEYS))
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        self.quit_action.triggered.connect(self.close)
+        self.quit_action.triggered.connect(self.request_quit)
         self.refresh_action = QAction("&Refresh inbox", self)
         self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
         self.policy_action = QAction("&Policy rules…", self)
@@ -1071,12 +1088,25 @@ class MainWindow(QMainWindow):
         if isinstance(page, str) and page in self._pages:
             self.show_page(page)
 
+    def request_quit(self) -> None:
+        """Close the window for good: SoloDesk shuts down even when closing would only hide
+        the window in the tray (File → Quit, the tray's Quit, SIGTERM)."""
+        self._quitting = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         try:
-            if self._layout_file is not None:
+            if self._layout_file is not None and (self.isVisible() or not self._quitting):
                 self.save_layout()
         except Exception:  # a read-only settings folder must not stop the window closing
             log.exception("saving the window layout failed")
+        keep = self.keep_running_on_close
+        if not (self._quitting or self._closing) and keep is not None and keep():
+            event.ignore()
+            self.hide()
+            log.info("window closed to the tray; SoloDesk keeps running")
+            self.hiddenToTray.emit()
+            return
         self.shutdown()
         event.accept()
         self.closed.emit()

@@ -16,6 +16,7 @@ import logging
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -62,6 +63,11 @@ INT_KEYS = (
     "outbox.undo_seconds",
 )
 SECRET_KEYS = ("llm.api_key", "smtp.password")
+#: On/off settings, shown as check boxes: key, label.
+BOOL_KEYS = (
+    ("ui.close_to_tray", "&Keep running in the tray when the window is closed"),
+    ("ui.do_not_disturb", "Do &Not Disturb (no notifications, only the count on the tray icon)"),
+)
 
 ERROR_STYLE = "QLabel { color: #b3261e; }"
 INVALID_STYLE = "QLineEdit { border: 1px solid #b3261e; }"
@@ -115,6 +121,13 @@ class SettingsDialog(QDialog):
         self.security.addItems(list(SETTINGS["smtp.security"].choices))
         self.security.setCurrentText(self._valid_or_default("smtp.security"))
         self.security.setToolTip(SETTINGS["smtp.security"].help)
+        self.checks: dict[str, QCheckBox] = {}
+        for key, text in BOOL_KEYS:
+            box = QCheckBox(text)
+            box.setObjectName(f"setting:{key}")
+            box.setToolTip(SETTINGS[key].help)
+            box.setChecked(self._valid_or_default(key) == "true")
+            self.checks[key] = box
         self.file_problems = QLabel(self._file_problems_text())
         self.file_problems.setObjectName("settingsFileProblems")
         self.file_problems.setWordWrap(True)
@@ -174,6 +187,11 @@ class SettingsDialog(QDialog):
         self._text_row(names_form, "&Company:", "company.name")
         self._text_row(names_form, "F&ounder:", "founder.name")
 
+        desktop_box = QGroupBox("Desktop")
+        desktop_layout = QVBoxLayout(desktop_box)
+        for box in self.checks.values():
+            desktop_layout.addWidget(box)
+
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -187,6 +205,7 @@ class SettingsDialog(QDialog):
         forms_layout.addWidget(model_box)
         forms_layout.addWidget(mail_box)
         forms_layout.addWidget(names_box)
+        forms_layout.addWidget(desktop_box)
         forms_layout.addStretch(1)
         self.forms_scroll = QScrollArea()
         self.forms_scroll.setWidget(forms)
@@ -284,6 +303,8 @@ class SettingsDialog(QDialog):
         for key, spin in self.spins.items():
             out[key] = str(spin.value())
         out["smtp.security"] = self.security.currentText()
+        for key, box in self.checks.items():
+            out[key] = "true" if box.isChecked() else "false"
         return out
 
     def errors(self) -> dict[str, str]:
