@@ -56,13 +56,11 @@ def import_litellm() -> ModuleType:
             # litellm's import builds a large, long-lived object graph. Collecting during the
             # import would walk it again and again (holding the GIL the GUI thread waits for),
             # and every later full collection would walk it on whatever thread triggers it
-            # (hundreds of ms on the GUI thread): import without collecting, then move what
-            # exists to the permanent generation (gc.freeze), which collections skip.
-            collection.pause_automatic()
-            try:
+            # (hundreds of ms on the GUI thread): import without collecting (neither
+            # automatically nor by the GUI's collector), then move what exists to the
+            # permanent generation (gc.freeze), which collections skip.
+            with collection.deferred():
                 import litellm
-            finally:
-                collection.resume_automatic()
             gc.freeze()
 
             litellm.suppress_debug_info = True

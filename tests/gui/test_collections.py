@@ -169,18 +169,62 @@ def test_due_generation_follows_cpythons_counts() -> None:
         garbage += [[] for _ in range(10)]
         assert collection.due_generation() is None  # generation 0 below its threshold
         gc.set_threshold(1, 1_000_000, 1_000_000)
+        garbage += [[] for _ in range(100)]  # generation 0 well past its threshold
         assert collection.due_generation() == 0
         gc.set_threshold(1, 0, 1_000_000)
         assert collection.due_generation() == 1
         gc.set_threshold(1, 0, 0)
         far = time.monotonic() + collection.FULL_COLLECTION_INTERVAL_S + 1
+        # As CPython: a full collection only when generation 2 grew by a quarter since the last.
+        collection._freeze_count = gc.get_freeze_count()
+        collection._long_lived_total, collection._long_lived_pending = 1000, 250
+        assert collection.due_generation(now=far) == 1
+        collection._long_lived_pending = 251
         assert collection.due_generation(now=far) == 2
         # A full collection waits for the interval; the next younger generation instead.
         assert collection.due_generation(now=collection._last_full) == 1
         assert collection.collect_due() in (1, 2)
+        # What a young collection moves into generation 2 counts towards the next full one.
+        collection._long_lived_pending = 0
+        gc.collect(0)  # generation 1 has a collection of generation 0 behind it
+        garbage += [[] for _ in range(100)]
+        gc.set_threshold(1, 0, 1_000_000)
+        assert collection.collect_due() == 1
+        assert collection._long_lived_pending >= 100
     finally:
         gc.set_threshold(*saved)
         collection.resume_automatic()
+
+
+
+def test_nothing_is_collected_while_a_deferred_block_runs() -> None:
+    """litellm's import runs in a deferred block: neither CPython nor the GUI's collector
+    collects until it ends (then its objects are frozen); holds nest with the collector's."""
+    saved = gc.get_threshold()
+    collection.pause_automatic()  # as the GUI's collector does
+    try:
+        gc.set_threshold(1, 0, 0)
+        assert collection.due_generation() is not None
+        done = threading.Event()
+        seen: list[object] = []
+
+        def build() -> None:  # as import_litellm, on a worker thread
+            with collection.deferred():
+                assert not gc.isenabled()
+                seen.append(collection.due_generation())
+                seen.append(collection.collect_due())
+                done.set()
+
+        worker = threading.Thread(target=build)
+        worker.start()
+        worker.join()
+        assert done.is_set() and seen == [None, None]
+        assert collection.due_generation() is not None  # due again after the block
+        assert not gc.isenabled() and collection.automatic_paused()  # the collector's hold
+    finally:
+        gc.set_threshold(*saved)
+        collection.resume_automatic()
+    assert gc.isenabled()
 
 
 CRASH_SCRIPT = textwrap.dedent(
