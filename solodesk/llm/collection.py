@@ -29,18 +29,11 @@ _holds = 0
 _deferrals = 0
 _last_full = time.monotonic()
 
-#: Least time between two full collections run by :func:`collect_due` (seconds).
+#: Least time between two full collections run by :func:`collect_due` (seconds). CPython skips
+#: a full collection due by count while few objects were added since the last one; counts are
+#: all Python shows, so time stands in for that rule (counting the survivors of young
+#: collections to apply CPython's rule made the GUI's gaps worse in the benchmark).
 FULL_COLLECTION_INTERVAL_S = 10.0
-#: As CPython (``gcmodule.c``): a full collection only when the objects moved into the oldest
-#: generation since the last one exceed this share of those that were there after it. A full
-#: collection walks every object (100-350 ms on the GUI thread with 0.5-1 million); a mail
-#: import or 8 chats streaming grow it little, so it mostly need not run.
-FULL_COLLECTION_GROWTH = 0.25
-
-# CPython's own counts of these are not exposed (3.11): kept by collect_due.
-_long_lived_total = 0  # objects in generation 2 after the last full collection (or freeze)
-_long_lived_pending = 0  # objects moved into generation 2 by collect_due's collections since
-_freeze_count = -1  # gc.get_freeze_count() when _long_lived_total was taken
 
 
 def pause_automatic() -> None:
@@ -101,8 +94,7 @@ def due_generation(now: float | None = None) -> int | None:
     (:func:`gc.get_count`, :func:`gc.get_threshold`), or None if none is due.
 
     As in CPython: nothing until generation 0 has more than its threshold; then the oldest
-    generation whose count exceeds its threshold; a full collection (generation 2) only when
-    the oldest generation grew by :data:`FULL_COLLECTION_GROWTH` since the last one, and at most
+    generation whose count exceeds its threshold. A full collection (generation 2) runs at most
     every :data:`FULL_COLLECTION_INTERVAL_S` (in its place, the next younger one that is due).
     None while a :func:`deferred` block runs.
     """
@@ -113,22 +105,11 @@ def due_generation(now: float | None = None) -> int | None:
     if threshold0 == 0 or count0 <= threshold0:
         return None
     now = time.monotonic() if now is None else now
-    if count2 > threshold2 and now - _last_full >= FULL_COLLECTION_INTERVAL_S and _grown():
+    if count2 > threshold2 and now - _last_full >= FULL_COLLECTION_INTERVAL_S:
         return 2
     if count1 > threshold1:
         return 1
     return 0
-
-
-def _grown() -> bool:
-    """Whether generation 2 grew enough for a full collection (see FULL_COLLECTION_GROWTH)."""
-    global _long_lived_total, _long_lived_pending, _freeze_count
-    frozen = gc.get_freeze_count()
-    if frozen != _freeze_count:  # first call, or gc.freeze() emptied the generations
-        _freeze_count = frozen
-        _long_lived_total = len(gc.get_objects(generation=2))
-        _long_lived_pending = 0
-    return _long_lived_pending > _long_lived_total * FULL_COLLECTION_GROWTH
 
 
 def collect_due() -> int | None:
@@ -137,18 +118,11 @@ def collect_due() -> int | None:
     Returns:
         The generation collected, or None if none was due.
     """
-    global _last_full, _long_lived_total, _long_lived_pending
+    global _last_full
     generation = due_generation()
     if generation is None:
         return None
-    young = 0
-    if generation == 1:  # the young generations' survivors move to generation 2
-        young = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
-    found = gc.collect(generation)
-    if generation == 1:
-        _long_lived_pending += max(0, young - found)
-    elif generation == 2:
+    gc.collect(generation)
+    if generation == 2:
         _last_full = time.monotonic()
-        _long_lived_total = len(gc.get_objects(generation=2))
-        _long_lived_pending = 0
     return generation
