@@ -169,6 +169,7 @@ def test_due_generation_follows_cpythons_counts() -> None:
         garbage += [[] for _ in range(10)]
         assert collection.due_generation() is None  # generation 0 below its threshold
         gc.set_threshold(1, 1_000_000, 1_000_000)
+        garbage += [[] for _ in range(100)]  # generation 0 well past its threshold
         assert collection.due_generation() == 0
         gc.set_threshold(1, 0, 1_000_000)
         assert collection.due_generation() == 1
@@ -181,6 +182,37 @@ def test_due_generation_follows_cpythons_counts() -> None:
     finally:
         gc.set_threshold(*saved)
         collection.resume_automatic()
+
+
+
+def test_nothing_is_collected_while_a_deferred_block_runs() -> None:
+    """litellm's import runs in a deferred block: neither CPython nor the GUI's collector
+    collects until it ends (then its objects are frozen); holds nest with the collector's."""
+    saved = gc.get_threshold()
+    collection.pause_automatic()  # as the GUI's collector does
+    try:
+        gc.set_threshold(1, 0, 0)
+        assert collection.due_generation() is not None
+        done = threading.Event()
+        seen: list[object] = []
+
+        def build() -> None:  # as import_litellm, on a worker thread
+            with collection.deferred():
+                assert not gc.isenabled()
+                seen.append(collection.due_generation())
+                seen.append(collection.collect_due())
+                done.set()
+
+        worker = threading.Thread(target=build)
+        worker.start()
+        worker.join()
+        assert done.is_set() and seen == [None, None]
+        assert collection.due_generation() is not None  # due again after the block
+        assert not gc.isenabled() and collection.automatic_paused()  # the collector's hold
+    finally:
+        gc.set_threshold(*saved)
+        collection.resume_automatic()
+    assert gc.isenabled()
 
 
 CRASH_SCRIPT = textwrap.dedent(

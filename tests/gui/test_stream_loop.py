@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
+import weakref
 
 import pytest
 
@@ -135,3 +137,101 @@ def test_stream_assembly_matches_litellms_builder_for_text_and_tool_calls(
     ]
     assert len(ours.tool_calls) == 2
     assert ours.finish_reason == theirs.finish_reason
+
+
+def test_the_sdks_chunks_assemble_like_litellms_for_text_and_tool_calls(
+    server: ScriptedOpenAIServer,
+) -> None:
+    """For an OpenAI-compatible server the model thread reads the OpenAI SDK's stream under
+    litellm's wrapper (litellm's per-chunk rebuild costs about five times the SDK's own work,
+    under the GIL the GUI thread needs); the assembly of those chunks is what litellm's builder
+    makes of its own chunks."""
+    litellm = gw.import_litellm()
+    calls = [("propose_send_email", '{"to": ["bob@example.com"], "subject": "Hi", "body": "x"}'),
+             ("propose_send_email", '{"to": ["eve@example.com"]')]
+
+    async def collect(raw: bool) -> list[object]:
+        response = await litellm.acompletion(
+            model="openai/scripted", api_base=server.base_url, api_key="sk-none",
+            messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True},
+        )
+        source = gw._chunks(response) if raw else response
+        assert (source is not response) == raw  # openai/…: the SDK's stream is chosen
+        chunks = [chunk async for chunk in source]
+        await response.aclose()
+        return chunks
+
+    server.reply_tool_calls(calls, text="Here you go")
+    sdk_chunks = asyncio.run(collect(raw=True))
+    server.reply_tool_calls(calls, text="Here you go")
+    litellm_chunks = asyncio.run(collect(raw=False))
+    from openai.types.chat import ChatCompletionChunk
+
+    assert all(isinstance(c, ChatCompletionChunk) for c in sdk_chunks)
+    assembly = StreamAssembly()
+    for chunk in sdk_chunks:
+        assembly.add(chunk)
+    ours = assembly.completion()
+    theirs = gw._to_completion(litellm.stream_chunk_builder(litellm_chunks))
+    assert ours.text == theirs.text == "Here you go"
+    assert [(c.name, c.arguments) for c in ours.tool_calls] == [
+        (c.name, c.arguments) for c in theirs.tool_calls
+    ]
+    assert [c.id for c in ours.tool_calls] == ["call_1_0", "call_1_1"]  # the server's ids
+    assert ours.finish_reason == theirs.finish_reason == "tool_calls"
+    (request, _) = server.chat_requests
+    assert request.usage is not None
+    assert (assembly.tokens_in, assembly.tokens_out) == (
+        request.usage["prompt_tokens"], request.usage["completion_tokens"])
+
+
+def test_other_providers_streams_are_read_through_litellm() -> None:
+    """Only OpenAI-format streams skip litellm's translation."""
+
+    class Wrapper:
+        custom_llm_provider = "anthropic"
+        completion_stream = object()
+
+    wrapper = Wrapper()
+    assert gw._chunks(wrapper) is wrapper
+    wrapper.custom_llm_provider = "openai"
+    assert gw._chunks(wrapper) is wrapper  # not the SDK's AsyncStream: litellm's, to be safe
+
+
+def test_a_stream_wakes_the_callers_loop_once_per_batch_not_per_chunk() -> None:
+    """A stream read from a full buffer pushes thousands of pieces without its loop running
+    in between: the caller's loop is woken once per batch (at most every interval), and text
+    pushed inside the interval is woken for by the next push past it or by a timer."""
+    wakes: list[object] = []
+    got: list[str] = []
+
+    class Receiver:
+        def flush(self) -> None:
+            got.extend(channel.take())
+
+    receiver = Receiver()
+
+    async def pushes() -> None:
+        for i in range(1000):
+            channel.push(f"{i} ")
+        assert channel.wakes == 1  # the first push; the rest wait for the interval
+
+    channel = gw._Channel(wakes.append, weakref.ref(receiver), interval=3600)  # type: ignore[arg-type]
+    asyncio.run(pushes())
+    assert len(wakes) == 1
+    wakes.pop()()  # the caller's loop runs the wake: it takes the 1,000 pieces
+    assert "".join(got) == "".join(f"{i} " for i in range(1000))
+
+    async def pause_then_push() -> None:
+        channel.push("late")  # within the interval: a timer on this loop wakes later
+        assert channel.wakes == 0
+        while not wakes:
+            await asyncio.sleep(0.01)
+
+    got.clear()
+    channel = gw._Channel(wakes.append, weakref.ref(receiver), interval=0.05)  # type: ignore[arg-type]
+    channel._last_wake = time.monotonic()
+    asyncio.run(pause_then_push())
+    wakes.pop()()
+    assert got == ["late"] and channel.wakes == 1
