@@ -2,7 +2,8 @@
 grouping) and the SQL it becomes. The UI never builds SQL: it hands an :class:`ActionQuery` to
 ``ActionRepo.query_ids`` and reads rows through the repository.
 
-A query is one ``SELECT id`` with a ``WHERE`` and an ``ORDER BY group key, id DESC``: the status
+A query is one ``SELECT id`` with a ``WHERE`` and an ``ORDER BY group key, id DESC`` (newest first
+over several statuses: one index read per status merged by ``UNION ALL``); the status
 part uses the ``(status, risk|agent|kind, id)`` indexes (``m008_inbox_filter_indexes``).
 """
 
@@ -121,17 +122,58 @@ class ActionQuery:
         ``first_draft`` keeps only proposals whose first draft passed every check."""
         clauses: list[str] = []
         params: list[Any] = []
-        statuses = self.statuses()
-        if statuses is None and (self.agent or self.kind or self.risk or risk):
-            # Every status, named: the (status, risk|agent|kind, id) indexes then seek each
-            # status instead of scanning the table (m008_inbox_filter_indexes).
-            statuses = tuple(ActionStatus)
+        statuses = self._listed_statuses(risk)
         if statuses is not None:
             clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
             params += [s.value for s in statuses]
         if status is not None:
             clauses.append("status = ?")
             params.append(status.value)
+        more, more_params = self._narrowing(risk=risk, first_draft=first_draft)
+        clauses += more
+        params += more_params
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def select_ids(
+        self,
+        *,
+        status: ActionStatus | None = None,
+        risk: str | None = None,
+        first_draft: bool = False,
+    ) -> tuple[str, list[Any]]:
+        """The SQL listing the ids of this query in its order, and its parameters (the
+        narrowing arguments are :meth:`where`'s).
+
+        Newest first over several statuses (the inbox's default ``open`` view), it is one
+        ``SELECT`` per status joined by ``UNION ALL``: each reads the ``(status[, risk|agent|
+        kind], id)`` index in id order and SQLite merges them, instead of sorting every
+        matching row in a temporary B-tree (at 100,000 open actions the sort was most of the
+        inbox's open time).
+        """
+        statuses = self._listed_statuses(risk)
+        if self.group_by or status is not None or statuses is None or len(statuses) < 2:
+            where, where_params = self.where(status=status, risk=risk, first_draft=first_draft)
+            return f"SELECT id FROM actions{where} ORDER BY {self.order_by()}", where_params
+        more, more_params = self._narrowing(risk=risk, first_draft=first_draft)
+        branch = " AND ".join(["SELECT id FROM actions WHERE status = ?", *more])
+        params: list[Any] = []
+        for s in statuses:
+            params += [s.value, *more_params]
+        return " UNION ALL ".join([branch] * len(statuses)) + " ORDER BY id DESC", params
+
+    def _listed_statuses(self, risk: str | None) -> tuple[ActionStatus, ...] | None:
+        """The statuses named in the SQL (None: no status clause)."""
+        statuses = self.statuses()
+        if statuses is None and (self.agent or self.kind or self.risk or risk):
+            # Every status, named: the (status, risk|agent|kind, id) indexes then seek each
+            # status instead of scanning the table (m008_inbox_filter_indexes).
+            statuses = tuple(ActionStatus)
+        return statuses
+
+    def _narrowing(self, *, risk: str | None, first_draft: bool) -> tuple[list[str], list[Any]]:
+        """The clauses after the status part, and their parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
         for column, value in (("agent", self.agent), ("kind", self.kind), ("risk", self.risk)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -141,7 +183,7 @@ class ActionQuery:
             params.append(risk)
         if first_draft:
             clauses.append("draft_attempts <= 1")
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+        return clauses, params
 
     def order_by(self) -> str:
         """The SQL ``ORDER BY`` terms: the group key, then newest first."""

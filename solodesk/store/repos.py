@@ -318,9 +318,11 @@ class ActionRepo:
     ) -> builtins.list[int]:
         """Ids of the actions ``query`` lists, in its order (``status``/``risk``/
         ``first_draft`` narrow it further: see :meth:`ActionQuery.where`)."""
-        where, params = query.where(status=status, risk=risk, first_draft=first_draft)
-        sql = f"SELECT id FROM actions{where} ORDER BY {query.order_by()}"
-        return [int(r[0]) for r in self.db.execute(sql, params).fetchall()]
+        sql, params = query.select_ids(status=status, risk=risk, first_draft=first_draft)
+        # One JSON array built by SQLite and decoded in C: a tuple per row from the cursor
+        # costs more than the query itself at 100,000 ids.
+        row = self.db.execute(f"SELECT json_group_array(id) FROM ({sql})", params).fetchone()
+        return list(json.loads(row[0])) if row and row[0] else []
 
     def agents(self) -> builtins.list[str]:
         """Every agent that has proposed something, sorted (for the agent filter)."""

@@ -46,7 +46,6 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.core.bounds import for_terminal
-from solodesk.core.events import BudgetExceeded, MailImported
 from solodesk.core.llmtypes import LLMError
 from solodesk.ui import shortcuts as keys
 from solodesk.ui.pages import PageEntry, SideBar
@@ -62,7 +61,9 @@ if TYPE_CHECKING:
     from solodesk.connectors.mailimport import ImportReport
     from solodesk.core.actions import Action
     from solodesk.core.events import (
+        BudgetExceeded,
         BudgetWarning,
+        MailImported,
         ModelCrashed,
         OutboxExecuted,
         Progress,
@@ -710,6 +711,8 @@ class MainWindow(QMainWindow):
     def on_budget(self, event: BudgetExceeded | BudgetWarning) -> None:
         """A model call refused by a budget (the run paused; the message says how to raise
         it), or 80% of a budget reached: say so in the status bar."""
+        from solodesk.core.events import BudgetExceeded  # after the first paint (issue 9)
+
         if isinstance(event, BudgetExceeded):
             self.show_message(f"Budget: {event.message}", error=True)
         else:
@@ -796,6 +799,8 @@ class MainWindow(QMainWindow):
         finally:
             self._importing = False
             self._set_busy(False)
+        from solodesk.core.events import MailImported  # after the first paint (issue 9)
+
         problems = report.problems()
         for line in problems:
             log.warning("mail import: %s", line)

@@ -97,6 +97,7 @@ HEAVY = (
     "sqlite_utils",
     "keyring",
     "solodesk.services",
+    "solodesk.core.events",
     "solodesk.agents.runner",
     "solodesk.store.db",
     "solodesk.ui.inbox_view",
