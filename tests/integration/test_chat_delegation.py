@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,44 @@ def test_a_delegation_to_an_unknown_agent_is_reported_to_the_model(
     assert result["role"] == "tool"
     assert "refused: there is no agent named 'accountant'" in result["content"]
     assert len(services.store.runs.children(services.store.runs.list()[0].id)) == 0
+
+
+def test_cancelling_the_chat_turn_cancels_the_delegation(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    import asyncio
+
+    from solodesk.agents.runs import RunCancelled
+    from solodesk.core.runs import RunStatus
+    from tests.support.openai_server import Hang
+
+    setup(services)
+    openai_server.reply_tool("delegate", {"agent": "invoicing", "task": TASK})
+    openai_server.push_when("You prepare invoices", Hang(60))  # the child never gets an answer
+    runs = services.runner.runs
+
+    async def until(check: Any) -> None:
+        async def poll() -> None:
+            while not check():
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(poll(), 120)  # a hang guard only
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(services.runner.chat("please invoice Acme"))
+        await until(lambda: len(openai_server.chat_requests) == 2)
+        turn = next(r.id for r in services.store.runs.list() if r.agent == "manager")
+        assert len(runs.cancel(turn)) == 2  # the turn and its child
+        with pytest.raises(RunCancelled):
+            await task
+
+    run(scenario())
+
+    statuses = {r.agent: r.status for r in services.store.runs.list()}
+    assert statuses == {"manager": RunStatus.CANCELLED, "invoicing": RunStatus.CANCELLED}
+    assert services.store.actions.ids() == []  # nothing proposed
+    assert runs.live() == []
+    # The founder's message is kept.
+    cid = services.store.chat.latest_conversation()
+    assert cid is not None
+    assert [m["role"] for m in services.store.chat.messages(cid)] == ["user"]
