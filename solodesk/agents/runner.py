@@ -14,7 +14,7 @@ import html
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -707,7 +707,9 @@ class Runner:
         The turn is one run of the manager agent (``core.runs``), linked to the conversation.
 
         Returns:
-            ``(conversation_id, completion, proposed_actions)``.
+            ``(conversation_id, completion, proposed_actions)``: the completion of the turn's
+            last model call, its text the model's text of every step (the reply without the
+            notes about proposals); the proposals of the manager and of its delegates.
 
         Raises:
             LLMError: the model cannot be reached (the founder's message is kept).
@@ -795,6 +797,8 @@ class Runner:
             raise
         turn.record_rejected()
         assert completion is not None  # max_steps >= 1 (checked when the card is loaded)
+        if len(parts) > 1:  # the model's text of every step, as the founder saw it
+            completion = replace(completion, text="\n\n".join(parts))
         separate = bool(parts)
         notes = turn.notes()
         if step_limit:
