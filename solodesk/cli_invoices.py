@@ -18,11 +18,6 @@ from pathlib import Path
 from typing import Any
 
 COMMANDS = ("invoices",)
-COMPANY_KEYS = (
-    "company.name", "company.address_line1", "company.address_line2", "company.postcode",
-    "company.city", "company.country", "company.vat_id", "company.tax_id", "company.legal_id",
-    "company.iban", "company.bic", "company.email",
-)
 
 
 class InvoicesError(Exception):
@@ -401,6 +396,7 @@ async def _draft(sv: Any, args: argparse.Namespace) -> int:
         seller_from_settings,
         validate_draft,
     )
+    from solodesk.core.kinds.invoice import COMPANY_KEYS
     from solodesk.core.money import check_currency, format_money
 
     cfg = sv.config

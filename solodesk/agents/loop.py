@@ -122,7 +122,8 @@ class _State:
     tries: dict[str, int] = field(default_factory=dict)
 
 
-def _assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
+def assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
+    """The model's answer with its tool calls, as the next request's ``assistant`` message."""
     # content is a string, never null: some chat templates (llama.cpp's) require the key.
     msg: Message = {"role": "assistant", "content": text or ""}
     if calls:
@@ -133,7 +134,7 @@ def _assistant_message(text: str, calls: Sequence[ToolCall]) -> Message:
     return msg
 
 
-def _result_messages(
+def result_messages(
     calls: Sequence[ToolCall], results: Sequence[str], *, as_text: bool
 ) -> list[Message]:
     """The tool results for the model: one ``tool`` message per call (OpenAI function
@@ -261,9 +262,10 @@ class AgentLoop:
                              + (f" {other.description}" if other.description else ""))
         return "\n".join(lines)
 
-    def system_prompt(self, card: AgentCard, task: str) -> str:
+    def system_prompt(self, card: AgentCard, task: str | None) -> str:
         """The card's prompt (placeholders filled), the business facts, the team (for a card
-        that delegates) and the task."""
+        that delegates) and the task (None: no task section, e.g. for a chat, where the
+        conversation is the task)."""
         values = {
             "company": self.config.get("company.name"),
             "founder": self.config.get("founder.name"),
@@ -277,7 +279,8 @@ class AgentLoop:
         names = [t.name for t in T.tools_for(card)]
         if names:
             parts.append("## Tools you can call in this run\n" + ", ".join(names))
-        parts.append("## Your task\n" + task)
+        if task is not None:
+            parts.append("## Your task\n" + task)
         return "\n\n".join(parts)
 
     async def _work(
@@ -295,7 +298,7 @@ class AgentLoop:
         ctx = T.ToolContext(
             store=self.store, intake=self.intake, card=card, run_id=run.id,
             own_domain=self.own_domain(), untrusted=untrusted,
-            echoes=[system, *(t.description for t in tools)],
+            echoes=[system, *(t.description for t in tools)], setting=self.config.get,
         )
         state = _State(card, ctx, (*ancestors, card.name))
         if card.delegates:
@@ -318,9 +321,9 @@ class AgentLoop:
                 if not completion.tool_calls:
                     report.text = completion.text.strip() or "(no answer)"
                     break
-                messages.append(_assistant_message(completion.text, completion.tool_calls))
+                messages.append(assistant_message(completion.text, completion.tool_calls))
                 results = await self._call_tools(state, by_name, completion.tool_calls)
-                messages += _result_messages(completion.tool_calls, results, as_text=as_text)
+                messages += result_messages(completion.tool_calls, results, as_text=as_text)
             else:
                 report.status = "step_limit"
                 report.text = (

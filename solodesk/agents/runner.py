@@ -14,14 +14,23 @@ import html
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from solodesk.agents import proposals as P
+from solodesk.agents import tools as T
 from solodesk.agents.budget import BudgetGuard
 from solodesk.agents.cards import CardSet, load_cards
+from solodesk.agents.loop import (
+    AgentLoop,
+    AgentReport,
+    ProposalRef,
+    assistant_message,
+    result_messages,
+)
 from solodesk.agents.runs import RunCancelled, RunContext, RunManager
+from solodesk.core import kinds as K
 from solodesk.core.actions import (
     Action,
     ActionStatus,
@@ -29,7 +38,7 @@ from solodesk.core.actions import (
     Provenance,
 )
 from solodesk.core.bounds import limit
-from solodesk.core.cards import AgentCard
+from solodesk.core.cards import DELEGATE_TOOL, AgentCard
 from solodesk.core.drafts import draft_problems
 from solodesk.core.events import (
     ChatDelta,
@@ -41,7 +50,14 @@ from solodesk.core.events import (
 )
 from solodesk.core.kinds import validate_payload
 from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
-from solodesk.core.llmtypes import Completion, LLMError, Message, OverBudget, ToolCall
+from solodesk.core.llmtypes import (
+    Completion,
+    LLMError,
+    Message,
+    OverBudget,
+    ToolCall,
+    ToolSpec,
+)
 from solodesk.core.mail import (
     first_mailbox,
     is_placeholder_message_id,
@@ -181,6 +197,7 @@ class Runner:
         self.budget = BudgetGuard(store, config, bus, agent_budgets=agent_budgets)
         # The latest messages of recent conversations (see _chat_context).
         self._chat_contexts: OrderedDict[int, deque[Message]] = OrderedDict()
+        self._agents: AgentLoop | None = None
 
     # -- model ---------------------------------------------------------------------------------
     def model_label(self) -> str:
@@ -312,11 +329,26 @@ class Runner:
         gateway = self._card_gateways[model] = factory(target)
         return gateway
 
+    def card_set(self) -> CardSet:
+        """The agent cards, read afresh (an edited card applies to the next run)."""
+        return self._cards() if self._cards is not None else load_cards(resources_dir(), None)
+
     def card(self, name: str) -> AgentCard | None:
         """The agent card ``name`` (the founder's override if valid, else the shipped one), or
         None if there is none."""
-        cards = self._cards() if self._cards is not None else load_cards(resources_dir(), None)
-        return cards.get(name)
+        return self.card_set().get(name)
+
+    @property
+    def agents(self) -> AgentLoop:
+        """The generic agent loop (``agents.loop``) on this runner's intake, runs and models:
+        the chat's delegations run through it."""
+        if self._agents is None:
+            self._agents = AgentLoop(
+                store=self.store, config=self.config, intake=self.intake, runs=self.runs,
+                gateway_for=self.gateway_for, cards=self.card_set,
+                own_domain=self.gates.own_domain,
+            )
+        return self._agents
 
     async def close(self) -> None:
         """Stop the local model server, if one was started."""
@@ -675,7 +707,9 @@ class Runner:
         The turn is one run of the manager agent (``core.runs``), linked to the conversation.
 
         Returns:
-            ``(conversation_id, completion, proposed_actions)``.
+            ``(conversation_id, completion, proposed_actions)``: the completion of the turn's
+            last model call, its text the model's text of every step (the reply without the
+            notes about proposals); the proposals of the manager and of its delegates.
 
         Raises:
             LLMError: the model cannot be reached (the founder's message is kept).
@@ -699,62 +733,91 @@ class Runner:
         history = list(context)
         chat.add_message(conversation_id, "user", text)
         context.append({"role": "user", "content": text})
-        messages: list[Message] = [
-            {"role": "system", "content": prompt("manager", **self._prompt_values())}
-        ]
+        card = self.card(MANAGER_AGENT)
+        if card is None:  # the shipped card always loads; only a broken install lacks it
+            raise LLMError(
+                "there is no manager agent card: reinstall SoloDesk or add "
+                "agents/manager.toml to the data folder"
+            )
+        turn = _ChatTurn(self, card, run, conversation_id)
+        messages: list[Message] = [{"role": "system", "content": turn.system}]
         messages += history
         messages.append({"role": "user", "content": text})
         self._restarts_left = LOCAL_RESTARTS_PER_RUN
-        gateway = await self.gateway()
+        gateway = await self.gateway_for(card.model)
+        as_text = (card.model or self.config.get("llm.model")) == LOCAL_MODEL_NAME
         cid = conversation_id
         streamed = False
+        parts: list[str] = []
+        separate = False  # a later step's text starts a new paragraph
 
         def on_delta(piece: str) -> None:
-            nonlocal streamed
+            nonlocal streamed, separate
+            if separate and piece:
+                separate = False
+                self.bus.publish(ChatDelta(cid, "\n\n"))
             streamed = True
             self.bus.publish(ChatDelta(cid, piece))
 
+        completion: Completion | None = None
+        step_limit = True
         try:
-            while True:
-                try:
-                    completion = await self._chat_completion(
-                        gateway, messages, on_delta, stop, run.id
-                    )
+            for _step in range(card.max_steps):
+                separate = bool(parts)
+                while True:
+                    try:
+                        completion = await self._chat_completion(
+                            gateway, messages, on_delta, stop, run.id, turn.specs
+                        )
+                        break
+                    except LLMError as exc:
+                        crash = await self._local_crash(exc)
+                        if crash is None:
+                            raise
+                        await self._after_crash(crash)
+                        if streamed:  # part of the reply is on screen: do not write it twice
+                            raise LLMError(
+                                f"{crash}; the reply was cut off: ask again"
+                            ) from None
+                        gateway = await self.gateway_for(card.model)
+                if completion.text:
+                    parts.append(completion.text)
+                if not completion.tool_calls or completion.finish_reason == "stopped":
+                    step_limit = False
                     break
-                except LLMError as exc:
-                    crash = await self._local_crash(exc)
-                    if crash is None:
-                        raise
-                    await self._after_crash(crash)
-                    if streamed:  # part of the reply is on screen: do not write it twice
-                        raise LLMError(f"{crash}; the reply was cut off: ask again") from None
-                    gateway = await self.gateway()
+                results, goes_on = await turn.call_tools(gateway, messages, completion)
+                if not goes_on:  # only proposals: the turn ends with them, as it always did
+                    step_limit = False
+                    break
+                messages.append(assistant_message(completion.text, completion.tool_calls))
+                messages += result_messages(completion.tool_calls, results, as_text=as_text)
         except LLMError as exc:
+            turn.record_rejected()
             self.bus.publish(RunFailed("chat", str(exc)))
             raise
-        proposed: list[Action] = []
-        for call in completion.tool_calls:
-            action = await self._chat_proposal(
-                gateway, messages, completion, call, cid, run.id
+        turn.record_rejected()
+        assert completion is not None  # max_steps >= 1 (checked when the card is loaded)
+        if len(parts) > 1:  # the model's text of every step, as the founder saw it
+            completion = replace(completion, text="\n\n".join(parts))
+        separate = bool(parts)
+        notes = turn.notes()
+        if step_limit:
+            run.error = (
+                f"stopped at its step limit ({card.max_steps} model calls) before a final answer"
             )
-            proposed.append(action)
-        reply = completion.text
-        if proposed:
-            notes = []
-            for a in proposed:
-                if a.status is ActionStatus.PENDING:
-                    notes.append(f"Proposed email #{a.id} ({a.summary}) is waiting in your inbox.")
-                else:
-                    notes.append(f"A proposed email was invalid and is recorded as #{a.id}.")
-            extra = "\n\n" + "\n".join(notes)
+            notes.append(f"(I stopped at my step limit of {card.max_steps} model calls before "
+                         "a final answer: ask me to go on.)")
+        if notes:
+            extra = "\n".join(notes)
             on_delta(extra)
-            reply += extra
+            parts.append(extra)
+        reply = "\n\n".join(parts)
         stopped = completion.finish_reason == "stopped"
         stored = reply + (" …(stopped)" if stopped else "")
         chat.add_message(cid, "assistant", stored)
         context.append({"role": "assistant", "content": stored})
         self.bus.publish(ChatFinished(cid, reply, stopped=stopped))
-        return cid, completion, proposed
+        return cid, completion, turn.proposed()
 
     def _chat_context(self, conversation_id: int) -> deque[Message]:
         """The latest :data:`CHAT_CONTEXT_MESSAGES` messages of a conversation, kept in memory
@@ -782,13 +845,13 @@ class Runner:
         on_delta: Callable[[str], None],
         stop: asyncio.Event | None,
         run_id: int,
+        tools: list[ToolSpec],
     ) -> Completion:
         """The manager's reply, streamed; without streaming if the server refuses to stream
         a tool call."""
         try:
             return await gateway.stream(
-                messages, on_delta=on_delta, tools=[P.PROPOSE_SEND_EMAIL], stop=stop,
-                run_id=run_id,
+                messages, on_delta=on_delta, tools=tools, stop=stop, run_id=run_id,
             )
         except LLMError as exc:
             if not exc.server_refused:
@@ -797,8 +860,8 @@ class Runner:
             # chosen automatically: ask again without streaming.
             log.info("streaming refused (%s); retrying without streaming", exc)
             completion = await gateway.complete(
-                messages, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto", purpose="chat",
-                run_id=run_id,
+                messages, tools=tools, tool_choice="auto" if tools else None,
+                purpose="chat", run_id=run_id,
             )
             if completion.text:
                 on_delta(completion.text)
@@ -812,17 +875,24 @@ class Runner:
         call: ToolCall,
         conversation_id: int,
         run_id: int,
+        *,
+        tool: ToolSpec = P.PROPOSE_SEND_EMAIL,
+        untrusted: bool = False,
     ) -> Action:
-        provenance = Provenance(source="chat", ref=conversation_id, untrusted=False)
+        """A ``send_email`` proposal from the manager's ``propose_send_email`` call in a chat
+        turn, asking the model again (up to ``llm.validation_retries`` times) with the errors
+        of an invalid one; recorded as ``invalid`` if it never gets valid. ``untrusted``: the
+        turn read text the founder did not write (mail), so the proposal is untrusted."""
+        provenance = Provenance(source="chat", ref=conversation_id, untrusted=untrusted)
         attempts: list[str] = []
         current_call: ToolCall | None = call
         text = completion.text
         convo = list(messages)
-        echoes = [str(messages[0].get("content") or ""), *P.machine_texts([P.PROPOSE_SEND_EMAIL])]
+        echoes = [str(messages[0].get("content") or ""), *P.machine_texts([tool])]
         tries = 0
         for attempt in range(self._retries() + 1):
             tries = attempt + 1
-            if current_call is not None and current_call.name == P.PROPOSE_SEND_EMAIL.name:
+            if current_call is not None and current_call.name == tool.name:
                 args, err = P.parse_arguments(current_call)
                 draft, errors = (
                     validate_draft(self._local_fixups(args)) if args is not None
@@ -831,7 +901,7 @@ class Runner:
                 if draft is not None:
                     errors = draft_problems(draft.subject, draft.body, echoes=echoes)
             elif current_call is None:
-                draft, errors = None, ["no tool was called: call propose_send_email"]
+                draft, errors = None, [f"no tool was called: call {tool.name}"]
             else:
                 draft, errors = None, [f"unknown tool {current_call.name!r}"]
             if draft is not None and not errors:
@@ -848,7 +918,7 @@ class Runner:
                 break
             convo = convo + P.feedback_messages(current_call, text, errors)
             retry, gateway = await self._complete(
-                gateway, convo, tools=[P.PROPOSE_SEND_EMAIL], tool_choice="auto",
+                gateway, convo, tools=[tool], tool_choice="auto",
                 purpose="proposal", run_id=run_id,
             )
             current_call = retry.tool_calls[0] if retry.tool_calls else None
@@ -908,3 +978,165 @@ class Runner:
         """:meth:`Decisions.edit <solodesk.inbox.decisions.Decisions.edit>` of the payload as
         stored now."""
         return self.decisions.edit(action_id, payload, expected_sha256=None)
+
+
+class _ChatTurn:
+    """One chat turn's tools: the manager card's (``delegate``, read tools, ``propose_<kind>``),
+    what they proposed, and the notes the reply gets about it.
+
+    ``propose_send_email`` keeps the chat's own handling (:meth:`Runner._chat_proposal`:
+    retries with the errors, chat provenance); a turn whose answer holds only such proposals
+    ends with them. Every other tool call is run (delegations concurrently, at most the card's
+    ``max_parallel``, else ``agents.max_parallel``), and its result goes back to the model.
+    A delegation is a child run of the turn's run (:meth:`AgentLoop.delegate`).
+    """
+
+    def __init__(self, runner: Runner, card: AgentCard, run: RunContext, cid: int) -> None:
+        self.runner = runner
+        self.card = card
+        self.run = run
+        self.cid = cid
+        loop = runner.agents
+        tools = T.tools_for(card)
+        self.system = loop.system_prompt(card, None)
+        self.specs = [t.spec() for t in tools]
+        self.by_name = {t.name: t for t in tools}
+        self.send_tool = T.propose_tool_name(SEND_EMAIL)
+        self.ctx = T.ToolContext(
+            store=runner.store, intake=runner.intake, card=card, run_id=run.id,
+            own_domain=runner.gates.own_domain(),
+            echoes=[self.system, *(t.description for t in tools)], setting=runner.config.get,
+        )
+        if card.delegates:
+            self.ctx.delegate = self._delegate
+        self.own: list[Action] = []
+        self.delegated: list[ProposalRef] = []
+        self.tool_actions: list[Action] = []
+        self.rejected: dict[str, tuple[JSONObject, list[str]]] = {}
+        self.attempts: dict[str, list[str]] = {}
+
+    async def _delegate(self, agent: str, task: str) -> T.ToolResult:
+        bus = self.runner.bus
+        bus.publish(Progress("chat", 0, 0, f"{agent} is working on: {task[:60]}"))
+        try:
+            report = await self.runner.agents.delegate(
+                self.card, agent, task, parent_run_id=self.run.id, ancestors=(self.card.name,),
+                untrusted=self.ctx.untrusted,
+            )
+        finally:
+            bus.publish(Progress("chat", 1, 1, f"{agent} finished"))
+        return T.ToolResult(report.brief(), untrusted=report.untrusted, report=report)
+
+    async def call_tools(
+        self, gateway: Gateway, messages: list[Message], completion: Completion
+    ) -> tuple[list[str], bool]:
+        """Run one answer's tool calls.
+
+        Returns:
+            The results in the calls' order, and whether the turn goes on (a call other than
+            ``propose_send_email`` was made: its result is for the model).
+        """
+        calls = completion.tool_calls
+        results = [""] * len(calls)
+        goes_on = False
+        limit = self.card.max_parallel or self.runner.config.get_int("agents.max_parallel")
+        gate = asyncio.Semaphore(max(1, limit))
+
+        async def bounded(i: int, call: ToolCall) -> None:
+            async with gate:
+                results[i] = await self._call(call)
+
+        delegations = []
+        for i, call in enumerate(calls):
+            if call.name == self.send_tool and call.name in self.by_name:
+                action = await self.runner._chat_proposal(
+                    gateway, messages, completion, call, self.cid, self.run.id,
+                    tool=self.by_name[call.name].spec(), untrusted=self.ctx.untrusted,
+                )
+                self.own.append(action)
+                results[i] = (
+                    f"proposal #{action.id} ({action.summary}) is {action.status.value}; it "
+                    "is not carried out until the founder approves it."
+                )
+                continue
+            goes_on = True
+            if call.name == DELEGATE_TOOL and call.name in self.by_name:
+                delegations.append(bounded(i, call))
+            else:
+                results[i] = await self._call(call)
+        if delegations:
+            await asyncio.gather(*delegations)
+        return results, goes_on
+
+    async def _call(self, call: ToolCall) -> str:
+        tool = self.by_name.get(call.name)
+        if tool is None:
+            return f"error: unknown tool {call.name!r}; tools: {', '.join(self.by_name)}"
+        try:
+            result = await tool.fn(self.ctx, T.decode_arguments(call.arguments))
+        except T.ToolArgumentError as exc:
+            return f"error: {call.name}: {exc}"
+        except (asyncio.CancelledError, RunCancelled, OverBudget):
+            raise
+        except Exception as exc:  # a tool's own failure goes back to the model, not up
+            log.warning("tool %s failed in chat", call.name, exc_info=True)
+            return f"error: {call.name} failed: {exc}"
+        if result.untrusted:
+            self.ctx.untrusted = True
+        if result.rejected is not None:
+            kind, payload, errors = result.rejected
+            self.rejected[kind] = (payload, errors)
+            n = len(self.attempts.get(kind, [])) + 1
+            self.attempts.setdefault(kind, []).extend(f"attempt {n}: {e}" for e in errors)
+        if result.action is not None:
+            self.rejected.pop(result.action.kind, None)
+            self.tool_actions.append(result.action)
+        if isinstance(result.report, AgentReport):
+            self.delegated += result.report.proposals
+        return result.text
+
+    def record_rejected(self) -> None:
+        """Record, as ``invalid`` proposals, the kinds whose last ``propose_<kind>`` attempt in
+        this turn was refused (nothing the manager tried is lost)."""
+        for kind, (payload, _errors) in list(self.rejected.items()):
+            self.tool_actions.append(self.runner.intake.record_invalid(
+                kind, payload, agent=self.card.name,
+                provenance=Provenance("chat", self.cid, untrusted=self.ctx.untrusted),
+                run_id=self.run.id, errors=self.attempts.get(kind, []),
+                summary=f"Invalid {kind} proposal from chat",
+                draft_attempts=max(1, len(self.attempts.get(kind, []))),
+            ))
+        self.rejected.clear()
+
+    def notes(self) -> list[str]:
+        """One line per proposal of the turn (the manager's and its delegates'), so the
+        founder sees every one even when the model's answer leaves one out."""
+        out = []
+        for a in self.own:
+            if a.status is ActionStatus.PENDING:
+                out.append(f"Proposed email #{a.id} ({a.summary}) is waiting in your inbox.")
+            else:
+                out.append(f"A proposed email was invalid and is recorded as #{a.id}.")
+        others = [ProposalRef.of(a) for a in self.tool_actions] + self.delegated
+        seen: set[int] = set()
+        for p in others:
+            if p.id in seen:
+                continue
+            seen.add(p.id)
+            title = K.get(p.kind).title if p.kind in K.names() else p.kind
+            if p.status == ActionStatus.INVALID.value:
+                out.append(f"An invalid proposal ({title}) by {p.agent} is recorded as #{p.id}.")
+            else:
+                out.append(f"Proposal #{p.id} ({title}: {p.summary}) by {p.agent} is "
+                           f"{p.status} in your inbox.")
+        return out
+
+    def proposed(self) -> list[Action]:
+        """The turn's proposals as stored now: the manager's, then its delegates'."""
+        out = list(self.own) + list(self.tool_actions)
+        ids = {a.id for a in out}
+        for p in self.delegated:
+            if p.id not in ids:
+                ids.add(p.id)
+                out.append(self.runner.store.actions.get(p.id))
+        return out

@@ -73,6 +73,8 @@ class ToolContext:
         delegate: Runs ``(agent, task)`` as a child run and returns its report (None: the
             card cannot delegate).
         echoes: Texts a proposal must not copy (the system prompt, the tools' descriptions).
+        setting: A setting's value by key (a kind completing a proposal reads its defaults:
+            the seller of an invoice...); None: no settings.
     """
 
     store: Store
@@ -83,6 +85,7 @@ class ToolContext:
     untrusted: bool = False
     delegate: Callable[[str, str], Awaitable[ToolResult]] | None = None
     echoes: list[str] = field(default_factory=list)
+    setting: Callable[[str], str] | None = None
 
 
 ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
@@ -213,6 +216,27 @@ async def _list_proposals(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     return ToolResult("\n".join(lines), untrusted=untrusted)
 
 
+async def _list_customers(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    query = _str_arg(args, "query", required=False).lower()
+    found = [c for c in ctx.store.customers.all() if query in c.customer.name.lower()]
+    if not found:
+        return ToolResult(
+            (f"no customer matches {query!r}" if query else "the customer list is empty")
+            + ": ask the founder for the customer's name, postal address with country, VAT id "
+            "and billing email"
+        )
+    lines = []
+    for c in found[:50]:
+        cust = c.customer
+        lines.append(
+            f"{bound('from', cust.name)} | {cust.address.city or '-'}, {cust.address.country}"
+            + (f" | VAT ID {cust.vat_id}" if cust.vat_id else "")
+            + (f" | {cust.email}" if cust.email else "")
+        )
+    # Customers learnt from issued invoices may carry names a customer wrote: quoted as data.
+    return ToolResult("\n".join(["<customers>", *lines, "</customers>"]))
+
+
 async def _delegate(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     if ctx.delegate is None:
         return ToolResult("error: this agent cannot delegate")
@@ -265,6 +289,17 @@ register_tool(Tool(
     _list_proposals,
 ))
 register_tool(Tool(
+    "list_customers",
+    "List the customers of the founder's customer list (name, city and country, VAT id, "
+    "billing email), optionally only those whose name contains the query. An invoice names "
+    "its customer as listed here.",
+    {
+        "type": "object",
+        "properties": {"query": {"type": "string", "description": "Part of the name"}},
+    },
+    _list_customers,
+))
+register_tool(Tool(
     DELEGATE_TOOL,
     "Hand a task to one of your specialist agents. It works on its own (it can propose "
     "actions, which wait in the founder's inbox) and returns a short report: what it did and "
@@ -308,6 +343,23 @@ def mail_thread(store: Store, mail_id: int) -> dict[str, Any] | None:
     }
 
 
+def find_customer(store: Store, name: str) -> dict[str, Any]:
+    """The customer ``name`` of the customer list (``store.customers.find``) as ``Customer``
+    fields (JSON), for ``core.kinds.ProposalContext.customer``.
+
+    Raises:
+        LookupError: none or several match; the message lists the customers (at most 20) so
+            the model can pick one, or says to ask the founder.
+    """
+    try:
+        return store.customers.find(name).customer.model_dump(mode="json")
+    except NotFound as exc:
+        names = [c.customer.name for c in store.customers.all()[:20]]
+        known = (f"customers: {', '.join(names)}" if names
+                 else "the customer list is empty: ask the founder to add the customer")
+        raise LookupError(f"{exc}; {known}") from None
+
+
 def propose_tool_name(kind: str) -> str:
     """``propose_<kind>``."""
     return PROPOSE_PREFIX + kind
@@ -322,10 +374,18 @@ def propose_tool(kind: str) -> Tool:
     spec = K.get(kind)
 
     async def propose(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-        payload = spec.from_agent(
-            args,
-            ProposalContext(own_domain=ctx.own_domain, mail=lambda i: mail_thread(ctx.store, i)),
-        )
+        try:
+            payload = spec.from_agent(
+                args,
+                ProposalContext(
+                    own_domain=ctx.own_domain, mail=lambda i: mail_thread(ctx.store, i),
+                    setting=ctx.setting, customer=lambda name: find_customer(ctx.store, name),
+                ),
+            )
+        except K.CompletionError as exc:
+            text = (f"{P.FEEDBACK_HEADING}\n- " + "\n- ".join(exc.errors)
+                    + f"\n{P.FEEDBACK_CLOSING}")
+            return ToolResult(text, rejected=(kind, dict(args), exc.errors))
         errors = K.validate_payload(kind, payload)
         if not errors and spec.quality is not None:
             errors = spec.quality(spec.parse(payload), ctx.echoes)

@@ -54,7 +54,8 @@ def test_streamed_text_arrives_as_deltas(
     assert all(e.conversation_id == cid for e in events)  # type: ignore[attr-defined]
     (request,) = openai_server.chat_requests
     assert request.body is not None and request.body["stream"] is True
-    assert request.tool_names == ["propose_send_email"]
+    # The manager card's tools (resources/agents/manager.toml), no longer only the email tool.
+    assert request.tool_names == ["delegate", "list_proposals", "search_mail", "propose_send_email"]
     assert request.messages[-1] == {"role": "user", "content": "What should I do first today?"}
     stored = services.store.chat.messages(cid)
     assert [(m["role"], m["content"]) for m in stored] == [

@@ -94,16 +94,16 @@ def test_registry_refuses_propose_names_and_card_tools_resolve() -> None:
 
 
 def test_tool_results_as_tool_messages_or_as_text_for_the_local_model() -> None:
-    from solodesk.agents.loop import _assistant_message, _result_messages
+    from solodesk.agents.loop import assistant_message, result_messages
     from solodesk.core.llmtypes import ToolCall
 
     calls = [ToolCall("c1", "read_mail", '{"mail_id": 1}'), ToolCall("c2", "delegate", "{}")]
-    assert _assistant_message("", calls)["content"] == ""  # a string: templates need the key
-    standard = _result_messages(calls, ["mail text", "report"], as_text=False)
+    assert assistant_message("", calls)["content"] == ""  # a string: templates need the key
+    standard = result_messages(calls, ["mail text", "report"], as_text=False)
     assert [(m["role"], m["tool_call_id"], m["content"]) for m in standard] == [
         ("tool", "c1", "mail text"), ("tool", "c2", "report")
     ]
-    (local,) = _result_messages(calls, ["mail text", "report"], as_text=True)
+    (local,) = result_messages(calls, ["mail text", "report"], as_text=True)
     assert local["role"] == "user"
     assert local["content"] == (
         "Result of read_mail (call 1):\nmail text\n\nResult of delegate (call 2):\nreport"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -83,6 +84,12 @@ class ProposalContext:
 
     Attributes:
         own_domain: The founder's mail domain (from ``smtp.from``; empty when not set).
+        setting: A setting's value by key (``store.config``), None when there is no config.
+        customer: A customer of the customer list by name (case-insensitive, or a unique
+            prefix), as ``Customer`` fields (``name``, ``address``, ``vat_id``, ``email``);
+            raises ``LookupError`` whose message says what to do when none or several match.
+            None when there is no store.
+        today: The current date (UTC), None: ``date.today()`` in UTC.
         mail: A stored mail by id, as ``subject``, ``reply_to`` (where a reply goes),
             ``in_reply_to`` and ``references`` (its thread, RFC 5322 3.6.4); None when there
             is no such mail or no store.
@@ -90,6 +97,23 @@ class ProposalContext:
 
     own_domain: str = ""
     mail: Callable[[int], Mapping[str, Any] | None] | None = None
+    setting: Callable[[str], str] | None = None
+    customer: Callable[[str], Mapping[str, Any]] | None = None
+    today: date | None = None
+
+
+class CompletionError(ValueError):
+    """An agent's arguments cannot be completed into a payload (an unknown customer, a price
+    that is not an amount...); :attr:`errors` says what, one line each, naming the field, and
+    goes back to the model.
+
+    Args:
+        errors: One line each.
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
 
 
 def no_blobs(_payload: BaseModel) -> Mapping[str, str]:
@@ -138,7 +162,11 @@ class KindSpec:
         agent_fields: The top-level fields an agent writes in its ``propose_<kind>`` tool
             (None: every field); :attr:`complete` fills the others.
         complete: Turns an agent's arguments into the stored payload (fills the fields the
-            agent does not write: a Message-ID, a reply's threading...); None: as given.
+            agent does not write: a Message-ID, a reply's threading...); None: as given. May
+            raise :class:`CompletionError`.
+        agent_model: The schema of what an agent writes when it is not a part of
+            :attr:`payload_model` (an invoice's customer by name instead of the full party);
+            its fields replace :attr:`agent_fields`. None: :attr:`payload_model`'s.
     """
 
     name: str
@@ -158,6 +186,7 @@ class KindSpec:
     quality: Callable[[Any, Iterable[str]], list[str]] | None = None
     agent_fields: tuple[str, ...] | None = None
     complete: Callable[[dict[str, Any], ProposalContext], dict[str, Any]] | None = None
+    agent_model: type[BaseModel] | None = None
 
     # -- derived helpers --------------------------------------------------------------------
     def parse(self, payload: Mapping[str, Any]) -> BaseModel:
@@ -185,11 +214,11 @@ class KindSpec:
 
     def agent_schema(self) -> dict[str, Any]:
         """The JSON schema of what an agent writes: :attr:`payload_model`'s, narrowed to
-        :attr:`agent_fields` (titles dropped)."""
-        schema = self.payload_model.model_json_schema()
+        :attr:`agent_fields` (titles dropped), or :attr:`agent_model`'s."""
+        schema = (self.agent_model or self.payload_model).model_json_schema()
         schema.pop("title", None)
         props: dict[str, Any] = schema.get("properties", {})
-        if self.agent_fields is not None:
+        if self.agent_fields is not None and self.agent_model is None:
             keep = set(self.agent_fields)
             schema["properties"] = props = {k: v for k, v in props.items() if k in keep}
             schema["required"] = [r for r in schema.get("required", []) if r in keep]
@@ -204,7 +233,9 @@ class KindSpec:
         """The stored payload for an agent's ``propose_<kind>`` arguments: fields outside
         :attr:`agent_fields` are dropped, then :attr:`complete` fills what the kind adds."""
         args = dict(arguments)
-        if self.agent_fields is not None:
+        if self.agent_model is not None:
+            args = {k: v for k, v in args.items() if k in self.agent_model.model_fields}
+        elif self.agent_fields is not None:
             args = {k: v for k, v in args.items() if k in self.agent_fields}
         return self.complete(args, ctx) if self.complete is not None else args
 

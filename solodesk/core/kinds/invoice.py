@@ -25,17 +25,32 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from solodesk.core.actions import Provenance
 from solodesk.core.invoice import (
     InvoiceDraft,
+    VatCategory,
     compute_totals,
     draft_summary,
+    seller_from_settings,
     validate_draft,
 )
-from solodesk.core.kinds import FactField, KindSpec, RiskContext, register
+from solodesk.core.kinds import (
+    CompletionError,
+    FactField,
+    KindSpec,
+    ProposalContext,
+    RiskContext,
+    register,
+    schema_errors,
+)
 from solodesk.core.matching import Confidence, MarkPaidPayload, PaymentKind
+from solodesk.core.money import MoneyError, to_minor
 from solodesk.core.risk import Risk, RiskAssessment
 
 CREATE_INVOICE = "create_invoice"
@@ -46,6 +61,111 @@ _STR = ("==", "!=", "in", "not-in")
 
 
 # -- create_invoice -----------------------------------------------------------------------------
+#: The settings the seller (BG-4) is made from (``core.invoice.seller_from_settings``).
+COMPANY_KEYS = (
+    "company.name", "company.address_line1", "company.address_line2", "company.postcode",
+    "company.city", "company.country", "company.vat_id", "company.tax_id", "company.legal_id",
+    "company.iban", "company.bic", "company.email",
+)
+
+
+class AgentInvoiceLine(BaseModel):
+    """One line as an agent writes it: amounts in major units of the invoice currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(description="What was delivered, e.g. 'Workshop, 1 day'")
+    quantity: Decimal = Field(description="How many units, e.g. 1 or 2.5")
+    unit_price: Decimal = Field(
+        description="Net price of one unit in the invoice currency (major units, e.g. 1200 or "
+        "'1200.50'), from the business profile's offering unless the founder gave another"
+    )
+    vat_rate: Decimal = Field(description="VAT rate in percent, e.g. 19 or 20; 0 if none")
+    vat_category: VatCategory = Field(
+        VatCategory.STANDARD,
+        description="EN 16931 VAT category: S standard (default), Z zero-rated, E exempt, "
+        "AE reverse charge, K intra-Community supply, G export, O outside the scope",
+    )
+
+
+class AgentInvoice(BaseModel):
+    """What an agent writes in ``propose_create_invoice``: the customer by name (from the
+    customer list), the lines, the currency and the due date. SoloDesk fills the seller (the
+    ``company.*`` settings), the issue date (today, UTC), the payment terms
+    (``invoices.payment_terms``) and, when not given, the currency (``invoices.currency``)
+    and due date (today + ``invoices.payment_days``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: str = Field(description="The customer's name as in the customer list")
+    lines: list[AgentInvoiceLine] = Field(description="At least one line")
+    currency: str = Field("", description="ISO 4217 code, e.g. EUR; empty: the default")
+    due_date: date | None = Field(
+        None, description="Payment due date YYYY-MM-DD; empty: the usual payment term"
+    )
+
+
+def complete_invoice(args: dict[str, Any], ctx: ProposalContext) -> dict[str, Any]:
+    """An agent's ``create_invoice`` arguments (:class:`AgentInvoice`) as the stored
+    :class:`~solodesk.core.invoice.InvoiceDraft` payload (JSON): the customer from the customer
+    list (``ctx.customer``), the seller from the ``company.*`` settings, issued today (UTC),
+    prices converted to minor units (never rounded).
+
+    Raises:
+        CompletionError: the arguments do not match :class:`AgentInvoice`, the customer is not
+            in the list, a price is finer than the currency's minor unit, or there are no
+            settings or customer list here.
+    """
+    try:
+        req = AgentInvoice.model_validate(args)
+    except ValidationError as exc:
+        raise CompletionError(schema_errors(exc)) from None
+    if ctx.setting is None or ctx.customer is None:
+        raise CompletionError(["create_invoice: no settings or customer list to complete it"])
+    setting = ctx.setting
+    try:
+        customer = ctx.customer(req.customer)
+    except LookupError as exc:
+        raise CompletionError([f"customer: {exc.args[0] if exc.args else exc}"]) from None
+    currency = (req.currency or setting("invoices.currency")).strip().upper()
+    errors: list[str] = []
+    lines: list[dict[str, Any]] = []
+    for n, ln in enumerate(req.lines, start=1):
+        try:
+            price = to_minor(ln.unit_price, currency)
+        except MoneyError as exc:
+            errors.append(f"lines.{n}.unit_price: {exc}")
+            continue
+        lines.append({
+            "description": ln.description, "quantity": str(ln.quantity), "unit_price": price,
+            "vat_rate": str(ln.vat_rate), "vat_category": ln.vat_category.value,
+        })
+    if errors:
+        raise CompletionError(errors)
+    issue = ctx.today or datetime.now(UTC).date()
+    try:
+        days = int(setting("invoices.payment_days"))
+    except ValueError:
+        days = 30
+    due = req.due_date or issue + timedelta(days=days)
+    terms = setting("invoices.payment_terms").replace("{days}", str((due - issue).days))
+    payload: dict[str, Any] = {
+        "seller": seller_from_settings({k: setting(k) for k in COMPANY_KEYS}).model_dump(
+            mode="json"
+        ),
+        "customer": dict(customer),
+        "lines": lines,
+        "currency": currency,
+        "issue_date": issue.isoformat(),
+        "due_date": due.isoformat(),
+        "payment_terms": terms,
+    }
+    try:  # stored as the CLI stores a draft: every field, defaults included
+        return InvoiceDraft.model_validate(payload).model_dump(mode="json")
+    except ValidationError:
+        return payload  # validation reports what is wrong (the seller's settings...)
+
+
 def invoice_key(draft: InvoiceDraft) -> str:
     """``create_invoice:<sha256 of the draft's canonical JSON, 24 hex>``."""
     data = json.dumps(draft.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -145,6 +265,8 @@ CREATE_INVOICE_SPEC = register(
         facts=invoice_facts,
         fact_fields=INVOICE_FACTS,
         render_text=render_invoice,
+        agent_model=AgentInvoice,
+        complete=complete_invoice,
     )
 )
 
