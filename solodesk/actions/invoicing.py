@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from solodesk.actions.invoice_pdf import render_invoice_pdf
+from solodesk.core.actions import ActionStatus, InvalidTransition
 from solodesk.core.invoice import InvoiceDraft, InvoiceError, IssuedInvoice, parse_draft
-from solodesk.core.matching import InvoiceState, MarkPaidPayload
+from solodesk.core.kinds.mail import SEND_EMAIL
+from solodesk.core.matching import (
+    InvoiceState,
+    MarkPaidPayload,
+    PaymentStatus,
+    parse_reminder_message_id,
+)
 from solodesk.store.repos import NotFound, Store
 
 
@@ -104,8 +111,38 @@ def execute_mark_paid(
             f"bank line #{line.id} is {line.money} on {line.booking_date}, not what was "
             "approved; nothing recorded"
         )
-    return store.invoices.record_payment(
+    state = store.invoices.record_payment(
         invoice.id, amount=p.amount, currency=p.currency, paid_on=p.paid_on,
         bank_line_id=p.bank_line_id, action_id=action_id, evidence="; ".join(p.evidence),
         actor=actor,
     )
+    if state.status is PaymentStatus.PAID:
+        withdraw_reminders(store, state.number, reason=f"invoice {state.number} was paid on "
+                           f"{p.paid_on.isoformat()}: the reminder is no longer needed")
+    return state
+
+
+#: Where a reminder may still be waiting to go out (the founder has not settled it).
+_WAITING = (ActionStatus.INVALID, ActionStatus.PENDING, ActionStatus.SCHEDULED,
+            ActionStatus.APPROVED, ActionStatus.FAILED)
+
+
+def withdraw_reminders(store: Store, number: str, *, reason: str) -> list[int]:
+    """Reject every payment reminder of invoice ``number`` that has not gone out yet (pending,
+    in its undo window, approved, failed or invalid), with ``reason`` in the audit, actor
+    ``invoicing``. A reminder being sent, sent, or of unknown outcome is left alone.
+
+    Returns:
+        The ids of the reminders withdrawn.
+    """
+    withdrawn: list[int] = []
+    for action in store.actions.list(statuses=list(_WAITING)):
+        parsed = parse_reminder_message_id(action.idempotency_key or "")
+        if action.kind != SEND_EMAIL or parsed is None or parsed[0] != number:
+            continue
+        try:
+            store.actions.reject(action.id, reason=reason, actor="invoicing")
+        except InvalidTransition:  # claimed for sending meanwhile: it goes out
+            continue
+        withdrawn.append(action.id)
+    return withdrawn

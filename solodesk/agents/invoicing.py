@@ -30,7 +30,13 @@ from solodesk.core.invoice import InvoiceDraft
 from solodesk.core.kinds.invoice import CREATE_INVOICE
 from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.mail import mail_domain
-from solodesk.core.matching import ReminderDue, ReminderSchedule, reminders_due
+from solodesk.core.matching import (
+    ReminderDue,
+    ReminderSchedule,
+    parse_reminder_message_id,
+    reminder_message_id,
+    reminders_due,
+)
 from solodesk.core.money import format_money
 from solodesk.core.references import format_creditor_reference
 from solodesk.inbox.intake import Intake
@@ -42,20 +48,6 @@ INVOICING = "invoicing"
 
 class ReminderError(Exception):
     """A mail cannot be proposed (e.g. no sender address); the message says what to do."""
-
-
-def reminder_message_id(number: str, ordinal: int, domain: str) -> str:
-    """``<invoice-2026-0001-reminder-1@domain>``."""
-    return f"<invoice-{number}-reminder-{ordinal}@{domain}>"
-
-
-def _ordinal_of(message_id: str) -> tuple[str, int] | None:
-    """``(invoice number, ordinal)`` of a reminder Message-ID, or None."""
-    local = message_id.strip("<>").rsplit("@", 1)[0]
-    if not local.startswith("invoice-") or "-reminder-" not in local:
-        return None
-    number, _, ordinal = local[len("invoice-"):].rpartition("-reminder-")
-    return (number, int(ordinal)) if ordinal.isdigit() else None
 
 
 def invoice_message_id(number: str, domain: str) -> str:
@@ -205,7 +197,7 @@ class Invoicing:
         by_number = {s.number: s for s in self.store.invoices.states()}
         for action in self.store.actions.list(statuses=[ActionStatus.EXECUTED]):
             key = action.idempotency_key or ""
-            parsed = _ordinal_of(key)
+            parsed = parse_reminder_message_id(key)
             if parsed is None or parsed[0] not in by_number:
                 continue
             state = by_number[parsed[0]]

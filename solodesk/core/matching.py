@@ -397,6 +397,21 @@ def reminders_due(
     return sorted(out, key=lambda r: (r.due_since, r.invoice.number))
 
 
+def reminder_message_id(number: str, ordinal: int, domain: str) -> str:
+    """``<invoice-2026-0001-reminder-1@domain>``: the Message-ID (and so the idempotency key) of
+    the ``ordinal``-th payment reminder of invoice ``number`` (RFC 5322 msg-id)."""
+    return f"<invoice-{number}-reminder-{ordinal}@{domain}>"
+
+
+def parse_reminder_message_id(message_id: str) -> tuple[str, int] | None:
+    """``(invoice number, ordinal)`` of a reminder's Message-ID, or None for any other id."""
+    local = message_id.strip("<>").rsplit("@", 1)[0]
+    if not local.startswith("invoice-") or "-reminder-" not in local:
+        return None
+    number, _, ordinal = local[len("invoice-"):].rpartition("-reminder-")
+    return (number, int(ordinal)) if ordinal.isdigit() else None
+
+
 def normalise_reference(text: str) -> str:
     """A reference without spaces and dashes, upper-cased (how references are compared)."""
     return compact(text)

@@ -326,6 +326,43 @@ def test_reminders_once_per_interval_never_for_paid(
     assert all(o.due.invoice.number != globex.number for o in first + later)
 
 
+def test_a_waiting_reminder_is_withdrawn_when_its_invoice_is_paid(
+    sv: Services, run: Run[object], smtp_server: SmtpSink,
+) -> None:
+    keeper = invoicing_for(sv.runner)
+    issued = []
+    for name in ("Acme SARL", "Globex Ltd"):
+        d = draft(issue_date=date(2026, 3, 2), due_date=date(2026, 3, 16))
+        d = d.model_copy(update={"customer": d.customer.model_copy(update={"name": name})})
+        a = run(keeper.propose_invoice(d, provenance=Provenance("chat", None)))
+        issued.append(run(sv.decisions.approve(a.id, expected_sha256=a.payload_sha256)))
+    acme, globex = sv.store.invoices.all()
+    schedule = ReminderSchedule(first_after_days=7, every_days=14, max_reminders=3)
+    reminders = run(keeper.propose_reminders(date(2026, 3, 24), schedule))
+    by_number = {o.due.invoice.number: o.action_id or 0 for o in reminders}
+    assert set(by_number) == {acme.number, globex.number}
+    # Globex's reminder is approved but still in its undo window when Globex's payment arrives.
+    sv.config.set("outbox.undo_seconds", "600")
+    g = sv.store.actions.get(by_number[globex.number])
+    assert run(sv.decisions.approve(g.id, expected_sha256=g.payload_sha256)).status is (
+        ActionStatus.SCHEDULED)
+    (line,) = import_lines(sv, (globex.totals.grand_total, "Globex", globex.number), day=25)
+    (pay,) = [x for x in run(bookkeeper_for(sv.runner).propose_payments()) if x[2]]
+    p = sv.store.actions.get(pay[2] or 0)
+    sv.config.set("outbox.undo_seconds", "0")
+    assert run(sv.decisions.approve(p.id, expected_sha256=p.payload_sha256)).status is (
+        ActionStatus.EXECUTED)
+    withdrawn = sv.store.actions.get(by_number[globex.number])
+    assert withdrawn.status is ActionStatus.REJECTED
+    assert run(sv.decisions.run_due()) == []
+    assert smtp_server.messages == []  # the paid customer is never reminded
+    # Acme has not paid: its reminder still waits for the founder.
+    assert sv.store.actions.get(by_number[acme.number]).status is ActionStatus.PENDING
+    last = dict(sv.store.audit.entries(action_id=withdrawn.id)[-1])
+    assert (last["actor"], last["event"]) == ("invoicing", "rejected")
+    assert f"invoice {globex.number} was paid on 2026-03-25" in json.dumps(last)
+
+
 def test_money_kinds_are_registered_with_facts() -> None:
     for name in (RECORD_TRANSACTION, CREATE_INVOICE, MARK_PAID):
         spec = K.get(name)
