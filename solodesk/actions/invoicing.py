@@ -17,7 +17,6 @@ from typing import Any
 from solodesk.actions.invoice_pdf import render_invoice_pdf
 from solodesk.core.actions import ActionStatus, InvalidTransition
 from solodesk.core.invoice import InvoiceDraft, InvoiceError, IssuedInvoice, parse_draft
-from solodesk.core.kinds.mail import SEND_EMAIL
 from solodesk.core.matching import (
     InvoiceState,
     MarkPaidPayload,
@@ -138,7 +137,7 @@ def withdraw_reminders(store: Store, number: str, *, reason: str) -> list[int]:
     withdrawn: list[int] = []
     for action in store.actions.list(statuses=list(_WAITING)):
         parsed = parse_reminder_message_id(action.idempotency_key or "")
-        if action.kind != SEND_EMAIL or parsed is None or parsed[0] != number:
+        if parsed is None or parsed[0] != number:  # the key names the reminder and invoice
             continue
         try:
             store.actions.reject(action.id, reason=reason, actor="invoicing")

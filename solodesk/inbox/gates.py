@@ -140,6 +140,24 @@ class Gates:
                 for m in self.store.chat.messages(provenance.ref)
                 if m["role"] == "user"
             )
+        elif provenance.source == "invoice" and provenance.ref is not None:
+            # A mail about an issued invoice (sending it, a payment reminder): the invoice is
+            # what it answers to. Its customer is a participant, and its own facts (number,
+            # dates, amounts) are no promise when the mail repeats them.
+            try:
+                invoice = self.store.invoices.get(provenance.ref)
+            except NotFound:
+                pass
+            else:
+                d = invoice.draft
+                if d.customer.email:
+                    participants = {d.customer.email.lower()}
+                thread = "\n".join([
+                    f"Invoice {invoice.number} to {d.customer.name}",
+                    f"issued {d.issue_date.isoformat()}"
+                    + (f", due {d.due_date.isoformat()}" if d.due_date else ""),
+                    f"payment terms: {d.payment_terms}",
+                ])
         known = KnownAddresses(self.store.correspondents, before=before)
         return Correspondents(frozenset(participants), known, thread)
 

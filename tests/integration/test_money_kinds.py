@@ -310,6 +310,8 @@ def test_reminders_once_per_interval_never_for_paid(
     assert "friendly reminder" in mail.payload["body"]
     assert mail.payload["attachments"][0]["sha256"] == acme.pdf_sha256
     assert mail.idempotency_key == f"<invoice-{acme.number}-reminder-1@solodesk.example>"
+    # The due date it repeats is the invoice's own, not a promise; a new mail stays medium.
+    assert (mail.risk, mail.risk_reasons) == ("medium", ["starts a new conversation"])
     # Asked again the same day, or a day later, before it is sent: nothing new.
     again = run(keeper.propose_reminders(date(2026, 3, 25), schedule))
     assert [o.status for o in again] == ["skipped"]
