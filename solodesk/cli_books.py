@@ -113,6 +113,16 @@ def register(sub: Any) -> None:
         "(your rules, then your past approvals, then the model), into the inbox",
     )
     bp.add_argument("--month", help="only bank lines booked in YYYY-MM")
+    bb = books_sub.add_parser(
+        "book",
+        help="book a bank line yourself on an account (e.g. after rejecting the bookkeeper's "
+        "proposal for it): a proposal decided by you, into the inbox",
+    )
+    bb.add_argument("line", type=int, help="the bank line's id (see 'solodesk bank lines')")
+    bb.add_argument("account", help="the ledger account, e.g. Expenses:Travel")
+    bb.add_argument("--narration", help="what it was for (default: the bank's description)")
+    bb.add_argument("--approve", action="store_true",
+                    help="approve it at once (it enters the ledger now)")
     rep = books_sub.add_parser("report", help="profit and loss, or balance sheet, for a month")
     rep.add_argument("kind", choices=["pnl", "balance"])
     rep.add_argument("--month", help="YYYY-MM (default: this month)")
@@ -301,6 +311,8 @@ async def _books(sv: Any, args: argparse.Namespace) -> int:
         return _rules(sv, args)
     if args.action == "propose":
         return await _propose(sv, args)
+    if args.action == "book":
+        return await _book(sv, args)
     if args.action == "report":
         return _report(sv, args)
     if args.action == "export":
@@ -376,6 +388,24 @@ async def _propose(sv: Any, args: argparse.Namespace) -> int:
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + run
           + ("; review them with 'solodesk inbox list'" if counts["proposed"] else ""))
     return 1 if counts["failed"] else 0
+
+
+async def _book(sv: Any, args: argparse.Namespace) -> int:
+    from solodesk.agents.bookkeeper import BookingError, bookkeeper_for
+
+    try:
+        action = bookkeeper_for(sv.runner).book_by_hand(
+            args.line, args.account, narration=args.narration)
+    except BookingError as exc:
+        raise BooksError(str(exc)) from None
+    print(f"#{action.id} {action.summary} — {action.status.value}, risk {action.risk}")
+    if args.approve and action.status.value == "pending":
+        done = await sv.decisions.approve(action.id, expected_sha256=action.payload_sha256)
+        print(f"#{done.id} {done.status.value}")
+        return 1 if done.status.value == "failed" else 0
+    if action.status.value == "pending":
+        print(f"approve it with: solodesk inbox approve {action.id}")
+    return 0
 
 
 def _month(arg: str | None) -> tuple[str, date, date]:

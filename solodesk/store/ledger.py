@@ -582,6 +582,21 @@ class LedgerRepo:
                 found[str(r[0])] = (int(r[1]), str(r[2]))
         return found
 
+    def line_proposals(self, line_id: int) -> list[tuple[int, str, int]]:
+        """Every ``record_transaction`` proposal of bank line ``line_id`` (the first and the
+        founder's revisions): ``(action id, status, revision)``, oldest first."""
+        base = f"record_transaction:bank_line:{line_id}"
+        out: list[tuple[int, str, int]] = []
+        for r in self.db.execute(
+            "SELECT id, status, idempotency_key FROM actions"
+            " WHERE idempotency_key = ? OR (idempotency_key > ? AND idempotency_key < ?)"
+            " ORDER BY id",
+            [base, base + ":", base + ";"],
+        ).fetchall():
+            tail = str(r[2])[len(base) + 1:]
+            out.append((int(r[0]), str(r[1]), int(tail) if tail.isdigit() else 0))
+        return out
+
     # -- categorisation ------------------------------------------------------------------------
     def rules(self) -> list[CategoryRule]:
         """The founder's categorisation rules in evaluation order."""

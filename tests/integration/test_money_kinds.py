@@ -532,3 +532,32 @@ def test_a_policy_rule_on_the_ledger_facts(sv: Services, run: Run[object]) -> No
     # Small and decided by a rule: approved by the policy; the laptop still waits.
     assert status["Apple Store"] == "pending"
     assert status["GitHub, Inc."] in ("approved", "scheduled", "executed")
+
+
+def test_a_rejected_line_is_booked_by_hand(
+    sv: Services, home: Path, run: Run[object], capsys: pytest.CaptureFixture[str],
+) -> None:
+    sv.store.ledger.add_rule("telekom", "Expenses:Software")
+    (line,) = import_lines(sv, (-3999, "Telekom Deutschland", "Mobilfunk 03/2026"))
+    first = run(bookkeeper_for(sv.runner).propose_postings()).outcomes[0]
+    sv.store.close()
+    # While the bookkeeper's proposal is open, booking by hand is refused and says why.
+    code, _out, err = cli_run(home, capsys, "books", "book", str(line.id), "Expenses:Phone")
+    assert code != 0 and "no account 'Expenses:Phone'" in err
+    code, _out, err = cli_run(home, capsys, "books", "book", str(line.id), "Expenses:Software")
+    assert code != 0 and f"has proposal #{first.action_id} (pending)" in err
+    code, _out, err = cli_run(home, capsys, "books", "book", "999", "Expenses:Software")
+    assert code != 0 and "no bank line #999" in err
+    # The founder rejects it: the bookkeeper never proposes the line again, and says how to book.
+    assert cli_run(home, capsys, "inbox", "reject", str(first.action_id))[0] == 0
+    code, out, _ = cli_run(home, capsys, "books", "propose")
+    assert code == 0 and f"book it yourself with 'solodesk books book {line.id} ACCOUNT'" in out
+    code, out, err = cli_run(home, capsys, "books", "book", str(line.id), "Expenses:Office",
+                             "--narration", "Office phone line", "--approve")
+    assert code == 0, err
+    assert "→ Expenses:Office (by founder)" in out and "executed" in out
+    code, out, _ = cli_run(home, capsys, "books", "register")
+    assert "Office phone line" in out and out.count("Expenses:Office") == 1
+    # Booked: a second booking is refused.
+    code, _out, err = cli_run(home, capsys, "books", "book", str(line.id), "Expenses:Office")
+    assert code != 0 and f"bank line #{line.id} is already booked" in err

@@ -6,9 +6,10 @@ currency, :func:`~solodesk.core.ledger.check_transaction`), the bank line it boo
 who chose the account: ``rule #N`` (the founder's rule), ``history`` (what the founder approved
 before for this payee), ``model`` (the bookkeeper's model call) or ``founder``, with the reason.
 
-Idempotency key: ``record_transaction:bank_line:<id>`` for a bank line (a line is never
-proposed, so never posted, twice), else none. The store refuses a second booking of a line
-anyway (``store.ledger.AlreadyBooked``).
+Idempotency key: ``record_transaction:bank_line:<id>`` for a bank line (the bookkeeper never
+proposes a line twice, whatever became of its proposal), ``...:<id>:<revision>`` when the founder
+books a rejected line by hand (``solodesk books book``), else none. The store refuses a second
+booking of a line anyway (``store.ledger.AlreadyBooked``).
 
 Risk: ``low`` when a rule or the founder's history decided, ``medium`` when the model did (the
 founder checks the account), ``medium`` for a transaction without a bank line. It never moves
@@ -67,6 +68,8 @@ class RecordTransactionPayload(BaseModel):
         bank_line_id: The stored bank line it books (None: a manual transaction).
         decided_by: ``rule #N``, ``history``, ``model`` or ``founder``.
         reason: Why that account (the rule, the past approvals, the model's reason).
+        revision: 0 for a line's first proposal; the founder booking a line by hand after
+            rejecting its proposal(s) makes revision N (its own idempotency key).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -78,6 +81,7 @@ class RecordTransactionPayload(BaseModel):
     bank_line_id: StrictInt | None = None
     decided_by: str = "founder"
     reason: str = ""
+    revision: StrictInt = Field(default=0, ge=0)
 
     def ledger_postings(self) -> list[Posting]:
         """The postings as :class:`~solodesk.core.ledger.Posting`."""
@@ -128,10 +132,12 @@ def summary(payload: RecordTransactionPayload) -> str:
 
 
 def idempotency_key(payload: RecordTransactionPayload) -> str | None:
-    """One proposal per bank line."""
+    """One proposal per bank line (``record_transaction:bank_line:<id>``), and one per later
+    revision the founder makes by hand after a rejection (``...:<id>:<revision>``)."""
     if payload.bank_line_id is None:
         return None
-    return f"{RECORD_TRANSACTION}:bank_line:{payload.bank_line_id}"
+    base = f"{RECORD_TRANSACTION}:bank_line:{payload.bank_line_id}"
+    return f"{base}:{payload.revision}" if payload.revision else base
 
 
 def assess(
