@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from solodesk.agents import tools as T
 from solodesk.agents.cards import CardSet
@@ -254,6 +255,13 @@ class AgentLoop:
         lines.append(f"- Proposals waiting for the founder's decision: {pending}")
         return "\n".join(lines)
 
+    def team_names(self, card: AgentCard) -> list[str]:
+        """The agents ``card`` may delegate to (every other loaded agent); empty for a card
+        that does not delegate."""
+        if not card.delegates:
+            return []
+        return [other.name for other in self.cards() if other.name != card.name]
+
     def _team(self, card: AgentCard) -> str:
         lines = []
         for other in self.cards():
@@ -292,7 +300,7 @@ class AgentLoop:
         untrusted: bool,
     ) -> AgentReport:
         tools = T.tools_for(card)
-        specs = [t.spec() for t in tools]
+        specs = T.specs_for(card, self.team_names(card))
         by_name = {t.name: t for t in tools}
         system = self.system_prompt(card, task)
         ctx = T.ToolContext(
@@ -312,9 +320,13 @@ class AgentLoop:
         gateway = await self.gateway_for(card.model)
         as_text = (card.model or self.config.get("llm.model")) == LOCAL_MODEL_NAME
         try:
+            forced = T.first_tool_choice(card, local=as_text)
             for step in range(card.max_steps):
+                choice: str | dict[str, Any] | None = "auto" if specs else None
+                if step == 0 and forced is not None:
+                    choice = forced
                 completion = await gateway.complete(
-                    messages, tools=specs, tool_choice="auto" if specs else None,
+                    messages, tools=specs, tool_choice=choice,
                     purpose=f"agent {card.name}", run_id=run.id,
                 )
                 report.steps = step + 1

@@ -762,13 +762,22 @@ class Runner:
         completion: Completion | None = None
         step_limit = True
         try:
-            for _step in range(card.max_steps):
+            forced = T.first_tool_choice(card, local=as_text)
+            for step in range(card.max_steps):
                 separate = bool(parts)
                 while True:
                     try:
-                        completion = await self._chat_completion(
-                            gateway, messages, on_delta, stop, run.id, turn.specs
-                        )
+                        if step == 0 and forced is not None:
+                            # A model that cannot choose tools itself (the local model) must
+                            # start with the card's first tool (constrained decoding).
+                            completion = await gateway.complete(
+                                messages, tools=turn.specs, tool_choice=forced,
+                                purpose="chat", run_id=run.id,
+                            )
+                        else:
+                            completion = await self._chat_completion(
+                                gateway, messages, on_delta, stop, run.id, turn.specs
+                            )
                         break
                     except LLMError as exc:
                         crash = await self._local_crash(exc)
@@ -999,7 +1008,7 @@ class _ChatTurn:
         loop = runner.agents
         tools = T.tools_for(card)
         self.system = loop.system_prompt(card, None)
-        self.specs = [t.spec() for t in tools]
+        self.specs = T.specs_for(card, loop.team_names(card))
         self.by_name = {t.name: t for t in tools}
         self.send_tool = T.propose_tool_name(SEND_EMAIL)
         self.ctx = T.ToolContext(

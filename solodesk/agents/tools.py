@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from solodesk.agents import proposals as P
 from solodesk.core import kinds as K
 from solodesk.core.actions import Action, ActionStatus, JSONObject, Provenance
 from solodesk.core.bounds import bound
-from solodesk.core.cards import DELEGATE_TOOL, AgentCard
+from solodesk.core.cards import DELEGATE_TOOL, PROPOSE_PREFIX, AgentCard
 from solodesk.core.kinds import ProposalContext
 from solodesk.core.llmtypes import ToolSpec
 from solodesk.core.mail import is_placeholder_message_id
@@ -34,10 +34,6 @@ from solodesk.inbox.intake import Intake
 from solodesk.store.repos import MailRecord, NotFound, Store
 
 log = logging.getLogger(__name__)
-
-#: The prefix of the generated proposal tools: ``propose_<kind>``.
-PROPOSE_PREFIX = "propose_"
-
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
@@ -429,6 +425,31 @@ def tools_for(card: AgentCard) -> list[Tool]:
     out = [_TOOLS[name] for name in card.tools]
     out += [propose_tool(kind) for kind in card.kinds]
     return out
+
+
+def specs_for(card: AgentCard, team: Sequence[str]) -> list[ToolSpec]:
+    """The tool specs of ``card`` (:func:`tools_for`) for the model, ``delegate``'s ``agent``
+    argument restricted to ``team`` (the other agents' names) so that a model bound to the
+    schema (the local model's constrained decoding) can only name a real agent."""
+    specs = [t.spec() for t in tools_for(card)]
+    if not team:
+        return specs
+    out = []
+    for spec in specs:
+        if spec.name == DELEGATE_TOOL:
+            params = json.loads(json.dumps(spec.parameters))
+            params["properties"]["agent"]["enum"] = list(team)
+            spec = ToolSpec(spec.name, spec.description, params)
+        out.append(spec)
+    return out
+
+
+def first_tool_choice(card: AgentCard, *, local: bool) -> dict[str, Any] | None:
+    """The forced ``tool_choice`` of a run's first model call: the card's ``first_tool`` on a
+    model that cannot choose tools itself (``local``), else None (the model chooses)."""
+    if not local or card.first_tool is None:
+        return None
+    return {"type": "function", "function": {"name": card.first_tool}}
 
 
 def decode_arguments(raw: str) -> dict[str, Any]:

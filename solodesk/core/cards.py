@@ -41,6 +41,9 @@ MAX_PARALLEL_LIMIT = 16
 #: The tool that starts a child run of another agent (``agents.loop``).
 DELEGATE_TOOL = "delegate"
 
+#: The prefix of the proposal tools generated from a card's kinds: ``propose_<kind>``.
+PROPOSE_PREFIX = "propose_"
+
 #: Where a loaded card came from: shipped with SoloDesk, the founder's file replacing a
 #: shipped card of the same name, or the founder's own new agent.
 CardOrigin = Literal["shipped", "override", "added"]
@@ -55,6 +58,7 @@ _FIELDS: dict[str, str] = {
     "max_steps": "a whole number",
     "max_parallel": "a whole number",
     "budget_usd": "a number of US dollars",
+    "first_tool": "the name of one of its tools",
     "prompt": "text",
 }
 _REQUIRED = ("name", "role", "prompt")
@@ -94,6 +98,10 @@ class AgentCard:
         max_parallel: Delegations run at once (only with the ``delegate`` tool); None: the
             ``agents.max_parallel`` setting.
         budget_usd: USD per day this agent may spend (``agents.budget``), or None.
+        first_tool: On a model that cannot choose between answering and calling a tool (the
+            local model), the run's first model call must call this tool (constrained
+            decoding), e.g. the manager's ``delegate``; None: the model chooses. One of its
+            ``tools`` or ``propose_<kind>`` of its ``kinds``.
         source: The file it was read from.
         origin: ``shipped``, ``override`` or ``added`` (set by the loader).
     """
@@ -108,6 +116,7 @@ class AgentCard:
     max_steps: int = DEFAULT_MAX_STEPS
     max_parallel: int | None = None
     budget_usd: float | None = None
+    first_tool: str | None = None
     source: str = ""
     origin: CardOrigin = "shipped"
 
@@ -217,8 +226,15 @@ def parse_card(
             raise CardError(source, "budget_usd", f"must be a number of US dollars >= 0, not "
                             f"{value!r}")
         budget = float(value)
+    first_tool: str | None = None
+    if "first_tool" in data:
+        first_tool = _text(source, "first_tool", data["first_tool"]).strip()
+        own = [*tools, *(PROPOSE_PREFIX + k for k in kinds)]
+        if first_tool not in own:
+            raise CardError(source, "first_tool", f"{first_tool!r} is not one of its tools; "
+                            f"its tools: {', '.join(own) or 'none'}")
     return AgentCard(
         name=name, role=role, prompt=prompt, description=description, model=model,
         tools=tools, kinds=kinds, max_steps=max_steps, max_parallel=max_parallel,
-        budget_usd=budget, source=source,
+        budget_usd=budget, first_tool=first_tool, source=source,
     )

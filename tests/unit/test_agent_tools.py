@@ -10,9 +10,11 @@ import pytest
 from solodesk.agents.tools import (
     Tool,
     ToolResult,
+    first_tool_choice,
     mail_thread,
     propose_tool,
     register_tool,
+    specs_for,
     tool_names,
     tools_for,
 )
@@ -108,3 +110,17 @@ def test_tool_results_as_tool_messages_or_as_text_for_the_local_model() -> None:
     assert local["content"] == (
         "Result of read_mail (call 1):\nmail text\n\nResult of delegate (call 2):\nreport"
     )
+
+
+def test_the_delegate_tool_names_only_the_team_and_the_local_model_starts_with_first_tool(
+) -> None:
+    card = AgentCard(name="boss", role="r", prompt="p", tools=("delegate", "search_mail"),
+                     first_tool="delegate")
+    specs = {s.name: s for s in specs_for(card, ["support", "invoicing"])}
+    assert specs["delegate"].parameters["properties"]["agent"]["enum"] == ["support", "invoicing"]
+    assert "enum" not in tools_for(card)[0].spec().parameters["properties"]["agent"]
+    assert first_tool_choice(card, local=True) == {
+        "type": "function", "function": {"name": "delegate"}}
+    assert first_tool_choice(card, local=False) is None
+    plain = AgentCard(name="w", role="r", prompt="p", tools=("search_mail",))
+    assert first_tool_choice(plain, local=True) is None

@@ -56,6 +56,8 @@ def test_a_good_card_parses_with_defaults() -> None:
         ("budget_usd = -1", "budget_usd", ">= 0"),
         ("model = 3", "model", "litellm model string"),
         ('tools = "search_mail"', "tools", "list of tool names"),
+        ('first_tool = "read_mail"', "first_tool", "'read_mail' is not one of its tools"),
+        ("first_tool = 1", "first_tool", "the name of one of its tools"),
     ],
 )
 def test_a_broken_field_names_the_file_and_the_field(change: str, field: str, words: str) -> None:
@@ -156,3 +158,13 @@ def test_shipped_path_finds_a_card_by_name() -> None:
     path = shipped_path(resources_dir(), "devils_advocate")
     assert path is not None and path.name == "devils_advocate.toml"
     assert shipped_path(resources_dir(), "nobody") is None
+
+
+def test_first_tool_is_one_of_its_tools_or_proposals() -> None:
+    assert parse(GOOD).first_tool is None
+    assert parse('first_tool = "search_mail"\n' + GOOD).first_tool == "search_mail"
+    assert parse('first_tool = "propose_send_email"\n' + GOOD).first_tool == (
+        "propose_send_email")
+    cards = load_cards(resources_dir(), None).cards
+    assert cards["manager"].first_tool == "delegate"
+    assert cards["invoicing"].first_tool == "propose_create_invoice"
