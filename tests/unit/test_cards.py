@@ -166,5 +166,5 @@ def test_first_tool_is_one_of_its_tools_or_proposals() -> None:
     assert parse('first_tool = "propose_send_email"\n' + GOOD).first_tool == (
         "propose_send_email")
     cards = load_cards(resources_dir(), None).cards
-    assert cards["manager"].first_tool == "delegate"
+    assert cards["manager"].first_tool is None  # SmolLM2 cannot route (docs/architecture.md)
     assert cards["invoicing"].first_tool == "propose_create_invoice"
