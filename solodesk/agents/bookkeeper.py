@@ -33,7 +33,12 @@ from solodesk.agents.proposals import parse_arguments
 from solodesk.agents.runs import RunContext, RunManager
 from solodesk.core.actions import Provenance
 from solodesk.core.bank import BankLine
-from solodesk.core.categorise import Categorisation, categorise, postings_for
+from solodesk.core.categorise import (
+    Categorisation,
+    categorise,
+    postings_for,
+    reason_problems,
+)
 from solodesk.core.kinds.invoice import MARK_PAID
 from solodesk.core.kinds.ledger import RECORD_TRANSACTION, RecordTransactionPayload
 from solodesk.core.llmtypes import Completion, LLMError, Message, ToolSpec
@@ -354,9 +359,13 @@ class Bookkeeper:
              f"Call {CATEGORISE_TOOL}."},
         ]
         choice = {"type": "function", "function": {"name": CATEGORISE_TOOL}}
+        echoes = [card_prompt(BOOKKEEPER), tool.description,
+                  *(str(p["description"]) for p in tool.parameters["properties"].values())]
         errors: list[str] = []
         last: Any = None
-        for attempt in range(1, self.config.get_int("llm.validation_retries") + 2):
+        chosen: str | None = None  # an account of the chart, given with an unusable reason
+        attempts = self.config.get_int("llm.validation_retries") + 1
+        for attempt in range(1, attempts + 1):
             completion = await self.complete(messages, [tool], choice, run.id)
             call = completion.tool_calls[0] if completion.tool_calls else None
             problem: str
@@ -375,6 +384,10 @@ class Bookkeeper:
                                f"of accounts")
                 elif not reason:
                     problem = "reason: must not be empty"
+                    chosen = account
+                elif bad := reason_problems(reason, account=account, echoes=echoes):
+                    problem = bad[0]
+                    chosen = account
                 else:
                     return (account, reason[:300]), errors, last
             errors.append(f"attempt {attempt}: {problem}")
@@ -382,6 +395,11 @@ class Bookkeeper:
             messages.append({"role": "user", "content": f"Refused: {problem}. Choose one "
                              f"account of the chart exactly as listed and call "
                              f"{CATEGORISE_TOOL} again."})
+        if chosen is not None and errors[-1].startswith(f"attempt {attempts}: reason"):
+            # The account is one of the chart; only its reason is unusable: the founder checks
+            # the account anyway (a model's posting is medium risk), so propose it and say so.
+            return (chosen, f"(the model gave no usable reason: {errors[-1].split(': ', 1)[1]})"
+                    [:300]), errors, last
         return None, errors, last
 
     # -- payments ------------------------------------------------------------------------------

@@ -223,3 +223,36 @@ class RuleOffer:
     def suggested_rule(self) -> tuple[RuleField, str, str]:
         """The rule that would have decided these: ``(field, pattern, account)``."""
         return RuleField.PAYEE, self.payee_key, self.account
+
+
+def reason_problems(reason: str, *, account: str, echoes: Sequence[str] = ()) -> list[str]:
+    """Why a model's reason for booking a bank line on ``account`` is not usable (empty if it
+    is): empty, words lifted from our instructions (a short reason found whole in them, or a run
+    of :data:`~solodesk.core.drafts.ECHO_WORDS` words), talk about our tools, or JSON/markup
+    instead of a sentence. Whether the
+    reason is *right* is the founder's call: a model-decided posting is always medium risk.
+
+    Args:
+        reason: The model's one-sentence reason.
+        account: The account it chose, e.g. ``Expenses:Fees:Bank``.
+        echoes: Our own texts the model saw (its prompt, the tool's descriptions).
+
+    Returns:
+        One-line problems, phrased as instructions the model can act on when asked again.
+    """
+    from solodesk.core.drafts import draft_problems
+
+    words = " ".join(re.findall(r"\w+", reason.lower()))
+    if not words:
+        return [f"reason: must not be empty; say in one sentence why this line belongs on "
+                f"{account}"]
+    if any(f" {words} " in " {} ".format(" ".join(re.findall(r"\w+", e.lower())))
+                        for e in echoes):
+        return [f"reason: {reason!r} is not a reason but words of your instructions; say in "
+                f"one sentence why this line belongs on {account}"]
+    return [
+        "reason" + p[len("body"):].replace(", not to the recipient", "").replace(
+            "write the mail itself", "say why, in your own words")
+        for p in draft_problems("reason", reason, echoes=echoes)
+        if p.startswith("body") and "implausibly short" not in p
+    ]

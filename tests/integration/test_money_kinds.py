@@ -192,6 +192,35 @@ def test_bookkeeper_asks_the_model_and_refuses_an_unknown_account(
     assert sv.store.ledger.transactions() == []  # nothing is posted before approval
 
 
+def test_a_reason_lifted_from_the_instructions_is_sent_back_then_flagged(
+    sv: Services, run: Run[object], openai_server: ScriptedOpenAIServer,
+) -> None:
+    import_lines(sv, (-4900, "Deutsche Bahn", "Fahrkarte Berlin-Hamburg"),
+                 (-2500, "Kiosk am Markt", "Kartenzahlung"))
+    # SmolLM2 answered "one sentence" (the tool's own description): asked again, it does better.
+    openai_server.push_when("Deutsche Bahn", _tool({"account": "Expenses:Travel",
+                                                    "reason": "one sentence"}))
+    openai_server.push_when("Deutsche Bahn", _tool({"account": "Expenses:Travel",
+                                                    "reason": "a train ticket to a client"}))
+    for _ in range(2):  # never a usable reason: the account is proposed, the reason says so
+        openai_server.push_when("Kiosk", _tool({"account": "Expenses:Office",
+                                                "reason": "One sentence: why"}))
+    report = run(bookkeeper_for(sv.runner).propose_postings())
+    by_payee = {o.line.payee: o for o in report.outcomes}
+    train = by_payee["Deutsche Bahn"]
+    assert (train.status, train.account, train.reason) == (
+        "proposed", "Expenses:Travel", "a train ticket to a client")
+    retry = [r for r in openai_server.chat_requests if "Deutsche Bahn" in r.text()][-1]
+    assert "Refused: reason: 'one sentence' is not a reason but words of your instructions" in (
+        retry.text())
+    kiosk = by_payee["Kiosk am Markt"]
+    assert kiosk.status == "proposed" and kiosk.account == "Expenses:Office"
+    assert kiosk.reason.startswith("(the model gave no usable reason: reason: 'One sentence: "
+                                   "why' is not a reason")
+    action = sv.store.actions.get(kiosk.action_id or 0)
+    assert action.risk == "medium" and action.status is ActionStatus.PENDING
+
+
 def _tool(args: dict[str, str]) -> object:
     from tests.support.openai_server import ToolCalls
 
