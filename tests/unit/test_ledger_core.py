@@ -194,3 +194,21 @@ def test_journals_escape_text_and_write_exact_amounts() -> None:
     assert export_journal("hledger", accounts, txns, today=date(2026, 4, 1)) == led
     with pytest.raises(ValueError, match="beancount or hledger"):
         export_journal("ledger", accounts, txns, today=date(2026, 4, 1))
+
+
+def test_a_models_reason_is_usable_only_in_its_own_words() -> None:
+    from solodesk.core.categorise import reason_problems
+
+    echoes = ["Book the bank line on one account of the chart, with a one-sentence reason.",
+              "one sentence: why"]
+
+    def problems(reason: str) -> list[str]:
+        return reason_problems(reason, account="Expenses:Travel", echoes=echoes)
+
+    assert problems("a train ticket to a client") == []
+    assert problems("hosting") == []  # terse, but its own word
+    assert "words of your instructions" in problems("One sentence")[0]
+    assert "words of your instructions" in problems(echoes[0])[0]
+    assert "must not be empty" in problems("  ")[0]
+    assert "not prose" in problems('{"account": "Expenses:Travel"}')[0]
+    assert "talks about the tool" in problems("I call the tool as asked")[0]
