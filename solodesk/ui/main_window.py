@@ -378,6 +378,7 @@ class MainWindow(QMainWindow):
         self.update_inbox_badge()
         for signal in (b.runStarted, b.runUpdated, b.runFinished):
             signal.connect(self.activity.on_run_event)
+        self.inbox.runRequested.connect(self.show_run)
 
         self.splitter.setSizes([870, 410])
         self.restore_layout()

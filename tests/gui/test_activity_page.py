@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from pytestqt.qtbot import QtBot
 
 from solodesk.agents.runs import RunCancelled
+from solodesk.core.actions import ActionStatus
 from solodesk.core.runs import RunStatus
 from solodesk.services import Services, build_services
 from solodesk.store.paths import home_paths
@@ -26,7 +27,7 @@ from solodesk.ui.pages import activity as activity_module
 from solodesk.ui.pages.activity import COL_COST, COL_STATUS, COL_TASK, COL_TOKENS
 from tests.gui.conftest import Drive
 from tests.gui.support import MemorySecrets, show_window
-from tests.support.openai_server import Hang, ScriptedOpenAIServer, Text
+from tests.support.openai_server import Hang, HttpError, ScriptedOpenAIServer, Text, ToolCalls
 
 pytestmark = pytest.mark.gui
 
@@ -179,6 +180,76 @@ def test_cancelling_one_child_with_ctrl_period_lets_the_manager_go_on(
     assert win.side_bar.text("activity") == "Activity"
     # The manager was told (its last request carries the child's report).
     assert "cancelled" in openai_server.chat_requests[-1].text()
+
+
+def test_a_failed_run_shows_its_error_and_a_proposal_links_to_its_run(
+    qtbot: QtBot,
+    aloop: asyncio.AbstractEventLoop,
+    services: Services,
+    openai_server: ScriptedOpenAIServer,
+) -> None:
+    delegate_both(openai_server)
+    openai_server.push_when(
+        MARKETING, ToolCalls((("propose_send_email", json.dumps(DRAFT)),))
+    )
+    openai_server.push_when(MARKETING, Text("Proposed the launch newsletter to Lukas."))
+    openai_server.push_when(LEGAL, HttpError(400, "scripted: the model refused the request"))
+    openai_server.reply_text("Marketing proposed the newsletter; legal could not check the NDA.")
+    win = show_window(qtbot, services)
+    page = win.activity
+    model = page.model
+
+    turn = start_chat(services, aloop)
+    qtbot.waitUntil(turn.done, timeout=HANG_GUARD_MS)
+    turn.result()
+
+    # Live updates reached the page while it was not shown.
+    by_agent = {r.agent: r for r in model.runs.values()}
+    assert set(by_agent) == {"manager", "marketing", "legal"}
+    assert by_agent["legal"].status is RunStatus.FAILED
+    legal = by_agent["legal"].id
+    error = services.store.runs.get(legal).error
+    assert error and "refused the request" in error
+    # The failed run: red status, its error as the row's tooltip and in the detail pane.
+    status_index = model.index_of(legal, COL_STATUS)
+    assert model.text(legal, COL_STATUS) == "failed"
+    assert "refused the request" in str(status_index.data(Qt.ItemDataRole.ToolTipRole))
+    assert status_index.data(Qt.ItemDataRole.ForegroundRole).color().name() == "#b3261e"
+    win.show_page("activity")
+    assert page.select_run(legal)
+    detail = page.detail.toPlainText()
+    assert "Error:" in detail and "refused the request" in detail
+    assert f"run #{by_agent['manager'].id}" in detail  # its parent, as a link
+    assert "Model calls:" in detail
+
+    # The proposal: in the inbox, "Produced by run #N (marketing)".
+    (action_id,) = services.store.actions.ids()
+    action = services.store.actions.get(action_id)
+    marketing = by_agent["marketing"].id
+    assert action.run_id == marketing and action.status is ActionStatus.PENDING
+    win.show_page("inbox")
+    win.inbox.refresh()
+    assert win.inbox.select_action(action_id)
+    link = win.inbox.run_link
+    assert link.isVisible()
+    assert f"run #{marketing}</a> (marketing)" in link.text()
+
+    # Following the link (as a click does) opens Activity with that run selected.
+    link.linkActivated.emit(f"run:{marketing}")
+    assert win.current_page() == "activity"
+    assert page.selected_run_id() == marketing
+    detail = page.detail.toPlainText()
+    assert f"#{action_id} send_email (pending)" in detail
+
+    # And back: the proposal's link in the detail pane selects it in the inbox.
+    page.detail.anchorClicked.emit(QUrl(f"action:{action_id}"))
+    assert win.current_page() == "inbox"
+    assert win.inbox.selected_action_id() == action_id
+
+    # A proposal without a run (made before runs existed) shows no link.
+    win.inbox.editor.show_action(None)
+    win.inbox._show_run_link(None)
+    assert not link.isVisible()
 
 
 def test_finished_runs_are_kept_for_a_day_and_the_page_reads_them_on_show(
