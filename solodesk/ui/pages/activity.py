@@ -573,15 +573,14 @@ class ActivityPage(QWidget):
             f"<p><b>Task:</b> {e(run.task)}</p>",
         ]
         if run.error:
+            cancelled = run.status is RunStatus.CANCELLED
             parts.append(
-                f"<p style='color:{ERROR_COLOR}'><b>"
-                f"{'Why it stopped' if run.status is RunStatus.CANCELLED else 'Error'}:</b> "
-                f"{e(run.error)}</p>"
+                f"<p style='color:{'#6b6b6b' if cancelled else ERROR_COLOR}'><b>"
+                f"{'Why it stopped' if cancelled else 'Error'}:</b> {e(run.error)}</p>"
             )
         times = f"Started {_stamp(run.started_at)}"
-        if run.ended_at:
-            times += f", ended {_stamp(run.ended_at)}"
-        times += f" · {elapsed_text(run.elapsed_s())}"
+        if run.ended_at:  # (while it runs, the tree's Elapsed column ticks)
+            times += f", ended {_stamp(run.ended_at)} · {elapsed_text(run.elapsed_s())}"
         parts.append(f"<p>{times}</p>")
         children = repo.children(run.id)
         usage = f"<p><b>Usage:</b> {e(usage_text(run.usage))}"
@@ -619,14 +618,14 @@ class ActivityPage(QWidget):
         if calls:
             parts.append(self._calls_html(calls))
         if run.conversation_id is not None:
-            parts.append(self._conversation_html(run.conversation_id))
+            parts.append("<br>" + self._conversation_html(run.conversation_id))
         return "\n".join(parts)
 
     @staticmethod
     def _calls_html(calls: Iterable[dict[str, Any]]) -> str:
         e = html.escape
         rows = [
-            "<p><b>Model calls:</b></p><table cellspacing='0' cellpadding='2'>",
+            "<p><b>Model calls:</b></p><table cellspacing='0' cellpadding='3'>",
             "<tr><th align='left'>When</th><th align='left'>Purpose</th>"
             "<th align='left'>Model</th><th align='right'>In</th><th align='right'>Out</th>"
             "<th align='right'>ms</th><th align='left'></th></tr>",
