@@ -23,6 +23,7 @@ the latest messages of its conversation.
 
 from __future__ import annotations
 
+import bisect
 import html
 import logging
 from collections.abc import Iterable
@@ -72,11 +73,20 @@ TICK_MS = 1000
 CONVERSATION_MESSAGES = 6
 MESSAGE_CHARS = 600
 
+#: Events within this many milliseconds re-render the selected run's detail once.
+DETAIL_COALESCE_MS = 150
+#: Child runs listed in the detail pane (a triage command may have thousands; the tree has all).
+DETAIL_CHILDREN = 50
+
 #: The run id of a row, on every cell of the row.
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 COLUMNS = ("Run", "Agent", "Task", "Status", "Elapsed", "Tokens in / out", "Cost")
 COL_RUN, COL_AGENT, COL_TASK, COL_STATUS, COL_ELAPSED, COL_TOKENS, COL_COST = range(7)
+#: Starting widths of the columns other than the task's, in digits.
+COLUMN_CHARS = {
+    COL_RUN: 11, COL_AGENT: 16, COL_STATUS: 11, COL_ELAPSED: 12, COL_TOKENS: 17, COL_COST: 10
+}
 
 STATUS_BRUSH = {
     RunStatus.RUNNING: QBrush(QColor("#1a5fb4")),
@@ -141,6 +151,11 @@ class RunTreeModel(QStandardItemModel):
                 header.setToolTip(tip)
         self.runs: dict[int, Run] = {}
         self._items: dict[int, QStandardItem] = {}  # run id -> its first cell
+        # The rows' order, kept beside Qt's so that placing a run is a bisection (a triage of
+        # thousands of mail has thousands of children): top-level ids negated (newest first),
+        # children's ids by parent (oldest first).
+        self._order: dict[int | None, list[int]] = {None: []}
+        self._running: set[int] = set()
 
     # -- reading -------------------------------------------------------------------------------
     def index_of(self, run_id: int, column: int = 0) -> QModelIndex:
@@ -160,7 +175,7 @@ class RunTreeModel(QStandardItemModel):
 
     def running(self) -> list[int]:
         """Ids of the shown runs that are running, oldest first."""
-        return sorted(rid for rid, r in self.runs.items() if r.status is RunStatus.RUNNING)
+        return sorted(self._running)
 
     def text(self, run_id: int, column: int) -> str:
         """What the cell shows."""
@@ -178,6 +193,15 @@ class RunTreeModel(QStandardItemModel):
             return []
         return [self._id(item.child(row, 0)) for row in range(item.rowCount())]
 
+    def _below(self, run_id: int) -> list[int]:
+        found: list[int] = []
+        todo = [run_id]
+        while todo:
+            for child in self._order.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child)
+        return found
+
     @staticmethod
     def _id(item: QStandardItem | None) -> int:
         value = item.data(RUN_ID_ROLE) if item is not None else None
@@ -187,6 +211,10 @@ class RunTreeModel(QStandardItemModel):
     def upsert(self, run: Run, *, now: datetime | None = None) -> None:
         """Show ``run``: update its row, or add it under its parent (if shown) in order."""
         self.runs[run.id] = run
+        if run.status is RunStatus.RUNNING:
+            self._running.add(run.id)
+        else:
+            self._running.discard(run.id)
         first = self._items.get(run.id)
         if first is None:
             row = [QStandardItem() for _ in COLUMNS]
@@ -195,11 +223,14 @@ class RunTreeModel(QStandardItemModel):
                 cell.setData(run.id, RUN_ID_ROLE)
             parent = self._items.get(run.parent_id) if run.parent_id is not None else None
             if parent is not None:  # children oldest first
-                ids = [self._id(parent.child(r, 0)) for r in range(parent.rowCount())]
-                position = sum(1 for i in ids if i < run.id)
+                siblings = self._order.setdefault(run.parent_id, [])
+                position = bisect.bisect_left(siblings, run.id)
+                siblings.insert(position, run.id)
                 parent.insertRow(position, row)
             else:  # top level newest first
-                position = sum(1 for i in self.roots() if i > run.id)
+                roots = self._order[None]
+                position = bisect.bisect_left(roots, -run.id)
+                roots.insert(position, -run.id)
                 self.insertRow(position, row)
             self._items[run.id] = row[0]
         self._fill(run, now)
@@ -260,27 +291,23 @@ class RunTreeModel(QStandardItemModel):
             tree = [root, *self._below(root)]
             if all(self.runs[r].status is not RunStatus.RUNNING for r in tree if r in self.runs):
                 self.removeRow(row)
+                self._order[None].remove(-root)
                 for r in tree:
                     self.runs.pop(r, None)
                     self._items.pop(r, None)
+                    self._order.pop(r, None)
+                    self._running.discard(r)
                 dropped += 1
             row -= 1
         return dropped
-
-    def _below(self, run_id: int) -> list[int]:
-        found: list[int] = []
-        todo = [run_id]
-        while todo:
-            for child in self.child_ids(todo.pop()):
-                found.append(child)
-                todo.append(child)
-        return found
 
     def clear_runs(self) -> None:
         """Remove every row."""
         self.removeRows(0, self.rowCount())
         self.runs.clear()
         self._items.clear()
+        self._order = {None: []}
+        self._running.clear()
 
 
 class ActivityPage(QWidget):
@@ -318,8 +345,13 @@ class ActivityPage(QWidget):
         self.view.setAllColumnsShowFocus(True)
         header = self.view.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed starting widths (the founder can drag them): sizing columns to their contents
+        # would measure every row on every change, which a triage of thousands of mail makes slow.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_TASK, QHeaderView.ResizeMode.Stretch)
+        digit = self.fontMetrics().horizontalAdvance("0")
+        for col, chars in COLUMN_CHARS.items():
+            header.resizeSection(col, digit * chars)
         self.view.selectionModel().currentRowChanged.connect(
             lambda _c, _p: self._selection_changed()
         )
@@ -374,6 +406,10 @@ class ActivityPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.splitter)
 
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(DETAIL_COALESCE_MS)
+        self._detail_timer.timeout.connect(self._show_detail)
         self.timer = QTimer(self)
         self.timer.setObjectName("elapsedTimer")
         self.timer.setInterval(TICK_MS)
@@ -468,8 +504,8 @@ class ActivityPage(QWidget):
         if is_new and run.parent_id is None:
             self.model.prune()
         self._changed()
-        if self.selected_run_id() in (run.id, run.parent_id):
-            self._show_detail()
+        if self.selected_run_id() in (run.id, run.parent_id) and not self._detail_timer.isActive():
+            self._detail_timer.start()  # events in a burst re-render the detail once
 
     def _changed(self) -> None:
         """After the shown runs changed: the timer, the badge, the summary, the buttons."""
@@ -602,8 +638,12 @@ class ActivityPage(QWidget):
             parts += [
                 f"<li><a href='run:{c.id}'>#{c.id}</a> {e(c.agent)} — {e(c.status.value)}: "
                 f"{e(c.task)}</li>"
-                for c in children
+                for c in children[:DETAIL_CHILDREN]
             ]
+            if len(children) > DETAIL_CHILDREN:
+                parts.append(
+                    f"<li>… and {len(children) - DETAIL_CHILDREN:,} more (in the tree above)</li>"
+                )
             parts.append("</ul>")
         proposals = repo.proposals(run.id)
         if proposals:
