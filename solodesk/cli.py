@@ -198,6 +198,7 @@ def action_json(a: Action) -> dict[str, Any]:
         "risk_reasons": a.risk_reasons,
         "send_at": a.send_at,
         "decided_by": a.decided_by,
+        "run_id": a.run_id,
     }
 
 
@@ -214,13 +215,28 @@ def _floor_note(sv: Any, a: Action) -> str:
     return ""
 
 
-def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
+def _run_text(sv: Any, a: Action) -> str:
+    """``#N (agent)``: the run that produced ``a`` (``solodesk runs show N``), or ''."""
+    if a.run_id is None:
+        return ""
+    from solodesk.store.runs import RunNotFound
+
+    try:
+        run = sv.store.runs.get(a.run_id)
+    except RunNotFound:
+        return f"#{a.run_id}"
+    return f"#{run.id} ({run.agent})"
+
+
+def format_action(a: Action, *, source: str = "", floor: str = "", run: str = "") -> str:
     """A readable view of one action for the terminal (``floor``: why a rule did not
-    auto-approve it)."""
+    auto-approve it; ``run``: the run that produced it, ``#N (agent)``)."""
     lines = [
         f"#{a.id}  {a.kind}  [{a.status.value}]  by {a.agent}  {a.created_at}",
         f"  {for_terminal(a.summary, 'summary')}",
     ]
+    if run:
+        lines.append(f"  run: {run}")
     why = f" ({'; '.join(a.risk_reasons)})" if a.risk_reasons else ""
     lines.append(f"  risk: {a.risk}{why}")
     if a.provenance.untrusted:
@@ -740,7 +756,8 @@ async def _inbox(sv: Any, args: argparse.Namespace) -> int:
                 data["source"] = _source_text(sv, a)
                 print(json.dumps(data, indent=2, ensure_ascii=False))
             else:
-                print(format_action(a, source=_source_text(sv, a), floor=_floor_note(sv, a)))
+                print(format_action(a, source=_source_text(sv, a), floor=_floor_note(sv, a),
+                                    run=_run_text(sv, a)))
             return 0
         if args.action == "edit":
             a = actions.get(args.id)

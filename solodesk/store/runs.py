@@ -207,6 +207,23 @@ class RunRepo:
             params.append(limit)
         return [_run(r) for r in self.db.query(sql, params)]
 
+    def recent(self, *, since: str, limit: int = 200) -> builtins.list[Run]:
+        """What the Activity page shows: every ``running`` (or ``paused``) run, and the newest
+        ``limit`` runs started at or after ``since`` (UTC ISO 8601), newest first.
+
+        Raises:
+            ValueError: ``limit`` is below 1.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        rows = self.db.query(
+            "SELECT * FROM runs WHERE status IN (?, ?) OR id IN"
+            " (SELECT id FROM runs WHERE started_at >= ? ORDER BY id DESC LIMIT ?)"
+            " ORDER BY id DESC",
+            [RunStatus.RUNNING.value, RunStatus.PAUSED.value, since, limit],
+        )
+        return [_run(r) for r in rows]
+
     def children(self, run_id: int) -> builtins.list[Run]:
         """The runs ``run_id`` started directly, oldest first."""
         return [

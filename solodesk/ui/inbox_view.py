@@ -16,6 +16,7 @@ that tests await directly. Dialogs are opened with ``open()`` and awaited, never
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
 import logging
 import time
@@ -220,6 +221,7 @@ class InboxView(QWidget):
 
     message = Signal(str)
     problem = Signal(str)  # also emitted (after ``message``) when the outcome is a failure
+    runRequested = Signal(int)  # noqa: N815 - the "Produced by run #N" link was followed
 
     #: A proposal the list moved to after a decision must be shown this long before a
     #: decision on it is accepted.
@@ -258,6 +260,15 @@ class InboxView(QWidget):
 
         # editor and source
         self.editor = EditorHost()  # the editor of the selected proposal's kind
+        self.run_link = QLabel()  # "Produced by run #N (agent)": opens the Activity page
+        self.run_link.setObjectName("runLink")
+        self.run_link.setTextFormat(Qt.TextFormat.RichText)
+        self.run_link.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.run_link.linkActivated.connect(self._on_run_link)
+        self.run_link.hide()
         self.source = SourceMailPane()
         self.editor.changed.connect(self._update_buttons)
         selection = self.table.selectionModel()
@@ -521,6 +532,7 @@ class InboxView(QWidget):
         editor_box = QWidget()
         editor_layout = QVBoxLayout(editor_box)
         editor_layout.setContentsMargins(0, 0, 0, 0)
+        editor_layout.addWidget(self.run_link)
         editor_layout.addWidget(self.editor_splitter, 1)
         editor_layout.addWidget(self.unknown_box)
         editor_layout.addLayout(buttons)
@@ -698,6 +710,7 @@ class InboxView(QWidget):
                 except NotFound:
                     mail = None
         self.editor.show_action(action)
+        self._show_run_link(action)
         warnings: list[str] = []
         if mail is not None:
             try:
@@ -712,6 +725,26 @@ class InboxView(QWidget):
         )
         self._show_unknown(action)
         self._update_buttons()
+
+    def _show_run_link(self, action: Action | None) -> None:
+        """``Produced by run #N (agent)`` above the proposal, when a run made it."""
+        run_id = action.run_id if action is not None else None
+        if action is None or run_id is None:
+            self.run_link.hide()
+            self.run_link.setText("")
+            return
+        agent = html.escape(action.agent)
+        self.run_link.setText(
+            f"Produced by <a href='run:{run_id}'>run #{run_id}</a> ({agent}): "
+            "see what it did in Activity"
+        )
+        self.run_link.setToolTip(f"Open run #{run_id} on the Activity page")
+        self.run_link.show()
+
+    def _on_run_link(self, link: str) -> None:
+        kind, _, number = link.partition(":")
+        if kind == "run" and number.isdigit():
+            self.runRequested.emit(int(number))
 
     def _cid_resolver(self, mail_id: int) -> Callable[[str], tuple[str, bytes] | None]:
         """Finds ``cid:`` parts (RFC 2392) of one stored mail for its HTML view; the message is

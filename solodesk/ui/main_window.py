@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from solodesk.ui.bridge import EventBridge
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
+    from solodesk.ui.pages.activity import ActivityPage
     from solodesk.ui.pages.agents import AgentsPage
     from solodesk.ui.pages.books import BooksPage
     from solodesk.ui.pages.costs import CostsPage
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
     jobs: JobsPage
     agents: AgentsPage
     costs: CostsPage
+    activity: ActivityPage
 
     #: Asked when the window is closed: True hides it and SoloDesk keeps running (the tray,
     #: :class:`~solodesk.ui.tray.TrayController`, sets it); None or False: closing quits.
@@ -374,6 +376,9 @@ class MainWindow(QMainWindow):
         b.actionResolved.connect(self.update_inbox_badge)
         b.outboxExecuted.connect(self.update_inbox_badge)
         self.update_inbox_badge()
+        for signal in (b.runStarted, b.runUpdated, b.runFinished):
+            signal.connect(self.activity.on_run_event)
+        self.inbox.runRequested.connect(self.show_run)
 
         self.splitter.setSizes([870, 410])
         self.restore_layout()
@@ -421,6 +426,41 @@ class MainWindow(QMainWindow):
             "costs", "Costs", self.costs, keys.PAGE_KEYS[5],
             icon=self.style().standardIcon(std.SP_DriveHDIcon),
         )
+        self._add_activity_page()
+
+    def _add_activity_page(self) -> None:
+        """The Activity page: the live tree of agent runs (its badge: how many run)."""
+        from solodesk.ui.pages.activity import ActivityPage
+
+        self.activity = ActivityPage(self.services, parent=self)
+        self.activity.message.connect(self._page_message)
+        self.activity.liveCountChanged.connect(
+            lambda count: self.side_bar.set_badge("activity", count)
+        )
+        self.activity.proposalRequested.connect(self.show_proposal)
+        self.add_page(
+            "activity", "Activity", self.activity, keys.PAGE_KEYS[7],
+            icon=self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay),
+        )
+        self.side_bar.set_badge("activity", self.activity.live_count)
+
+    def show_run(self, run_id: int) -> bool:
+        """Show the Activity page with the run ``run_id`` selected (False: no such run)."""
+        self.show_page("activity")
+        return self.activity.select_run(run_id)
+
+    def show_proposal(self, action_id: int) -> bool:
+        """Show the inbox with the proposal ``action_id`` selected; if the current filter hides
+        it, the filters are cleared first (False: it is not in the inbox)."""
+        self.show_page("inbox")
+        if self.inbox.select_action(action_id):
+            return True
+        self.inbox.clear_filters()
+        self.inbox.set_filter("all")  # a decided proposal too
+        if self.inbox.select_action(action_id):
+            return True
+        self.show_message(f"Proposal #{action_id} is not in the inbox", error=True)
+        return False
 
     # -- pages ---------------------------------------------------------------------------------
     def add_page(

@@ -45,6 +45,7 @@ PAGE_KEYS = tuple(f"Ctrl+{n}" for n in range(1, 10))
 # -- the pages ---------------------------------------------------------------------------------
 BANK_IMPORT_KEYS = "Ctrl+Shift+B"
 JOB_RUN_KEYS = "Ctrl+R"
+CANCEL_RUN_KEYS = ("Delete", "Ctrl+.")
 
 
 def native(keys: str) -> str:
@@ -96,6 +97,8 @@ def help_rows() -> list[tuple[str, str, str]]:
         ),
         ("Window", native(BANK_IMPORT_KEYS), "Import a bank statement (OFX/QFX, camt.053, CSV)"),
         ("Jobs page", native(JOB_RUN_KEYS), "Run the selected job now"),
+        ("Activity page", _any(CANCEL_RUN_KEYS),
+         "Cancel the selected run and every run it started"),
         ("Window", _any(HELP_KEYS), "This list of shortcuts"),
         ("Window", native(QUIT_KEYS), "Quit"),
     ]

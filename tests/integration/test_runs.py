@@ -195,6 +195,13 @@ def test_runs_cli_lists_and_shows_runs(
     assert f"#{action_id} pending" in text.stdout
     assert "triage" in text.stdout
 
+    # From the proposal to its run: `inbox show` names the run and its agent.
+    inbox = run_cli(home, "inbox", "show", str(action_id))
+    assert inbox.returncode == 0, inbox.stderr
+    assert f"\n  run: #{child.id} (support)\n" in inbox.stdout
+    as_json = run_cli(home, "inbox", "show", str(action_id), "--json")
+    assert json.loads(as_json.stdout)["run_id"] == child.id
+
     missing = run_cli(home, "runs", "show", "999")
     assert missing.returncode == 1
     assert missing.stderr.strip() == (

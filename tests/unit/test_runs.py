@@ -99,6 +99,28 @@ def test_reconcile_ends_only_runs_of_dead_processes(store: Store) -> None:
     assert store.runs.get(live.id).status is RunStatus.RUNNING
 
 
+def test_recent_runs_are_the_live_ones_and_the_newest_since(store: Store) -> None:
+    old_done = store.runs.start(agent="support", task="yesterday")
+    store.runs.finish(old_done.id, RunStatus.DONE)
+    old_running = store.runs.start(agent="manager", task="still running")
+    for run_id in (old_done.id, old_running.id):
+        store.db.execute(
+            "UPDATE runs SET started_at = '2020-01-01T00:00:00.000000Z' WHERE id = ?", [run_id]
+        )
+    new = [store.runs.start(agent="support", task=f"mail {i}") for i in range(3)]
+    for run in new:
+        store.runs.finish(run.id, RunStatus.DONE)
+    since = "2026-01-01T00:00:00.000000Z"
+    assert [r.id for r in store.runs.recent(since=since)] == [
+        new[2].id, new[1].id, new[0].id, old_running.id
+    ]
+    assert [r.id for r in store.runs.recent(since=since, limit=2)] == [
+        new[2].id, new[1].id, old_running.id
+    ]
+    with pytest.raises(ValueError, match="at least 1"):
+        store.runs.recent(since=since, limit=0)
+
+
 # -- RunManager -------------------------------------------------------------------------------
 def events(bus: EventBus) -> list[Event]:
     seen: list[Event] = []
