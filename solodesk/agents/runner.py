@@ -29,6 +29,12 @@ from solodesk.agents.loop import (
     assistant_message,
     result_messages,
 )
+from solodesk.agents.meetings import (
+    PROPOSE_MEETING,
+    asks_for_meeting,
+    meeting_offer,
+    meeting_payload,
+)
 from solodesk.agents.runs import RunCancelled, RunContext, RunManager
 from solodesk.core import kinds as K
 from solodesk.core.actions import (
@@ -49,6 +55,7 @@ from solodesk.core.events import (
     RunFailed,
 )
 from solodesk.core.kinds import validate_payload
+from solodesk.core.kinds.calendar import SEND_INVITATION
 from solodesk.core.kinds.mail import REPLY_EMAIL, SEND_EMAIL
 from solodesk.core.llmtypes import (
     Completion,
@@ -595,6 +602,18 @@ class Runner:
                 ),
             },
         ]
+        # A mail asking for a meeting may get an invitation at one of the founder's free times
+        # instead of a reply (agents.meetings); the small local model only drafts replies.
+        offer = None
+        if not local and asks_for_meeting(mail.subject, mail.body_text):
+            offer = meeting_offer(self.store, self.config)
+        if offer is not None:
+            tools = [*tools, offer.tool()]
+            system = (f"{system}\n\n## Meetings\n{offer.text()}\nIf the email asks for a "
+                      f"meeting or a call, call {PROPOSE_MEETING} with one of these times "
+                      "instead of replying.")
+            messages[0] = {"role": "system", "content": system}
+            echoes = [system, *P.machine_texts(tools)]
         provenance = Provenance(source="mail", ref=mail.id, untrusted=True)
         attempts: list[str] = []
         last_call: ToolCall | None = None
@@ -640,8 +659,28 @@ class Runner:
                                 draft_attempts=_attempt + 1, run_id=run.id,
                             )
                             return TriageOutcome(mail.id, "proposed", action.id)
+            elif call.name == PROPOSE_MEETING and offer is not None:
+                args, err = P.parse_arguments(call)
+                invitation, errors = (
+                    meeting_payload(args, offer, [*sender], domain=self._message_id_domain())
+                    if args is not None else (None, [err or "invalid arguments"])
+                )
+                if invitation is not None:
+                    errors = [e.replace("subject", "summary", 1) for e in draft_problems(
+                        str(invitation["summary"]), str(invitation["body"]), echoes=echoes)]
+                if invitation is not None and not errors:
+                    errors = validate_payload(SEND_INVITATION, invitation)
+                    if not errors:
+                        action = self.intake.propose(
+                            SEND_INVITATION, invitation, agent=SUPPORT_AGENT,
+                            provenance=provenance, attempts=attempts,
+                            mail_claim=(mail.id, claim), draft_attempts=_attempt + 1,
+                            run_id=run.id,
+                        )
+                        return TriageOutcome(mail.id, "proposed", action.id)
             else:
-                errors = [f"unknown tool {call.name!r}: use propose_reply or no_reply_needed"]
+                errors = [f"unknown tool {call.name!r}: use "
+                          + ", ".join(t.name for t in tools)]
             attempts.extend(f"attempt {_attempt + 1}: {e}" for e in errors)
             messages = messages + P.feedback_messages(call, completion.text, errors)
         action = self.intake.record_invalid(

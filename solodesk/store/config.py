@@ -615,6 +615,14 @@ SETTINGS: dict[str, Setting] = {
         "When you take meetings, in your time zone, e.g. 'Mon-Thu 09:00-17:00; Fri 09:00-12:00'",
         type=TextValue(500),
     ),
+    "calendar.meeting_minutes": Setting(
+        "30", "Length of a meeting the support agent proposes, in minutes",
+        type=IntValue(5, 480, "minutes"),
+    ),
+    "calendar.notice_hours": Setting(
+        "24", "Earliest a proposed meeting starts, in hours from now",
+        type=IntValue(0, 720, "hours"),
+    ),
     "founder.name": Setting(
         "the founder", "Founder's name used to sign replies", type=TextValue(200)
     ),

@@ -285,13 +285,20 @@ class ActionRepo:
         statuses: Sequence[ActionStatus] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        kind: str | None = None,
     ) -> list[Action]:
-        """Actions, newest first, optionally only in ``statuses``."""
+        """Actions, newest first, optionally only in ``statuses`` and of ``kind``."""
         sql = "SELECT * FROM actions"
         params: list[Any] = []
+        where: list[str] = []
         if statuses:
-            sql += f" WHERE status IN ({','.join('?' for _ in statuses)})"
+            where.append(f"status IN ({','.join('?' for _ in statuses)})")
             params += [s.value for s in statuses]
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"

@@ -11,10 +11,11 @@ characters), the policy facts those of the mail kinds (``recipient_domains``, ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from solodesk.core.actions import Provenance
+from solodesk.core.actions import Action, Provenance
 from solodesk.core.calendar import InvitationPayload
 from solodesk.core.kinds import KindSpec, RiskContext, register
 from solodesk.core.kinds.mail import FACT_FIELDS, assess_send, mail_facts
@@ -40,6 +41,22 @@ def assess(p: InvitationPayload, provenance: Provenance, ctx: RiskContext) -> Ri
 def facts(p: InvitationPayload, ctx: RiskContext) -> dict[str, Any]:
     """The mail kinds' recipient facts of the attendees."""
     return mail_facts(as_mail(p), ctx)
+
+
+def busy(actions: Iterable[Action]) -> list[tuple[datetime, datetime]]:
+    """The meetings the founder already has or may soon have: ``(start, end)`` of every
+    ``send_invitation`` among ``actions`` that was not rejected or found invalid (pending ones
+    included, so two proposals never offer the same time)."""
+    out: list[tuple[datetime, datetime]] = []
+    for action in actions:
+        if action.kind != SEND_INVITATION or action.status.value in ("rejected", "invalid"):
+            continue
+        try:
+            p = InvitationPayload.model_validate(dict(action.payload))
+        except ValueError:
+            continue
+        out.append((p.start, p.end))
+    return out
 
 
 def render(p: Mapping[str, Any]) -> list[str]:
