@@ -14,6 +14,7 @@ from pathlib import Path
 
 from solodesk.actions import executors
 from solodesk.actions.executors.calendar import SMTP_MESSAGE
+from solodesk.actions.executors.document import DOCUMENTS
 from solodesk.actions.executors.invoice import INVOICES
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
@@ -27,6 +28,7 @@ from solodesk.core.resources import resources_dir
 from solodesk.inbox.decisions import Decisions
 from solodesk.store.config import Config
 from solodesk.store.db import connect
+from solodesk.store.documents import resolve_folder
 from solodesk.store.paths import Paths, default_paths
 from solodesk.store.repos import Store
 from solodesk.store.reserve import DiskReserve
@@ -150,6 +152,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         reserve=reserve,
         transports={
             INVOICES: lambda: config.get("invoices.font_dir") or None,
+            DOCUMENTS: lambda: resolve_folder(config.get("documents.folder"), paths.data_dir),
             SMTP_MESSAGE: Outbox.smtp_message_sender(
                 settings=lambda: SmtpSettings.from_config(config),
                 password=lambda: secrets.get("smtp.password"),

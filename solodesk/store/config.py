@@ -615,6 +615,13 @@ SETTINGS: dict[str, Setting] = {
         "When you take meetings, in your time zone, e.g. 'Mon-Thu 09:00-17:00; Fri 09:00-12:00'",
         type=TextValue(500),
     ),
+    "documents.folder": Setting(
+        "",
+        "Folder of your documents: agents read Markdown, text and PDF files here and, after "
+        "your approval, write Markdown documents into it (empty: 'documents' in the data "
+        "folder)",
+        type=PathValue(),
+    ),
     "founder.name": Setting(
         "the founder", "Founder's name used to sign replies", type=TextValue(200)
     ),
