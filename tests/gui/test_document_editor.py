@@ -32,7 +32,7 @@ def propose(services: Services, payload: dict[str, object]) -> int:
 
 
 def test_an_overwrite_shows_the_diff_and_follows_edits(
-    qtbot: QtBot, gui_services: Services, tmp_path: Path
+    qtbot: QtBot, gui_services: Services, aloop: object, tmp_path: Path
 ) -> None:
     from solodesk.ui.editors.document import DocumentEditor
 
@@ -67,7 +67,7 @@ def test_an_overwrite_shows_the_diff_and_follows_edits(
 
 
 def test_a_new_document_says_it_writes_a_new_file(
-    qtbot: QtBot, gui_services: Services
+    qtbot: QtBot, gui_services: Services, aloop: object
 ) -> None:
     aid = propose(gui_services, {"path": "news/launch.md", "title": "Launch",
                                  "content": "# Launch\n\nHello!\n"})
