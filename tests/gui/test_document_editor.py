@@ -49,8 +49,10 @@ def test_an_overwrite_shows_the_diff_and_follows_edits(
     review = editor.review_text()
     assert "Risk: medium" in review and "overwrites plan.md" in review
     assert "Approving overwrites plan.md" in review
-    assert "-Ship in May." in review and "+Ship in June." in review
-    assert "+++ b/plan.md" in review
+    assert "1 line(s) added, 1 removed" in review
+    diff = editor.diff_view.toPlainText()
+    assert "-Ship in May." in diff and "+Ship in June." in diff and "+++ b/plan.md" in diff
+    assert editor.diff_view.isVisibleTo(editor)
     path = editor.field("path")
     assert isinstance(path, QLineEdit) and path.isReadOnly()
     assert not editor.field("previous_content").isVisibleTo(editor)
@@ -61,8 +63,9 @@ def test_an_overwrite_shows_the_diff_and_follows_edits(
     content = editor.field("content")
     assert isinstance(content, QPlainTextEdit)
     content.setPlainText(NEW.replace("Hire nobody.", "Hire one designer."))
-    review = editor.review_text()
-    assert "-Hire nobody." in review and "+Hire one designer." in review
+    diff = editor.diff_view.toPlainText()
+    assert "-Hire nobody." in diff and "+Hire one designer." in diff
+    assert "2 line(s) added, 2 removed" in editor.review_text()
     assert editor.is_dirty()
 
 
@@ -73,7 +76,8 @@ def test_a_new_document_says_it_writes_a_new_file(
                                  "content": "# Launch\n\nHello!\n"})
     win = show_window(qtbot, gui_services)
     assert win.inbox.select_action(aid)
-    review = win.inbox.editor.current.review_text()
+    editor = win.inbox.editor.current
+    review = editor.review_text()
     assert "Risk: low" in review
     assert "Approving writes a new file news/launch.md" in review
-    assert "+++" not in review
+    assert not editor.diff_view.isVisibleTo(editor)
