@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from solodesk.core.kinds.document import WRITABLE_SUFFIXES, DocumentPathError, check_path
+from solodesk.core.kinds.document import (
+    MAX_CONTENT_CHARS,
+    WRITABLE_SUFFIXES,
+    DocumentPathError,
+    check_path,
+)
 
 #: The folder under the data folder when ``documents.folder`` is empty.
 DEFAULT_FOLDER = "documents"
@@ -236,19 +241,26 @@ class DocumentsFolder:
         None when there is none.
 
         Raises:
-            DocumentError: a bad or unwritable path, a folder there, or not UTF-8 text.
+            DocumentError: a bad or unwritable path, a folder there, not UTF-8 text, or longer
+                than a document may be (``MAX_CONTENT_CHARS``).
         """
         target = self.locate(rel, suffixes=WRITABLE_SUFFIXES)
         if not target.exists():
             return None
         if not target.is_file():
             raise DocumentError(f"{rel!r} is a folder, not a file")
+        too_long = (f"{rel}: the file there is longer than {MAX_CONTENT_CHARS} characters, "
+                    "too long to be replaced by a proposal; choose another path")
+        if target.stat().st_size > 4 * MAX_CONTENT_CHARS:  # UTF-8: at most 4 bytes a character
+            raise DocumentError(too_long)
         data = target.read_bytes()
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DocumentError(f"{rel}: the file there is not UTF-8 text (byte {exc.start}); "
                                 "choose another path") from None
+        if len(text) > MAX_CONTENT_CHARS:
+            raise DocumentError(too_long)
         return hashlib.sha256(data).hexdigest(), text
 
     # -- writing -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from solodesk.core import kinds as K
 from solodesk.core.actions import Provenance
 from solodesk.core.kinds import CompletionError, ProposalContext, RiskContext
 from solodesk.core.kinds.document import (
+    MAX_CONTENT_CHARS,
     WRITE_DOCUMENT,
     DocumentPathError,
     check_path,
@@ -114,6 +115,9 @@ def test_completion_fills_the_file_on_disk(tmp_path: Path) -> None:
     (tmp_path / "bin.md").write_bytes(b"\xff\xfe")
     with pytest.raises(CompletionError, match="not UTF-8"):
         spec.from_agent({**NEW, "path": "bin.md"}, ctx)
+    (tmp_path / "huge.md").write_text("x" * (MAX_CONTENT_CHARS + 1), encoding="utf-8")
+    with pytest.raises(CompletionError, match="huge.md: .*too long to be replaced"):
+        spec.from_agent({**NEW, "path": "huge.md"}, ctx)
 
 
 # -- the folder: writing --------------------------------------------------------------------------

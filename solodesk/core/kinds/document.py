@@ -132,7 +132,8 @@ class WriteDocumentPayload(BaseModel):
     expected_previous_sha256: str | None = Field(
         default=None, description="sha256 of the file it replaces (null: a new file)")
     previous_content: str | None = Field(
-        default=None, description="The text it replaces (null: a new file)",
+        default=None, max_length=MAX_CONTENT_CHARS,
+        description="The text it replaces (null: a new file)",
         json_schema_extra={"x-multiline": True})
 
     @property
