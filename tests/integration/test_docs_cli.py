@@ -44,3 +44,19 @@ def test_cli_approve_writes_the_document_and_docs_list_shows_it(
     assert code == 1 and "'..'" in err and out == ""
     code, out, err = cli_run(home, capsys, "docs", "show", "missing.md")
     assert code == 1 and "there is no document 'missing.md'" in err
+
+
+def test_cli_edit_changes_the_text_not_the_path(
+    services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = services.paths.data_dir.parent
+    services.config.set("outbox.undo_seconds", "0")
+    aid = propose(services, "note.md", "draft\n", "Note")
+    code, out, err = cli_run(home, capsys, "inbox", "edit", str(aid), "path", "../x.md")
+    assert code == 1 and "field must be title or content" in err
+    code, out, err = cli_run(home, capsys, "inbox", "edit", str(aid), "content", "final\n")
+    assert code == 0, err
+    code, out, err = cli_run(home, capsys, "inbox", "approve", str(aid), "--now")
+    assert code == 0, err
+    written = services.paths.data_dir / "documents" / "note.md"
+    assert written.read_text(encoding="utf-8") == "final\n"
