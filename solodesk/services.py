@@ -100,10 +100,12 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def preflight_check(config: Config, secrets: SecretStore) -> Callable[[Action], list[str]]:
+def preflight_check(
+    config: Config, secrets: SecretStore, data_dir: Path | None = None
+) -> Callable[[Action], list[str]]:
     """The check run before every approval: what would stop the action from being executed
     (each kind's preflight, registered with its executor: ``actions.executors``)."""
-    ctx = executors.PreflightContext(config, secrets)
+    ctx = executors.PreflightContext(config, secrets, data_dir)
 
     def check(action: Action) -> list[str]:
         return executors.preflight(action, ctx)
@@ -160,7 +162,8 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         },
     )
     decisions = Decisions(
-        store, config, bus, execute=outbox.execute, preflight=preflight_check(config, secrets)
+        store, config, bus, execute=outbox.execute,
+        preflight=preflight_check(config, secrets, paths.data_dir),
     )
     runner = Runner(
         store=store,

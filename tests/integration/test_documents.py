@@ -15,6 +15,7 @@ from solodesk.core import kinds as K
 from solodesk.core.actions import ActionStatus, Provenance
 from solodesk.core.kinds import ProposalContext
 from solodesk.core.kinds.document import WRITE_DOCUMENT, content_sha256
+from solodesk.inbox.decisions import PreflightFailed
 from solodesk.services import Services
 from solodesk.store.documents import DocumentsFolder, resolve_folder
 from tests.conftest import Run
@@ -112,14 +113,33 @@ def test_a_file_changed_between_approval_and_execution_is_not_overwritten(
     assert "changed since the proposal" in out
 
 
-def test_a_file_that_appeared_after_a_new_document_proposal_is_kept(
-    services: Services, run: Run[object]
+def test_a_file_that_appeared_before_approval_stops_the_approval(
+    services: Services, run: Run[object], capsys: pytest.CaptureFixture[str]
 ) -> None:
     services.config.set("outbox.undo_seconds", "0")
     aid = propose(services, "ideas.md", "agent's ideas\n")
     (folder_of(services).ensure() / "ideas.md").write_text("my ideas\n", encoding="utf-8")
     action = services.store.actions.get(aid)
-    done = run(services.decisions.approve(aid, expected_sha256=action.payload_sha256))
-    assert done.status is ActionStatus.FAILED
-    assert "appeared since the proposal" in (done.result or {}).get("detail", "")
+    with pytest.raises(PreflightFailed, match="ideas.md appeared in your documents folder"):
+        run(services.decisions.approve(aid, expected_sha256=action.payload_sha256))
+    assert services.store.actions.get(aid).status is ActionStatus.PENDING  # nothing approved
+    code, _out, err = cli_run(services.paths.data_dir.parent, capsys, "inbox", "approve",
+                              str(aid), "--now")
+    assert code == 1 and "reject it and ask for a new proposal" in err
     assert (folder_of(services).root / "ideas.md").read_text(encoding="utf-8") == "my ideas\n"
+
+
+def test_an_overwrite_whose_file_changed_before_approval_is_not_approved(
+    services: Services, run: Run[object]
+) -> None:
+    doc = folder_of(services).ensure() / "pricing.md"
+    doc.write_text(OLD, encoding="utf-8")
+    aid = propose(services, "pricing.md", NEW, "Pricing")
+    doc.write_text(OLD + "Team: 99 EUR\n", encoding="utf-8")
+    action = services.store.actions.get(aid)
+    with pytest.raises(PreflightFailed, match="pricing.md changed after this proposal"):
+        run(services.decisions.approve(aid, expected_sha256=action.payload_sha256))
+    doc.unlink()
+    with pytest.raises(PreflightFailed, match="pricing.md was removed after this proposal"):
+        run(services.decisions.approve(aid, expected_sha256=action.payload_sha256))
+    assert not doc.exists()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from solodesk.core.actions import Action
@@ -83,10 +84,12 @@ class ExecutionContext:
 
 @dataclass(frozen=True, slots=True)
 class PreflightContext:
-    """What a preflight check may read: the settings and the keyring."""
+    """What a preflight check may read: the settings, the keyring and the data folder (None:
+    not known)."""
 
     config: Config
     secrets: SecretStore
+    data_dir: Path | None = None
 
 
 Executor = Callable[[Action, ExecutionContext], Awaitable[ExecutionOutcome]]

@@ -10,10 +10,20 @@ text is ``done`` without a write, so running the outbox again writes nothing twi
 
 from __future__ import annotations
 
-from solodesk.actions.executors import ExecutionContext, ExecutionOutcome, register_executor
+from solodesk.actions.executors import (
+    ExecutionContext,
+    ExecutionOutcome,
+    PreflightContext,
+    register_executor,
+)
 from solodesk.core.actions import Action
 from solodesk.core.kinds.document import WRITE_DOCUMENT, WriteDocumentPayload
-from solodesk.store.documents import DocumentChanged, DocumentError, DocumentsFolder
+from solodesk.store.documents import (
+    DocumentChanged,
+    DocumentError,
+    DocumentsFolder,
+    resolve_folder,
+)
 
 #: The transport name of the documents folder (a ``() -> pathlib.Path``).
 DOCUMENTS = "documents"
@@ -44,4 +54,31 @@ async def execute_write_document(action: Action, ctx: ExecutionContext) -> Execu
     })
 
 
-register_executor(WRITE_DOCUMENT, execute_write_document)
+def document_preflight(action: Action, ctx: PreflightContext) -> list[str]:
+    """Before an approval: the file must still be the one the proposal was made against (a
+    new document's path still free), else approving would only fail; the reason says what to
+    do. Nothing is checked when the folder is not known."""
+    try:
+        folder = DocumentsFolder(resolve_folder(ctx.config.get("documents.folder"),
+                                                ctx.data_dir))
+    except DocumentError:
+        return []  # no folder known here: the executor checks
+    try:
+        p = WriteDocumentPayload.model_validate(dict(action.payload))
+        now = folder.current(p.path)
+    except DocumentError as exc:
+        return [f"{exc}; reject this proposal"]
+    except ValueError:
+        return []  # an invalid payload: validation says why
+    disk = now[0] if now is not None else None
+    if disk == p.expected_previous_sha256 or (now is not None and now[1] == p.content):
+        return []
+    if p.expected_previous_sha256 is None:
+        return [f"{p.path} appeared in your documents folder after this proposal was made; "
+                "reject it and ask for a new proposal (it will show the diff)"]
+    state = "was removed" if now is None else "changed"
+    return [f"{p.path} {state} after this proposal was made, so its diff is out of date; "
+            "reject it and ask for a new proposal"]
+
+
+register_executor(WRITE_DOCUMENT, execute_write_document, preflight=document_preflight)
