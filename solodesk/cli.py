@@ -22,6 +22,7 @@ from solodesk import (
     cli_agents,
     cli_books,
     cli_costs,
+    cli_docs,
     cli_invoices,
     cli_jobs,
     cli_mailsync,
@@ -173,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_agents.register(sub)
     cli_serve.register(sub)
     cli_costs.register(sub)
+    cli_docs.register(sub)
     return p
 
 
@@ -413,6 +415,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         try:
             return cli_runs.dispatch(sv, args)
         except cli_runs.RunsCliError as exc:
+            raise CliError(str(exc)) from None
+    if cmd in cli_docs.COMMANDS:
+        try:
+            return cli_docs.dispatch(sv, args)
+        except cli_docs.DocsCliError as exc:
             raise CliError(str(exc)) from None
     raise CliError(f"unknown command {cmd}")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from solodesk.actions import executors
 from solodesk.actions.executors.calendar import SMTP_MESSAGE
+from solodesk.actions.executors.document import DOCUMENTS
 from solodesk.actions.executors.invoice import INVOICES
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
@@ -27,6 +28,7 @@ from solodesk.core.resources import resources_dir
 from solodesk.inbox.decisions import Decisions
 from solodesk.store.config import Config
 from solodesk.store.db import connect
+from solodesk.store.documents import resolve_folder
 from solodesk.store.paths import Paths, default_paths
 from solodesk.store.repos import Store
 from solodesk.store.reserve import DiskReserve
@@ -98,10 +100,12 @@ def setup_logging(log_dir: Path, *, level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def preflight_check(config: Config, secrets: SecretStore) -> Callable[[Action], list[str]]:
+def preflight_check(
+    config: Config, secrets: SecretStore, data_dir: Path | None = None
+) -> Callable[[Action], list[str]]:
     """The check run before every approval: what would stop the action from being executed
     (each kind's preflight, registered with its executor: ``actions.executors``)."""
-    ctx = executors.PreflightContext(config, secrets)
+    ctx = executors.PreflightContext(config, secrets, data_dir)
 
     def check(action: Action) -> list[str]:
         return executors.preflight(action, ctx)
@@ -150,6 +154,7 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         reserve=reserve,
         transports={
             INVOICES: lambda: config.get("invoices.font_dir") or None,
+            DOCUMENTS: lambda: resolve_folder(config.get("documents.folder"), paths.data_dir),
             SMTP_MESSAGE: Outbox.smtp_message_sender(
                 settings=lambda: SmtpSettings.from_config(config),
                 password=lambda: secrets.get("smtp.password"),
@@ -157,7 +162,8 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
         },
     )
     decisions = Decisions(
-        store, config, bus, execute=outbox.execute, preflight=preflight_check(config, secrets)
+        store, config, bus, execute=outbox.execute,
+        preflight=preflight_check(config, secrets, paths.data_dir),
     )
     runner = Runner(
         store=store,

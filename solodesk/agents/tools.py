@@ -356,6 +356,18 @@ def find_customer(store: Store, name: str) -> dict[str, Any]:
         raise LookupError(f"{exc}; {known}") from None
 
 
+def current_document(ctx: ToolContext, path: str) -> tuple[str, str] | None:
+    """The file at ``path`` in the documents folder now, as ``(sha256, text)`` (None: no
+    file), for ``core.kinds.ProposalContext.document``.
+
+    Raises:
+        ValueError: it cannot be a document (``store.documents.DocumentError``).
+    """
+    from solodesk.agents.documents import documents_folder
+
+    return documents_folder(ctx).current(path)
+
+
 def propose_tool_name(kind: str) -> str:
     """``propose_<kind>``."""
     return PROPOSE_PREFIX + kind
@@ -376,6 +388,7 @@ def propose_tool(kind: str) -> Tool:
                 ProposalContext(
                     own_domain=ctx.own_domain, mail=lambda i: mail_thread(ctx.store, i),
                     setting=ctx.setting, customer=lambda name: find_customer(ctx.store, name),
+                    document=lambda path: current_document(ctx, path),
                 ),
             )
         except K.CompletionError as exc:
@@ -465,3 +478,7 @@ def decode_arguments(raw: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ToolArgumentError("the arguments must be a JSON object")
     return value
+
+
+# The document read tools (issue 8) register themselves (they use the names above).
+from solodesk.agents import documents as _documents  # noqa: E402,F401

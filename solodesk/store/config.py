@@ -623,6 +623,13 @@ SETTINGS: dict[str, Setting] = {
         "24", "Earliest a proposed meeting starts, in hours from now",
         type=IntValue(0, 720, "hours"),
     ),
+    "documents.folder": Setting(
+        "",
+        "Folder of your documents: agents read Markdown, text and PDF files here and, after "
+        "your approval, write Markdown documents into it (empty: 'documents' in the data "
+        "folder)",
+        type=PathValue(),
+    ),
     "founder.name": Setting(
         "the founder", "Founder's name used to sign replies", type=TextValue(200)
     ),

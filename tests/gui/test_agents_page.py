@@ -33,7 +33,8 @@ def test_agents_page_lists_shows_edits_and_restores(
     assert {"manager", "support", "marketing", "legal", "researcher", "devils_advocate"} <= set(
         rows
     )
-    assert rows["marketing"][2:] == ["openai/gui-test (setting)", "send_email", "shipped"]
+    assert rows["marketing"][2:] == ["openai/gui-test (setting)", "send_email, write_document",
+                                     "shipped"]
     assert rows["broken"][4] == "broken"
     assert win.agents.summary.text().endswith("1 card(s) cannot be loaded")
     # the broken card's detail names the file and the field

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from solodesk.core.actions import Action
@@ -83,10 +84,12 @@ class ExecutionContext:
 
 @dataclass(frozen=True, slots=True)
 class PreflightContext:
-    """What a preflight check may read: the settings and the keyring."""
+    """What a preflight check may read: the settings, the keyring and the data folder (None:
+    not known)."""
 
     config: Config
     secrets: SecretStore
+    data_dir: Path | None = None
 
 
 Executor = Callable[[Action, ExecutionContext], Awaitable[ExecutionOutcome]]
@@ -140,3 +143,6 @@ from solodesk.actions.executors import mail as _mail  # noqa: E402,F401,I001
 from solodesk.actions.executors import calendar as _calendar  # noqa: E402,F401
 from solodesk.actions.executors import invoice as _invoice  # noqa: E402,F401
 from solodesk.actions.executors import ledger as _ledger  # noqa: E402,F401
+
+# Documents (issue 8).
+from solodesk.actions.executors import document as _document  # noqa: E402,F401

@@ -93,6 +93,10 @@ class ProposalContext:
         mail: A stored mail by id, as ``subject``, ``reply_to`` (where a reply goes),
             ``in_reply_to`` and ``references`` (its thread, RFC 5322 3.6.4); None when there
             is no such mail or no store.
+        document: The file at a path relative to the documents folder as it is now:
+            ``(hex sha256, text)``, or None when there is no file there; raises ``ValueError``
+            (the message says why) when it cannot be a document (a folder, not UTF-8, a
+            symlink out of the folder). None: no documents folder is known.
     """
 
     own_domain: str = ""
@@ -100,6 +104,7 @@ class ProposalContext:
     setting: Callable[[str], str] | None = None
     customer: Callable[[str], Mapping[str, Any]] | None = None
     today: date | None = None
+    document: Callable[[str], tuple[str, str] | None] | None = None
 
 
 class CompletionError(ValueError):
@@ -525,3 +530,6 @@ from solodesk.core.kinds import mail as _mail  # noqa: E402,F401,I001
 from solodesk.core.kinds import calendar as _calendar  # noqa: E402,F401
 from solodesk.core.kinds import invoice as _invoice  # noqa: E402,F401
 from solodesk.core.kinds import ledger as _ledger  # noqa: E402,F401
+
+# Documents (issue 8).
+from solodesk.core.kinds import document as _document  # noqa: E402,F401
