@@ -30,7 +30,7 @@ from solodesk.agents import tools as T
 from solodesk.agents.cards import CardSet
 from solodesk.agents.runs import RunCancelled, RunContext, RunManager
 from solodesk.core.actions import Action, ActionStatus, JSONObject, Provenance
-from solodesk.core.cards import DELEGATE_TOOL, AgentCard
+from solodesk.core.cards import DELEGATE_TOOL, AgentCard, route
 from solodesk.core.llmtypes import LLMError, Message, OverBudget, ToolCall
 from solodesk.inbox.intake import Intake
 from solodesk.llm.gateway import Gateway
@@ -255,6 +255,14 @@ class AgentLoop:
         lines.append(f"- Proposals waiting for the founder's decision: {pending}")
         return "\n".join(lines)
 
+    def routed(self, card: AgentCard, request: str) -> list[str]:
+        """The agents a delegating ``card`` hands ``request`` to on a model that cannot route
+        (``core.cards.route`` over the other agents' keywords); empty for a card that does not
+        delegate or names its own ``first_tool``."""
+        if not card.delegates or card.first_tool is not None:
+            return []
+        return route(request, [c for c in self.cards() if c.name != card.name])
+
     def team_names(self, card: AgentCard) -> list[str]:
         """The agents ``card`` may delegate to (every other loaded agent); empty for a card
         that does not delegate."""
@@ -321,14 +329,18 @@ class AgentLoop:
         as_text = (card.model or self.config.get("llm.model")) == LOCAL_MODEL_NAME
         try:
             forced = T.first_tool_choice(card, local=as_text)
+            routed = self.routed(card, task) if as_text else []
             for step in range(card.max_steps):
                 choice: str | dict[str, Any] | None = "auto" if specs else None
                 if step == 0 and forced is not None:
                     choice = forced
-                completion = await gateway.complete(
-                    messages, tools=specs, tool_choice=choice,
-                    purpose=f"agent {card.name}", run_id=run.id,
-                )
+                if step == 0 and routed:  # the local model cannot route (see routed())
+                    completion = T.routed_delegations(routed, task)
+                else:
+                    completion = await gateway.complete(
+                        messages, tools=specs, tool_choice=choice,
+                        purpose=f"agent {card.name}", run_id=run.id,
+                    )
                 report.steps = step + 1
                 if not completion.tool_calls:
                     report.text = completion.text.strip() or "(no answer)"

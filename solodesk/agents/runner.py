@@ -802,11 +802,17 @@ class Runner:
         step_limit = True
         try:
             forced = T.first_tool_choice(card, local=as_text)
+            routed = self.agents.routed(card, text) if as_text else []
             for step in range(card.max_steps):
                 separate = bool(parts)
                 while True:
                     try:
-                        if step == 0 and forced is not None:
+                        if step == 0 and routed:
+                            # The local model cannot route: the request goes to the agents
+                            # whose card keywords it names, as delegations it did not choose.
+                            completion = T.routed_delegations(routed, text)
+                            on_delta(completion.text)
+                        elif step == 0 and forced is not None:
                             # A model that cannot choose tools itself (the local model) must
                             # start with the card's first tool (constrained decoding).
                             completion = await gateway.complete(

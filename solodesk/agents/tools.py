@@ -28,7 +28,7 @@ from solodesk.core.actions import Action, ActionStatus, JSONObject, Provenance
 from solodesk.core.bounds import bound
 from solodesk.core.cards import DELEGATE_TOOL, PROPOSE_PREFIX, AgentCard
 from solodesk.core.kinds import ProposalContext
-from solodesk.core.llmtypes import ToolSpec
+from solodesk.core.llmtypes import Completion, ToolCall, ToolSpec
 from solodesk.core.mail import is_placeholder_message_id
 from solodesk.inbox.intake import Intake
 from solodesk.store.repos import MailRecord, NotFound, Store
@@ -463,6 +463,16 @@ def first_tool_choice(card: AgentCard, *, local: bool) -> dict[str, Any] | None:
     if not local or card.first_tool is None:
         return None
     return {"type": "function", "function": {"name": card.first_tool}}
+
+
+def routed_delegations(agents: Sequence[str], request: str) -> Completion:
+    """A first step the model did not write: one ``delegate`` call per routed agent, each with
+    the founder's whole ``request`` as its task, and a line saying so (shown in the chat)."""
+    calls = [ToolCall(f"route-{i}", DELEGATE_TOOL, json.dumps({"agent": a, "task": request}))
+             for i, a in enumerate(agents, start=1)]
+    text = (f"(Handing this to {', '.join(agents)}: the local model cannot choose who does "
+            "what, so your request went to the agents whose keywords it names.)")
+    return Completion(text, calls)
 
 
 def decode_arguments(raw: str) -> dict[str, Any]:

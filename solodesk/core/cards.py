@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,6 +59,7 @@ _FIELDS: dict[str, str] = {
     "max_parallel": "a whole number",
     "budget_usd": "a number of US dollars",
     "first_tool": "the name of one of its tools",
+    "keywords": "a list of words or phrases",
     "prompt": "text",
 }
 _REQUIRED = ("name", "role", "prompt")
@@ -102,6 +103,9 @@ class AgentCard:
             local model), the run's first model call must call this tool (constrained
             decoding), e.g. the manager's ``delegate``; None: the model chooses. One of its
             ``tools`` or ``propose_<kind>`` of its ``kinds``.
+        keywords: Words and phrases of the requests it handles (``newsletter``, ``nda``): on
+            a model that cannot route (the local model) the manager hands a request to the
+            agents whose keywords it contains (:func:`route`).
         source: The file it was read from.
         origin: ``shipped``, ``override`` or ``added`` (set by the loader).
     """
@@ -117,6 +121,7 @@ class AgentCard:
     max_parallel: int | None = None
     budget_usd: float | None = None
     first_tool: str | None = None
+    keywords: tuple[str, ...] = ()
     source: str = ""
     origin: CardOrigin = "shipped"
 
@@ -233,8 +238,35 @@ def parse_card(
         if first_tool not in own:
             raise CardError(source, "first_tool", f"{first_tool!r} is not one of its tools; "
                             f"its tools: {', '.join(own) or 'none'}")
+    keywords: tuple[str, ...] = ()
+    if "keywords" in data:
+        value = data["keywords"]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                                  for v in value):
+            raise CardError(source, "keywords", f"must be {_FIELDS['keywords']}, like "
+                            "[\"newsletter\", \"landing page\"]")
+        keywords = tuple(" ".join(v.lower().split()) for v in value)
     return AgentCard(
         name=name, role=role, prompt=prompt, description=description, model=model,
         tools=tools, kinds=kinds, max_steps=max_steps, max_parallel=max_parallel,
-        budget_usd=budget, first_tool=first_tool, source=source,
+        budget_usd=budget, first_tool=first_tool, keywords=keywords, source=source,
     )
+
+
+#: The most agents a request is routed to by keywords.
+MAX_ROUTED = 3
+
+
+def route(text: str, cards: Iterable[AgentCard]) -> list[str]:
+    """The agents a request goes to when the model cannot choose (the local model): those
+    whose :attr:`AgentCard.keywords` occur in ``text`` as whole words (a plural ``s``/``es``
+    allowed, case-insensitive), most matches first, at most :data:`MAX_ROUTED`; empty when none
+    matches (the model then answers itself)."""
+    low = " ".join(text.lower().split())
+    scored = []
+    for order, card in enumerate(cards):
+        hits = sum(1 for kw in card.keywords
+                   if re.search(rf"(?<!\w){re.escape(kw)}(?:s|es)?(?!\w)", low))
+        if hits:
+            scored.append((-hits, order, card.name))
+    return [name for _hits, _order, name in sorted(scored)[:MAX_ROUTED]]

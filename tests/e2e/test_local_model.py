@@ -98,3 +98,47 @@ def test_demo_no_gui_from_the_command_line(tmp_path: Path) -> None:
     # The demo lives in its own home inside SOLODESK_HOME, never in the founder's database.
     assert (tmp_path / "demo" / "data" / "solodesk.db").exists()
     assert not (tmp_path / "data" / "solodesk.db").exists()
+
+
+def test_the_manager_routes_by_keywords_on_the_local_model_and_writes_nothing(
+    services, tmp_path: Path
+) -> None:
+    """The issue's newsletter-and-NDA request, with the real local model: SmolLM2 cannot route,
+    so the request goes to marketing and legal by their cards' keywords, both run as children of
+    the chat's run; whatever they propose waits in the inbox and no document is written."""
+    import json
+    import re
+
+    from solodesk.core.resources import resources_dir
+
+    docs = tmp_path / "documents"
+    docs.mkdir()
+    (docs / "nda.md").write_text("# NDA\n\n1. The recipient shall keep all information "
+                                 "secret forever, worldwide, with unlimited liability.\n")
+    services.config.set("documents.folder", str(docs))
+    # Short runs keep the test's model time bounded (the founder's own card overrides).
+    own = services.paths.data_dir / "agents"
+    own.mkdir(parents=True)
+    for name in ("marketing", "legal"):
+        text = (resources_dir() / "agents" / f"{name}.toml").read_text()
+        (own / f"{name}.toml").write_text(re.sub(r"(?m)^max_steps = \d+$", "max_steps = 2",
+                                                 text))
+
+    async def scenario():
+        try:
+            return await services.runner.chat(
+                "Draft our launch newsletter, and check the NDA in my documents for risky "
+                "clauses")
+        finally:
+            await services.runner.close()
+
+    _cid, completion, _proposed = asyncio.run(scenario())
+    assert "Handing this to legal, marketing" in completion.text
+    runs = services.store.runs.list()
+    children = sorted(r.agent for r in runs if r.parent_id is not None)
+    assert children == ["legal", "marketing"], json.dumps([r.agent for r in runs])
+    assert all(r.status.value in ("done", "failed") for r in runs)
+    # Nothing is written before approval: the folder holds only the founder's NDA.
+    assert sorted(p.name for p in docs.iterdir()) == ["nda.md"]
+    statuses = {a.status for a in services.store.actions.list()}
+    assert statuses <= {ActionStatus.PENDING, ActionStatus.INVALID}

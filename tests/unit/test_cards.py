@@ -58,6 +58,8 @@ def test_a_good_card_parses_with_defaults() -> None:
         ('tools = "search_mail"', "tools", "list of tool names"),
         ('first_tool = "read_mail"', "first_tool", "'read_mail' is not one of its tools"),
         ("first_tool = 1", "first_tool", "the name of one of its tools"),
+        ('keywords = "nda"', "keywords", "a list of words or phrases"),
+        ('keywords = ["nda", " "]', "keywords", "a list of words or phrases"),
     ],
 )
 def test_a_broken_field_names_the_file_and_the_field(change: str, field: str, words: str) -> None:
@@ -168,3 +170,16 @@ def test_first_tool_is_one_of_its_tools_or_proposals() -> None:
     cards = load_cards(resources_dir(), None).cards
     assert cards["manager"].first_tool is None  # SmolLM2 cannot route (docs/architecture.md)
     assert cards["invoicing"].first_tool == "propose_create_invoice"
+
+
+def test_a_request_is_routed_by_the_keywords_it_names() -> None:
+    from solodesk.core.cards import route
+
+    team = [c for c in load_cards(resources_dir(), None).cards.values() if c.name != "manager"]
+    assert route("Draft our launch newsletter, and check the NDA in my documents for risky "
+                 "clauses", team) == ["legal", "marketing"]
+    assert route("Please INVOICE Acme SARL for the workshop", team) == ["invoicing"]
+    assert route("Two invoices are overdue", team) == ["invoicing"]  # plural, two hits
+    assert route("Say hello to me in one sentence.", team) == []
+    assert route("It was posted by a postman", team) == []  # whole words only
+    assert parse('keywords = ["Landing  Page"]\n' + GOOD).keywords == ("landing page",)
