@@ -78,7 +78,7 @@ from solodesk.inbox.decisions import Decisions, ExecuteFn, PreflightFailed, Pref
 from solodesk.inbox.gates import Gates
 from solodesk.inbox.intake import Intake
 from solodesk.llm.gateway import Gateway, ModelTarget
-from solodesk.llm.local import LOCAL_MODEL_NAME, LocalModelServer
+from solodesk.llm.local import LOCAL_MODEL_NAME, LOCAL_SCHEMA_STRING_LIMIT, LocalModelServer
 from solodesk.store.config import Config
 from solodesk.store.owner import Owner
 from solodesk.store.repos import MailRecord, Store, TriageClaimLost
@@ -273,6 +273,7 @@ class Runner:
                     timeout=float(self.config.get_int("llm.local_timeout")),
                     max_tokens=max_tokens,
                     free=True,
+                    schema_string_limit=LOCAL_SCHEMA_STRING_LIMIT,
                 )
             else:
                 target = ModelTarget(

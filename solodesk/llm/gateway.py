@@ -105,6 +105,11 @@ class ModelTarget:
         max_tokens: Most tokens the model may generate in one answer (sent as the OpenAI
             ``max_tokens`` parameter), or None for the provider's limit.
         free: The calls cost nothing (the embedded local model): priced at 0.
+        schema_string_limit: Longest ``maxLength`` kept in the tools' JSON schemas, or None
+            for all. llama.cpp turns a forced tool's schema into a decoding grammar with one
+            rule per allowed character: a 200,000-character limit crashed its server
+            (SIGSEGV), so the local model gets none above this (SoloDesk validates the lengths
+            itself).
         price_usd_per_mtok: (prompt, answer) price in USD per million tokens set by the founder
             (``llm.price_in_usd_per_mtok``/``llm.price_out_usd_per_mtok``), used instead of
             litellm's price list; None to use the list.
@@ -116,6 +121,7 @@ class ModelTarget:
     timeout: float = 120.0
     max_tokens: int | None = None
     free: bool = False
+    schema_string_limit: int | None = None
     price_usd_per_mtok: tuple[float, float] | None = None
 
     def describe(self) -> str:
@@ -204,7 +210,7 @@ class Gateway:
         try:
             tokens_in = int(litellm.token_counter(
                 model=model, messages=list(messages),
-                tools=[t.to_openai() for t in tools] or None,
+                tools=self._tools(tools) or None,
             ))
         except Exception:  # a tokenizer that cannot read these messages: count characters
             tokens_in = sum(len(str(m.get("content") or "")) for m in messages) // 3 + 1
@@ -230,6 +236,14 @@ class Gateway:
         if _litellm is not None:
             return _litellm
         return await asyncio.get_running_loop().run_in_executor(None, import_litellm)
+
+    def _tools(self, tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+        """The tools in OpenAI's format, string limits above ``schema_string_limit`` dropped."""
+        out = [t.to_openai() for t in tools]
+        limit = self.target.schema_string_limit
+        if limit is not None:
+            out = [_drop_long_limits(t, limit) for t in out]
+        return out
 
     def _kwargs(self, messages: Sequence[Message]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -296,7 +310,7 @@ class Gateway:
         await self._check_budget(litellm, messages, tools, purpose, run_id)
         kwargs = self._kwargs(messages)
         if tools:
-            kwargs["tools"] = [t.to_openai() for t in tools]
+            kwargs["tools"] = self._tools(tools)
             if tool_choice is not None:
                 kwargs["tool_choice"] = tool_choice
         if temperature is not None:
@@ -350,7 +364,7 @@ class Gateway:
         # A server that ignores it (llama-cpp-python's) is counted by tokenizer instead.
         kwargs["stream_options"] = {"include_usage": True}
         if tools:
-            kwargs["tools"] = [t.to_openai() for t in tools]
+            kwargs["tools"] = self._tools(tools)
         started = time.monotonic()
         deliveries = _Deliveries(asyncio.get_running_loop(), on_delta, stop)
         _collections.enter()  # until the last text is delivered (below), not only received
@@ -900,3 +914,13 @@ def _to_completion(response: Any) -> Completion:
         tool_calls=calls,
         finish_reason=getattr(choice, "finish_reason", None),
     )
+
+
+def _drop_long_limits(value: Any, limit: int) -> Any:
+    """``value`` (a JSON schema, or part of one) without ``maxLength`` above ``limit``."""
+    if isinstance(value, dict):
+        return {k: _drop_long_limits(v, limit) for k, v in value.items()
+                if not (k == "maxLength" and isinstance(v, int) and v > limit)}
+    if isinstance(value, list):
+        return [_drop_long_limits(v, limit) for v in value]
+    return value

@@ -35,6 +35,9 @@ from typing import IO
 
 from solodesk.core.llmtypes import LLMError
 
+#: Longest string limit (``maxLength``) the local model's tool schemas keep: llama.cpp builds a
+#: grammar rule per allowed character (``llm.gateway.ModelTarget.schema_string_limit``).
+LOCAL_SCHEMA_STRING_LIMIT = 1000
 LOCAL_MODEL_NAME = "local"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
