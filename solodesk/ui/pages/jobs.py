@@ -320,7 +320,8 @@ class JobsPage(QWidget):
 
             sv = self.services
             self._scheduler = JobScheduler(
-                store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus
+                store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus,
+                runner=getattr(sv, "runner", None),
             )
         return self._scheduler
 
