@@ -331,8 +331,8 @@ class JobScheduler:
         if refused:
             outcome = "paused"
             reason = refused[0].message
-            detail = f"paused: {reason}" + (f" (before that: {detail})" if detail
-                                            and detail != reason else "")
+            so_far = detail.replace(reason, "over budget") if detail != reason else ""
+            detail = f"paused: {reason}" + (f" (so far: {so_far})" if so_far else "")
             self.bus.publish(RunFailed(task=task, message=f"job {job.name} paused: {reason}"))
         elif result.ok:
             self.bus.publish(
