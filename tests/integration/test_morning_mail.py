@@ -217,3 +217,28 @@ def test_the_morning_job_triages_new_mail_and_the_approved_reply_is_filed_in_sen
           f"${day['total']['cost_usd']:.6f} over {day['total']['calls']} calls; "
           f"sent {len(smtp_server.messages)}; Sent folder {len(sent)}; "
           f"detail: {done.result['detail']}")
+
+
+def test_a_reply_that_cannot_be_filed_on_imap_is_still_sent_and_says_so(
+    services: object, smtp_server: SmtpSink, run: Callable[..., object]
+) -> None:
+    """The filing is part of the effect but never undoes it: with IMAP configured and no
+    password in the keyring, the mail is sent (once) and its result says what was not filed."""
+    from solodesk.services import Services
+    from tests.support.helpers import propose_email
+
+    sv = services
+    assert isinstance(sv, Services)
+    sv.config.set("outbox.undo_seconds", "0")
+    sv.config.set("imap.host", "127.0.0.1")
+    sv.config.set("imap.security", "none")
+    sv.config.set("imap.username", USER)
+    action = propose_email(sv.store)
+    done = run(sv.decisions.approve(action.id, expected_sha256=action.payload_sha256))
+    assert getattr(done, "status", None) is ActionStatus.EXECUTED
+    assert len(smtp_server.messages) == 1
+    result = sv.store.actions.get(action.id).result or {}
+    assert (result["imap_sent"], result["imap_answered"]) == ("failed", "failed")
+    assert "copy NOT filed in Sent: no IMAP password" in result["detail"]
+    audit = sv.store.audit.entries(action_id=action.id)
+    assert "copy NOT filed in Sent" in json.dumps(audit[-1])
