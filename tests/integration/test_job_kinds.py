@@ -276,3 +276,30 @@ def test_a_job_outside_its_run_tree_is_not_charged(
     sv.store.jobs.add("probe", schedule="@daily", kind="probe")
     job_run = run(sched.run_now("probe"))
     assert (job_run.outcome, job_run.cost_usd, job_run.run_id) == ("done", 0.0, None)
+
+
+def test_a_jobs_proposals_obey_the_founders_policy_rules(
+    services: Services, openai_server: ScriptedOpenAIServer, run: Run[object]
+) -> None:
+    """A schedule never approves: only a rule the founder wrote does, as for any proposal."""
+    from solodesk.core.policy import Outcome, parse_condition
+
+    sv = services
+    sv.config.set("llm.model", PRICED)
+    sv.config.set("jobs.triage_limit", "1")
+    rule = sv.store.policy.add(
+        kind="reply_email",
+        conditions=[parse_condition("recipient_domains in example.com"),
+                    parse_condition("risk <= low")],
+        outcome=Outcome.AUTO_APPROVE, note="replies to customers",
+    )
+    import_sample(sv.store)
+    openai_server.push(reply("Hi Marta, Ada will follow up.\nAda"))
+
+    job_run = run(scheduler(sv).run_now("morning-mail"))
+
+    assert job_run.outcome == "done" and job_run.proposals == 1, job_run.detail
+    (action,) = sv.store.actions.list(limit=5)
+    # approved by the rule (sent once its undo window ends), not by the job
+    assert action.status in (ActionStatus.APPROVED, ActionStatus.SCHEDULED)
+    assert action.decided_by == f"policy rule #{rule.id}"
