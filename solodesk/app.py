@@ -274,7 +274,8 @@ def _start_jobs(window: MainWindow, services: Services) -> tuple[asyncio.Event, 
     from solodesk.scheduler import JobScheduler
 
     scheduler = JobScheduler(
-        store=services.store, config=services.config, secrets=services.secrets, bus=services.bus
+        store=services.store, config=services.config, secrets=services.secrets, bus=services.bus,
+        runner=services.runner,
     )
     window.jobs.scheduler = scheduler
     stop = asyncio.Event()

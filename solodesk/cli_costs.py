@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
         help="model spend per agent, per model and per day (USD, from the recorded calls)",
     )
     p.add_argument("--since", required=True, metavar="YYYY-MM-DD",
-                   help="first day to count (in your time zone)")
+                   help="first day to count (in your time zone), or 'today' or 'yesterday'")
     p.add_argument("--json", action="store_true", help="one JSON object")
 
 
@@ -49,13 +49,20 @@ def dispatch(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.scheduler import founder_timezone
 
     try:
-        since = date.fromisoformat(args.since)
-    except ValueError:
-        raise CostsCliError(f"--since must be a date YYYY-MM-DD, not {args.since!r}") from None
-    try:
         tz = founder_timezone(sv.config)
     except ScheduleError as exc:
         raise CostsCliError(str(exc)) from None
+    word = args.since.strip().lower()
+    if word in ("today", "yesterday"):  # the founder's today
+        from datetime import UTC, datetime, timedelta
+
+        since = datetime.now(UTC).astimezone(tz).date() - timedelta(days=word == "yesterday")
+    else:
+        try:
+            since = date.fromisoformat(args.since)
+        except ValueError:
+            raise CostsCliError(f"--since must be a date YYYY-MM-DD, 'today' or 'yesterday', "
+                                f"not {args.since!r}") from None
     rep = report(sv.store.costs.calls(start_of_day(since, tz)), tz)
     if args.json:
         print(json.dumps({"since": since.isoformat(), "timezone": str(tz), **rep.to_json()},

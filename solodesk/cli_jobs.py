@@ -1,4 +1,4 @@
-"""``solodesk jobs``: scheduled jobs (list, add, enable, disable, run, history, tick).
+"""``solodesk jobs``: scheduled jobs (list, add, enable, disable, budget, run, history, tick).
 
 Times are shown in the founder's time zone (``schedule.timezone``, default the system's).
 """
@@ -32,18 +32,29 @@ def register(sub: Any) -> None:
         "add",
         help="add a job",
         description="Example: solodesk jobs add inbox-hourly 'every 1h' --kind mail_sync "
-        "--enable. SCHEDULE is a cron expression ('0 7 * * 1-5' = 07:00 on weekdays, "
+        "--enable; solodesk jobs add digest '0 18 * * 1-5' --kind agent --agent manager "
+        "--task 'summarise the day' --budget 0.50. Kinds: mail_sync, mail_triage, "
+        "bookkeeping, invoice_reminders, agent. SCHEDULE is a cron expression "
+        "('0 7 * * 1-5' = 07:00 on weekdays, "
         "'@daily') or an interval ('every 30m', 'every 2h').",
     )
     add.add_argument("name")
     add.add_argument("schedule", help="cron expression or 'every N[m|h|d]'")
     add.add_argument("--kind", default="mail_sync", help="what it does (default: mail_sync)")
     add.add_argument("--enable", action="store_true", help="turn it on now (default: off)")
-    add.add_argument("--budget-usd", type=float, default=None, help="spending limit per run")
+    add.add_argument("--agent", default="", help="the agent card a job of kind 'agent' runs")
+    add.add_argument("--task", default="", help="what that agent is asked (kind 'agent')")
+    add.add_argument("--budget-usd", "--budget", dest="budget_usd", type=float, default=None,
+                     metavar="USD", help="most US dollars one run's model calls may cost")
     add.add_argument("--note", default="")
     for name, text in (("enable", "turn a job's schedule on"), ("disable", "turn it off")):
         p = jobs.add_parser(name, help=text)
         p.add_argument("name")
+    budget = jobs.add_parser(
+        "budget", help="set a job's budget per run in US dollars ('' or 'none' clears it)"
+    )
+    budget.add_argument("name")
+    budget.add_argument("usd", metavar="USD")
     run = jobs.add_parser("run", help="run a job once now (enabled or not)")
     run.add_argument("name")
     hist = jobs.add_parser("history", help="a job's runs, newest first")
@@ -95,6 +106,19 @@ def run_json(run: Any) -> dict[str, Any]:
     }
 
 
+def _check_agent(sv: Any, agent: str, task: str) -> None:
+    """A job of kind ``agent`` needs a loaded agent card and a task.
+
+    Raises:
+        JobsCliError: either is missing.
+    """
+    if not agent or not task.strip():
+        raise JobsCliError("a job of kind 'agent' needs --agent NAME and --task TEXT")
+    cards = sv.cards()
+    if cards.get(agent) is None:
+        raise JobsCliError(f"no agent named {agent!r}; agents: {', '.join(cards.names())}")
+
+
 def _print_events(sv: Any) -> list[Any]:
     """Progress on stderr while jobs run (their outcome is printed after each run)."""
 
@@ -129,17 +153,23 @@ async def dispatch(sv: Any, args: argparse.Namespace) -> int:
     try:
         tz = founder_timezone(sv.config)
         scheduler = JobScheduler(
-            store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus
+            store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus, runner=sv.runner
         )
         jobs = sv.store.jobs
         if args.action == "list":
             return _list(sv, scheduler, tz, as_json=args.json)
         if args.action == "add":
             schedule = check_job(args.schedule, args.kind, tz, kinds=JOB_KINDS)
+            if args.kind == "agent":
+                _check_agent(sv, args.agent, args.task)
+            if args.budget_usd is not None and not args.budget_usd >= 0:
+                raise JobsCliError("--budget must be 0 or more US dollars")
             job = jobs.add(
                 args.name,
                 schedule=schedule.text,
                 kind=args.kind,
+                agent=args.agent,
+                task=args.task,
                 enabled=args.enable,
                 budget_usd=args.budget_usd,
                 note=args.note,
@@ -154,22 +184,42 @@ async def dispatch(sv: Any, args: argparse.Namespace) -> int:
             job = jobs.set_enabled(args.name, args.action == "enable")
             print(f"{job.name} {'enabled' if job.enabled else 'disabled'}")
             return 0
+        if args.action == "budget":
+            text = args.usd.strip().lower()
+            try:
+                amount = None if text in ("", "none") else float(text)
+            except ValueError:
+                raise JobsCliError(f"{args.usd!r} is not an amount of US dollars (e.g. 0.50)"
+                                   ) from None
+            if amount is not None and not amount >= 0:
+                raise JobsCliError("a budget is 0 or more US dollars")
+            job = jobs.set_budget(args.name, amount)
+            print(f"{job.name}: " + (f"budget ${job.budget_usd:.2f} per run"
+                                     if job.budget_usd is not None else "no budget of its own"))
+            return 0
         if args.action == "history":
             runs = jobs.history(args.name, limit=args.limit)
             if args.json:
-                print(json.dumps([run_json(r) for r in runs], indent=2, ensure_ascii=False))
+                out = [
+                    {**run_json(r), "budget_warnings": [
+                        w.message for w in sv.store.budget_warnings.for_job_run(r.id)]}
+                    for r in runs
+                ]
+                print(json.dumps(out, indent=2, ensure_ascii=False))
                 return 0
             if not runs:
                 print(f"{args.name} has not run yet")
             for run in runs:
                 _print_run(run, tz)
+                for w in sv.store.budget_warnings.for_job_run(run.id):
+                    print(f"       warning: {w.message}")
             return 0
         unsubscribe = _print_events(sv)
         try:
             if args.action == "run":
                 run = await scheduler.run_now(args.name)
                 _print_run(run, tz)
-                return 0 if run.outcome == "done" else 1
+                return 0 if run.outcome == "done" else 1  # failed, paused
             jobs.reconcile()
             runs = await scheduler.run_due()
         finally:
@@ -206,6 +256,8 @@ def _list(sv: Any, scheduler: Any, tz: ZoneInfo, *, as_json: bool) -> int:
                 "schedule": job.schedule,
                 "schedule_text": described,
                 "kind": job.kind,
+                "agent": job.agent,
+                "task": job.task,
                 "enabled": job.enabled,
                 "budget_usd": job.budget_usd,
                 "note": job.note,
@@ -233,6 +285,8 @@ def _list(sv: Any, scheduler: Any, tz: ZoneInfo, *, as_json: bool) -> int:
             when = _local(last.started_at, tz)
             detail = f": {last.detail}" if last.detail else ""
             print(f"    last run: {when}, {last.outcome}{detail}")
+        if job.agent:
+            print(f"    agent: {job.agent}, task: {job.task}")
         if job.budget_usd is not None:
             print(f"    budget: ${job.budget_usd:.2f} per run")
         if job.note:

@@ -144,7 +144,8 @@ async def serve(sv: Any, *, stop: asyncio.Event, grace_s: float = GRACE_S,
                     "recipient's copy, then 'solodesk inbox resolve %s --delivered' or "
                     "'--not-delivered'", a.id, a.id)
     outbox = OutboxScheduler(sv.store, sv.runner.execute_approved, sv.bus, max_wait_s=max_wait_s)
-    jobs = JobScheduler(store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus)
+    jobs = JobScheduler(store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus,
+                        runner=sv.runner)
     tasks = [
         asyncio.create_task(outbox.run_forever(stop), name="outbox scheduler"),
         asyncio.create_task(jobs.run_forever(stop), name="job scheduler"),

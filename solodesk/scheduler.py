@@ -1,8 +1,17 @@
 """Scheduled jobs: the kinds of work a job can do, and the headless scheduler that runs them.
 
 A *job kind* is an async function registered by name (:func:`register_job_kind`); a job in the
-store names its kind. The built-in kind ``mail_sync`` syncs the IMAP folders; agent-running kinds
-come with agent runs.
+store names its kind. The built-in kind ``mail_sync`` syncs the IMAP folders; the kinds that run
+agents (``mail_triage``, ``bookkeeping``, ``invoice_reminders``, ``agent``) are in
+``solodesk.jobkinds`` and reach the agents through :attr:`JobContext.runner` (imported only when
+such a job runs, so the command line starts light).
+
+Every run an agent starts for a job belongs to the job run (``runs.job_run_id``, through
+``agents.runs.for_job_run``): its model calls are checked against the job's budget (scope
+``job NAME``) as well as the agent's and the company's. The tokens and cost a job run records
+are the sums of those recorded calls. A call refused by any budget pauses the job run: it is
+recorded ``paused`` with the budget's message (which budget, what to raise); the work left
+(mail not yet triaged, lines not yet proposed) is done by the next run.
 
 :class:`JobScheduler` asks ``core.schedule.due_slots`` which slot of each enabled job is due
 (catch-up once), claims it in the store (the UNIQUE (job, slot) insert: of several processes on
@@ -22,10 +31,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from solodesk.agents.runs import for_job_run
 from solodesk.core.actions import parse_utc
-from solodesk.core.events import EventBus, Progress, RunFailed
+from solodesk.core.events import BudgetExceeded, EventBus, Progress, RunFailed
+from solodesk.core.llmtypes import OverBudget
 from solodesk.core.schedule import (
     Job,
     Schedule,
@@ -35,7 +47,7 @@ from solodesk.core.schedule import (
     timezone_named,
 )
 from solodesk.store.config import Config
-from solodesk.store.jobs import JobRow, JobRun, Trigger
+from solodesk.store.jobs import JobRow, JobRun, Outcome, Trigger
 from solodesk.store.owner import Owner
 from solodesk.store.repos import Store
 from solodesk.store.secrets import SecretStore
@@ -94,7 +106,15 @@ class JobResult:
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
-    """What a job kind gets: the job, the slot it runs for, and the headless services."""
+    """What a job kind gets: the job, the slot it runs for, and the headless services.
+
+    Attributes:
+        job_run_id: The job run (``job_runs.id``) this is.
+        runner: The agents (a :class:`~solodesk.agents.runner.Runner`: its runs, intake,
+            gateway), or None where the scheduler was built without them (then a kind that
+            needs them fails, saying so).
+        clock: The scheduler's clock (aware UTC).
+    """
 
     job: JobRow
     slot: str
@@ -103,6 +123,9 @@ class JobContext:
     secrets: SecretStore
     store: Store
     bus: EventBus
+    job_run_id: int | None = None
+    runner: Any = None
+    clock: Clock = utc_now
 
 
 JobFunction = Callable[[JobContext], Awaitable[JobResult]]
@@ -166,6 +189,7 @@ class JobScheduler:
         bus: Progress and failures are published here.
         kinds: The job kinds (default: :data:`JOB_KINDS`).
         clock: Returns the current time, aware UTC (default: the real clock).
+        runner: The agents, for the kinds that run them (``Services.runner``).
     """
 
     def __init__(
@@ -177,6 +201,7 @@ class JobScheduler:
         bus: EventBus | None = None,
         kinds: dict[str, JobKind] | None = None,
         clock: Clock = utc_now,
+        runner: Any = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -184,6 +209,7 @@ class JobScheduler:
         self.bus = bus or EventBus()
         self.kinds = JOB_KINDS if kinds is None else kinds
         self.clock = clock
+        self.runner = runner
         self._bad_schedules: set[tuple[str, str]] = set()
 
     def spec(self, job: JobRow, tz: ZoneInfo) -> Job:
@@ -259,10 +285,21 @@ class JobScheduler:
                                           now=self._stamp())
         self.bus.publish(Progress(task=task, done=0, total=1, message=f"job {job.name} started"))
         ctx = JobContext(job, run.slot, "manual" if run.trigger == "manual" else "schedule",
-                         self.config, self.secrets, self.store, self.bus)
+                         self.config, self.secrets, self.store, self.bus, run.id, self.runner,
+                         self.clock)
         owner = Owner.from_json(run.owner)
+        refused: list[BudgetExceeded] = []
+
+        def on_refused(event: BudgetExceeded) -> None:
+            if event.run_id is not None and self._job_run_of(event.run_id) == run.id:
+                refused.append(event)
+
+        unsubscribe = self.bus.subscribe(BudgetExceeded, on_refused)
         try:
-            with self.store.jobs.lease(run.id, owner) if owner else contextlib.nullcontext():
+            with (
+                self.store.jobs.lease(run.id, owner) if owner else contextlib.nullcontext(),
+                for_job_run(run.id),
+            ):
                 result = await kind.run(ctx)
         except asyncio.CancelledError:
             self.store.jobs.finish(
@@ -270,13 +307,34 @@ class JobScheduler:
                 now=self._stamp(),
             )
             raise
+        except OverBudget as exc:
+            result = JobResult(ok=False, detail=str(exc))
+            if not refused:
+                refused.append(BudgetExceeded(exc.scope, exc.limit_usd, exc.spent_usd,
+                                              exc.estimate_usd, str(exc)))
         except Exception as exc:
             log.exception("job %s (%s) failed", job.name, job.kind)
             detail = f"{type(exc).__name__}: {exc}"
             self.bus.publish(RunFailed(task=task, message=f"job {job.name} failed: {detail}"))
-            return self.store.jobs.finish(run.id, outcome="failed", detail=detail,
-                                          now=self._stamp())
-        if result.ok:
+            spend, first_run, _ = self.store.costs.job_run_usage(run.id)
+            return self.store.jobs.finish(
+                run.id, outcome="failed", detail=detail, tokens_in=spend.tokens_in,
+                tokens_out=spend.tokens_out, cost_usd=spend.cost_usd, agent_run_id=first_run,
+                now=self._stamp(),
+            )
+        finally:
+            unsubscribe()
+        # The figures are the sums of the calls recorded for this job run's runs.
+        spend, first_run, _ = self.store.costs.job_run_usage(run.id)
+        outcome: Outcome = "done" if result.ok else "failed"
+        detail = result.detail
+        if refused:
+            outcome = "paused"
+            reason = refused[0].message
+            so_far = detail.replace(reason, "over budget") if detail != reason else ""
+            detail = f"paused: {reason}" + (f" (so far: {so_far})" if so_far else "")
+            self.bus.publish(RunFailed(task=task, message=f"job {job.name} paused: {reason}"))
+        elif result.ok:
             self.bus.publish(
                 Progress(task=task, done=1, total=1, message=f"job {job.name} done")
             )
@@ -286,15 +344,30 @@ class JobScheduler:
             )
         return self.store.jobs.finish(
             run.id,
-            outcome="done" if result.ok else "failed",
-            detail=result.detail,
+            outcome=outcome,
+            detail=detail,
             proposals=result.proposals,
-            tokens_in=result.tokens_in,
-            tokens_out=result.tokens_out,
-            cost_usd=result.cost_usd,
-            agent_run_id=result.run_id,
+            tokens_in=max(result.tokens_in, spend.tokens_in),
+            tokens_out=max(result.tokens_out, spend.tokens_out),
+            cost_usd=max(result.cost_usd, spend.cost_usd),
+            agent_run_id=result.run_id if result.run_id is not None else first_run,
             now=self._stamp(),
         )
+
+    def _job_run_of(self, run_id: int) -> int | None:
+        """The job run an agent run belongs to (walking up to its root), or None."""
+        seen: set[int] = set()
+        current: int | None = run_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            try:
+                r = self.store.runs.get(current)
+            except LookupError:
+                return None
+            if r.job_run_id is not None:
+                return int(r.job_run_id)
+            current = r.parent_id
+        return None
 
     def _report_bad_schedule(self, job: JobRow, message: str) -> None:
         key = (job.name, job.schedule)
@@ -362,3 +435,7 @@ class JobScheduler:
                     await asyncio.wait_for(stop.wait(), timeout=wait)
                 except TimeoutError:
                     pass
+
+
+# The kinds that run agents register themselves (their agents are imported when they run).
+from solodesk import jobkinds as _jobkinds  # noqa: E402,F401

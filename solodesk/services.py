@@ -16,6 +16,7 @@ from solodesk.actions import executors
 from solodesk.actions.executors.calendar import SMTP_MESSAGE
 from solodesk.actions.executors.document import DOCUMENTS
 from solodesk.actions.executors.invoice import INVOICES
+from solodesk.actions.executors.mail import IMAP_FILING
 from solodesk.actions.outbox import Outbox
 from solodesk.actions.smtp import SmtpSettings
 from solodesk.agents.cards import CardSet, load_cards
@@ -25,6 +26,7 @@ from solodesk.connectors.mailimport import rederive_legacy
 from solodesk.core.actions import Action
 from solodesk.core.events import EventBus
 from solodesk.core.resources import resources_dir
+from solodesk.imap_filing import imap_filing
 from solodesk.inbox.decisions import Decisions
 from solodesk.store.config import Config
 from solodesk.store.db import connect
@@ -159,6 +161,8 @@ def build_services(paths: Paths | None = None, *, secrets: SecretStore | None = 
                 settings=lambda: SmtpSettings.from_config(config),
                 password=lambda: secrets.get("smtp.password"),
             ),
+            # A sent mail is filed in the IMAP Sent folder, its original flagged \Answered.
+            IMAP_FILING: imap_filing(config, secrets, store, bus),
         },
     )
     decisions = Decisions(

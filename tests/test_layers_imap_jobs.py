@@ -18,9 +18,14 @@ def test_imap_and_jobs_stay_headless_and_the_cli_starts_light() -> None:
         "import solodesk.connectors.imap, solodesk.scheduler, solodesk.core.schedule\n"
         "bad = [m for m in ('PySide6', 'qasync', 'litellm') if m in sys.modules]\n"
         "print(','.join(light) + '|' + ','.join(bad))\n"
+        # The agent job kinds are registered with the scheduler; their agents are not loaded.
+        "from solodesk.scheduler import JOB_KINDS\n"
+        "print(','.join(sorted(JOB_KINDS)))\n"
+        "print('solodesk.agents.runner' in sys.modules, 'solodesk.agents.loop' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "|"
+    assert out.stdout.splitlines() == [
+        "|", "agent,bookkeeping,invoice_reminders,mail_sync,mail_triage", "False False"]
 
 
 def test_the_schedule_core_imports_only_the_stdlib_and_cronsim() -> None:

@@ -15,8 +15,9 @@ be bounded) it checks, against the spend recorded in
 A call whose estimate would take spend past a budget is refused before it is made
 (:class:`~solodesk.core.llmtypes.OverBudget`, a :class:`BudgetExceeded` event); the run pauses
 with its state kept (the mail stays untriaged, the chat message is kept). At 80% of a budget a
-:class:`BudgetWarning` is published once per period (per process). Raising the budget (or a new
-period) and running again resumes.
+:class:`BudgetWarning` is published once per budget scope and period, recorded in the store
+(``store.budget_warnings``), so neither a restart nor a second process warns again. Raising the
+budget (or a new period) and running again resumes.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class BudgetGuard:
             if job is not None and job[1] is not None:
                 out.append(_Limit(f"job {job[0]}", f"job run {job_run_id}", job[1],
                                   costs.job_run_spent_usd(job_run_id),
-                                  f"solodesk jobs add ... --budget-usd AMOUNT for {job[0]}"))
+                                  f"solodesk jobs budget {job[0]} AMOUNT"))
         return out
 
     def usage(self) -> list[BudgetLimit]:
@@ -207,9 +208,16 @@ class BudgetGuard:
                 raise OverBudget(lim.scope, lim.limit_usd, lim.spent_usd, call.cost_usd, message)
             if after >= WARN_AT * lim.limit_usd and (lim.scope, lim.period) not in self._warned:
                 self._warned.add((lim.scope, lim.period))
-                self.bus.publish(BudgetWarning(
-                    lim.scope, lim.limit_usd, lim.spent_usd,
+                message = (
                     f"{round(100 * after / lim.limit_usd) if lim.limit_usd else 100}% of the "
                     f"{lim.scope} budget of {usd(lim.limit_usd)} "
-                    f"({usd(lim.spent_usd)} spent, up to {usd(call.cost_usd)} for this call)",
-                ))
+                    f"({usd(lim.spent_usd)} spent, up to {usd(call.cost_usd)} for this call)"
+                )
+                # Once per scope and period for the home, not per process: the store decides.
+                if self.store.budget_warnings.record(
+                    lim.scope, lim.period, limit_usd=lim.limit_usd, spent_usd=lim.spent_usd,
+                    message=message, run_id=call.run_id,
+                    job_run_id=self._run_info(call.run_id)[1],
+                ):
+                    self.bus.publish(BudgetWarning(lim.scope, lim.limit_usd, lim.spent_usd,
+                                                   message, call.run_id))

@@ -17,8 +17,10 @@ The generic agent loop (cards, delegation) runs its steps through this manager.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -30,6 +32,21 @@ from solodesk.store.repos import Store
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The scheduled job run the current asyncio task works for (None: not a job's work). A run
+#: started without a parent and without an explicit ``job_run_id`` belongs to it, so the job's
+#: budget (``BudgetGuard``: scope ``job NAME``) covers every model call of the runs it starts.
+CURRENT_JOB_RUN: ContextVar[int | None] = ContextVar("solodesk_job_run", default=None)
+
+
+@contextlib.contextmanager
+def for_job_run(job_run_id: int | None) -> Iterator[None]:
+    """Within the block (and the tasks it starts), root runs belong to ``job_run_id``."""
+    token = CURRENT_JOB_RUN.set(job_run_id)
+    try:
+        yield
+    finally:
+        CURRENT_JOB_RUN.reset(token)
 
 
 class RunCancelled(Exception):
@@ -118,6 +135,8 @@ class RunManager:
             asyncio.CancelledError: the caller was cancelled (the run is cancelled too).
             Exception: whatever ``work`` raised (the run is recorded ``failed``).
         """
+        if job_run_id is None and parent_id is None:
+            job_run_id = CURRENT_JOB_RUN.get()
         run = self.store.runs.start(
             agent=agent,
             task=task,

@@ -199,9 +199,11 @@ class BudgetExceeded(Event):
 
 @dataclass(frozen=True, slots=True)
 class BudgetWarning(Event):
-    """Spend reached 80% of the ``scope`` budget (once per period and process)."""
+    """Spend reached 80% of the ``scope`` budget (USD): given once per scope and period,
+    recorded in the store (``budget_warnings``); ``run_id`` is the run of the call, if any."""
 
     scope: str
     limit_usd: float
     spent_usd: float
     message: str
+    run_id: int | None = None

@@ -513,6 +513,11 @@ SETTINGS: dict[str, Setting] = {
     "imap.timeout": Setting(
         "30", "Seconds before an IMAP command is abandoned", type=IntValue(1, 600, "seconds")
     ),
+    "jobs.triage_limit": Setting(
+        "20", "Most mails one mail_triage job run (the morning-mail job) triages; the rest "
+        "wait for the next run or 'solodesk mail triage'",
+        type=IntValue(1, 10_000),
+    ),
     "budget.daily_usd": Setting(
         "", "Most US dollars all model calls may cost per day, in your time zone (empty: no "
         "limit); a call that would cross it is not made and its run pauses",

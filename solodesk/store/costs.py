@@ -151,3 +151,36 @@ class CostQuery:
         if row is None:
             return None
         return str(row[0]), None if row[1] is None else float(row[1])
+
+    def job_run_usage(self, job_run_id: int) -> tuple[Spend, int | None, int]:
+        """What one job run's agent work used: the sum of the model calls of every run of its
+        trees (``runs.job_run_id``, descendants included), its first root run, and the
+        proposals those runs made (``invalid`` ones not counted).
+
+        Returns:
+            ``(spend, first run id or None, proposals)``; ``spend.cost_usd`` in USD.
+        """
+        tree = ("WITH RECURSIVE tree(id) AS ("
+                " SELECT id FROM runs WHERE job_run_id = ?"
+                " UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id)")
+        spend = Spend()
+        rows = self.db.execute(
+            tree + " SELECT c.tokens_in, c.tokens_out, c.cost_usd FROM llm_calls c"
+            " WHERE c.run_id IN (SELECT id FROM tree) ORDER BY c.id",
+            [job_run_id],
+        ).fetchall()
+        for tin, tout, cost in rows:
+            spend.calls += 1
+            spend.tokens_in += tin or 0
+            spend.tokens_out += tout or 0
+            spend.cost_usd += cost or 0.0
+            spend.unpriced += cost is None
+        first = self.db.execute(
+            "SELECT min(id) FROM runs WHERE job_run_id = ?", [job_run_id]
+        ).fetchone()[0]
+        proposals = self.db.execute(
+            tree + " SELECT count(*) FROM actions a WHERE a.run_id IN (SELECT id FROM tree)"
+            " AND a.status != 'invalid'",
+            [job_run_id],
+        ).fetchone()[0]
+        return spend, None if first is None else int(first), int(proposals)

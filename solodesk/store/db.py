@@ -917,3 +917,51 @@ def m009_runs_runs(db: Database) -> None:
         CREATE INDEX actions_run ON actions(run_id, id);
         """,
     )
+
+
+@migrations()
+def m010_jobs11_agent_jobs(db: Database) -> None:
+    """Jobs that run agents (issue 11): the shipped ``morning-mail`` job syncs *and triages*
+    (kind ``mail_triage``), unless the founder ever changed it (enabled it, or it is no longer
+    as shipped); ``weekly-books`` (bookkeeping, Mondays 08:00) and ``invoice-reminders``
+    (daily 09:00) are shipped disabled. ``budget_warnings``: the 80% budget warnings given,
+    one per budget scope and period (``agents.budget``), so each is given once, not once per
+    process.
+    """
+    db.execute(
+        "UPDATE jobs SET kind = 'mail_triage', note = ?"
+        " WHERE name = 'morning-mail' AND kind = 'mail_sync' AND schedule = '0 7 * * *'"
+        " AND enabled = 0 AND enabled_since IS NULL AND updated_at = created_at"
+        " AND note = 'Fetch new mail from the IMAP folders every morning'",
+        ["Fetch new mail from the IMAP folders every morning and triage it into proposals"],
+    )
+    now = utcnow()
+    for name, schedule, kind, note in (
+        ("weekly-books", "0 8 * * 1", "bookkeeping",
+         "Propose postings for the new bank lines every Monday morning"),
+        ("invoice-reminders", "0 9 * * *", "invoice_reminders",
+         "Propose payment reminders for overdue invoices every morning"),
+    ):
+        db.execute(
+            "INSERT OR IGNORE INTO jobs (name, schedule, kind, enabled, note, created_at,"
+            " updated_at) VALUES (?, ?, ?, 0, ?, ?, ?)",
+            [name, schedule, kind, note, now, now],
+        )
+    _script(
+        db,
+        """
+        CREATE TABLE budget_warnings (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            period TEXT NOT NULL,
+            limit_usd REAL NOT NULL,
+            spent_usd REAL NOT NULL,
+            message TEXT NOT NULL,
+            run_id INTEGER,
+            job_run_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (scope, period)
+        );
+        CREATE INDEX budget_warnings_job_run ON budget_warnings(job_run_id);
+        """,
+    )

@@ -24,7 +24,7 @@ from solodesk.core.actions import utcnow
 from solodesk.core.schedule import slot_time
 from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
 
-Outcome = Literal["running", "done", "failed", "interrupted"]
+Outcome = Literal["running", "done", "failed", "paused", "interrupted"]
 Trigger = Literal["schedule", "manual"]
 
 
@@ -73,7 +73,9 @@ class JobRun:
 
     Attributes:
         started_at: UTC timestamp. ``ended_at``: UTC timestamp, None while running.
-        outcome: ``running``, ``done``, ``failed``, or ``interrupted`` (its process stopped).
+        outcome: ``running``, ``done``, ``failed``, ``paused`` (a model call would have crossed
+            a budget: ``detail`` names it; raise it and the next run goes on), or
+            ``interrupted`` (its process stopped).
         detail: One line: what it did, or what went wrong and what to do.
         proposals: Proposals it made. ``tokens_in``/``tokens_out``: model tokens.
         cost_usd: Model cost in USD. ``run_id``: the agent run it started, if any.
@@ -216,6 +218,24 @@ class JobRepo:
             self.db.execute(
                 "UPDATE jobs SET enabled = ?, enabled_since = ?, updated_at = ? WHERE id = ?",
                 [int(enabled), stamp if enabled else job.enabled_since, stamp, job.id],
+            )
+        return self.get(name)
+
+    def set_budget(self, name: str, budget_usd: float | None, *, now: str | None = None
+                   ) -> JobRow:
+        """Set (or with None, clear) a job's budget: most US dollars one run may spend.
+
+        Raises:
+            JobNotFound: no such job.
+            ValueError: a negative budget.
+        """
+        if budget_usd is not None and not budget_usd >= 0:
+            raise ValueError(f"a budget is 0 or more US dollars, not {budget_usd}")
+        job = self.get(name)
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE jobs SET budget_usd = ?, updated_at = ? WHERE id = ?",
+                [budget_usd, now or utcnow(), job.id],
             )
         return self.get(name)
 

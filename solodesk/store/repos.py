@@ -47,6 +47,7 @@ from solodesk.core.policy import (
     conditions_from_json,
     fields_for,
 )
+from solodesk.store.budget_warnings import BudgetWarningRepo
 from solodesk.store.correspondents import CorrespondentRepo, record_received, record_sent
 from solodesk.store.costs import CostQuery
 from solodesk.store.db import StoreDatabase
@@ -1486,6 +1487,7 @@ class Store:
         self.llm_calls = LLMCallRepo(db)
         self.runs = RunRepo(db)
         self.costs = CostQuery(db)
+        self.budget_warnings = BudgetWarningRepo(db)
         self.policy = PolicyRepo(db, self.audit)
         from solodesk.store.books import books_repos  # (they import this module)
 

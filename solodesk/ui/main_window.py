@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QToolBar,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from solodesk.store.secrets import BackendInfo
     from solodesk.ui.audit_dialog import AuditDialog
     from solodesk.ui.bridge import EventBridge
+    from solodesk.ui.budget_notice import BudgetNotice
     from solodesk.ui.chat_panel import ChatPanel
     from solodesk.ui.inbox_view import InboxView, UndoSendFilter
     from solodesk.ui.pages.activity import ActivityPage
@@ -212,6 +214,7 @@ class MainWindow(QMainWindow):
     # Set by attach().
     bridge: EventBridge
     inbox: InboxView
+    budget_notice: BudgetNotice
     chat: ChatPanel
     undo_send_filter: UndoSendFilter
     outbox_scheduler: OutboxScheduler
@@ -320,6 +323,14 @@ class MainWindow(QMainWindow):
         self.bridge.setParent(self)
 
         self.inbox = InboxView(services.store, services.runner, tasks=self.tasks)
+        from solodesk.ui.budget_notice import BudgetNotice  # noqa: F811 - at run time
+
+        self.budget_notice = BudgetNotice(self.inbox)
+        inbox_layout = self.inbox.layout()
+        if isinstance(inbox_layout, QVBoxLayout):
+            inbox_layout.insertWidget(1, self.budget_notice)  # under the inbox's heading
+        self.budget_notice.open_costs.connect(lambda: self.show_page("costs"))
+        self.budget_notice.show_current(services)
         self.chat = ChatPanel(services.runner, services.store, tasks=self.tasks)
         self.chat.load_latest()
         self.opening_label.hide()
@@ -370,6 +381,8 @@ class MainWindow(QMainWindow):
         self._add_backend_pages()
         b.outboxExecuted.connect(self.books.mark_stale)  # a booking, an invoice issued...
         b.outboxExecuted.connect(self._refresh_invoices)
+        for spend in (b.runUpdated, b.budgetWarning, b.budgetExceeded):  # the Costs page, shown
+            spend.connect(self.costs.on_spend)
         b.progress.connect(self.jobs.on_job_event)
         b.runFailed.connect(self.jobs.on_job_event)
         b.actionProposed.connect(self.update_inbox_badge)
@@ -757,6 +770,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Budget: {event.message}", error=True)
         else:
             self.show_message(f"Budget warning: {event.message}")
+        self.budget_notice.show_budget(event)
 
     def on_model_crashed(self, event: ModelCrashed) -> None:
         """The local model process died: say so in the status bar (and on the model label,

@@ -114,12 +114,15 @@ class Notifier(QObject):
             self._timer.start()
 
     def on_run_failed(self, event: RunFailed) -> None:
-        """A job failed: say which and why."""
+        """A job failed, or paused at a budget: say which and why."""
         if not event.task.startswith("job:"):
             return  # a failure of the founder's own work is shown where they started it
         name = event.task.removeprefix("job:")
+        paused = event.message.startswith(f"job {name} paused: ")
         text = event.message.removeprefix(f"job {name} failed: ")  # the title says it
-        self._emit(Notice(f"Job {name} failed", _one_line(text), f"job:{name}", True))
+        text = text.removeprefix(f"job {name} paused: ")
+        title = f"Job {name} paused" if paused else f"Job {name} failed"
+        self._emit(Notice(title, _one_line(text), f"job:{name}", True))
 
     def on_outbox_executed(self, event: OutboxExecuted) -> None:
         """A send failed, or its delivery is unknown: say so (a sent one is not news)."""

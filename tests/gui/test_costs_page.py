@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from solodesk.core.llmtypes import LLMCallRecord
 from solodesk.services import Services
 from solodesk.store.costs import Spend
-from solodesk.ui.pages.costs import SpendModel, days_between, period_start
+from solodesk.ui.pages.costs import SPEND_REFRESH_MS, SpendModel, days_between, period_start
 from tests.gui.support import show_window
 from tests.support.helpers import run_cli
 
@@ -145,3 +145,48 @@ def test_costs_page_says_when_the_time_zone_is_wrong(
     win.costs.refresh()
     assert win.costs.problem.isVisible()
     assert "Mars/Olympus" in win.costs.problem.text()
+
+
+def test_costs_page_follows_spend_while_shown_and_lists_the_warnings(
+    qtbot: QtBot, gui_services: Services, aloop: object
+) -> None:
+    from solodesk.agents.budget import BudgetGuard
+    from solodesk.core.llmtypes import CallEstimate
+
+    _seed(gui_services)
+    gui_services.config.set("budget.daily_usd", "0.0018")
+    win = show_window(qtbot, gui_services)
+    page = win.costs
+    page.clock = lambda: NOW
+    gui_services.runner.budget.clock = lambda: NOW
+    win.show_page("costs")
+    page.set_period("month")
+    assert page.report.total.calls == 7
+    assert not page.warnings_note.isVisible()
+
+    # A call recorded by a run while the page is shown: the page re-reads by itself.
+    store = gui_services.store
+    run = store.runs.start(agent="support", task="t")
+    gui_services.runner.runs.record_call(
+        LLMCallRecord("openai/gpt-4o-mini", "chat", 10, 5, 0.0001, 10, run_id=run.id))
+    qtbot.waitUntil(lambda: page.report.total.calls == 8)
+
+    # The 80% warning (given by any process: here another guard on the same home) is listed.
+    other = BudgetGuard(store, gui_services.config, gui_services.bus, clock=lambda: NOW)
+    other.check(CallEstimate("openai/gpt-4o-mini", "test", None, 10, 10, 0.0))
+    qtbot.waitUntil(page.warnings_note.isVisible)
+    assert "of the daily budget of $0.0018" in page.warnings_note.text()
+    assert win.message_label.fullText().startswith("Budget warning: ")
+
+    # Hidden, the page does not re-read; shown again, it does.
+    win.show_page("inbox")
+    gui_services.runner.runs.record_call(
+        LLMCallRecord("openai/gpt-4o-mini", "chat", 10, 5, 0.0001, 10, run_id=run.id))
+    qtbot.wait(SETTLE_MS)
+    assert page.report.total.calls == 8
+    win.show_page("costs")
+    assert page.report.total.calls == 9
+    assert page.warnings_note.isVisible()  # the warning stays for its period
+
+
+SETTLE_MS = 2 * SPEND_REFRESH_MS  # twice the page's debounce: a refresh would have run

@@ -350,7 +350,8 @@ def test_jobs_page_toggle_run_now_history_and_sync_state(
     assert page.jobs_view.hasFocus()
     model = page.jobs_model
     rows = {model.index(r, 0).data(): r for r in range(model.rowCount())}
-    assert set(rows) == {"morning-mail", "daily-echo", "broken"}  # + the shipped job
+    assert set(rows) == {"morning-mail", "weekly-books", "invoice-reminders", "daily-echo",
+                         "broken"}  # + the shipped jobs
     m = rows["daily-echo"]
     assert [model.index(m, c).data() for c in (1, 2, 3, 4, 5)] == [
         "0 7 * * 1-5", "echo", "off", "—", "never"
@@ -409,11 +410,14 @@ def test_jobs_page_on_a_new_home(qtbot: QtBot, gui_services: Services, aloop: ob
     win.show_page("jobs")
     page = win.jobs
     model = page.jobs_model
-    assert model.rowCount() == 1  # the shipped job, off until the founder turns it on
-    assert [model.index(0, c).data() for c in (0, 2, 3, 4, 5)] == [
-        "morning-mail", "mail_sync", "off", "—", "never"
+    # the shipped jobs, off until the founder turns them on
+    assert [[model.index(r, c).data() for c in (0, 2, 3, 4, 5)] for r in range(3)] == [
+        ["invoice-reminders", "invoice_reminders", "off", "—", "never"],
+        ["morning-mail", "mail_triage", "off", "—", "never"],
+        ["weekly-books", "bookkeeping", "off", "—", "never"],
     ]
-    assert page.selected_job() == "morning-mail"
+    assert model.rowCount() == 3
+    assert page.selected_job() == "invoice-reminders"
     assert page.run_button.isEnabled() and page.toggle_button.text() == "&Enable"
     assert page.history_model.rowCount() == 0
     assert not page.empty_label.isVisible()
@@ -522,6 +526,7 @@ def test_pages_follow_the_back_end(qtbot: QtBot, gui_services: Services, aloop: 
     qtbot.waitUntil(lambda: win.books.register_model.rowCount() == 4)  # shown: at once
     # a job run recorded by another process, announced on the bus
     win.show_page("jobs")
+    assert win.jobs.select_job("morning-mail")
     job = store.jobs.get("morning-mail")
     run = store.jobs.claim(job, "manual:2026-05-20T07:00:00.000000Z", trigger="manual",
                            now="2026-05-20T07:00:00.000000Z")
@@ -530,4 +535,7 @@ def test_pages_follow_the_back_end(qtbot: QtBot, gui_services: Services, aloop: 
                       now="2026-05-20T07:00:05.000000Z")
     bus.publish(Progress(task="job:morning-mail", done=1, total=1, message="done"))
     qtbot.waitUntil(lambda: win.jobs.history_model.rowCount() == 1)
-    assert win.jobs.jobs_model.index(0, 6).data() == "done: 1 new mail"
+    jobs_model = win.jobs.jobs_model
+    row = next(r for r in range(jobs_model.rowCount())
+               if jobs_model.index(r, 0).data() == "morning-mail")
+    assert jobs_model.index(row, 6).data() == "done: 1 new mail"

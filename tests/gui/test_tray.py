@@ -215,6 +215,14 @@ def test_do_not_disturb_shows_only_the_count(
     qtbot.waitUntil(lambda: len(shown) == 1)
     assert shown[0] == Notice("Job morning-mail failed", "IMAP login refused",
                               "job:morning-mail", True)
+    # A job paused at its budget says so (the scheduler's message names the budget).
+    gui_services.bus.publish(RunFailed(
+        "job:morning-mail", "job morning-mail paused: the job morning-mail budget of $0.10 "
+        "would be crossed"))
+    qtbot.waitUntil(lambda: len(shown) == 2)
+    assert shown[1] == Notice("Job morning-mail paused",
+                              "the job morning-mail budget of $0.10 would be crossed",
+                              "job:morning-mail", True)
 
 
 def test_failures_notify_while_the_window_is_hidden(

@@ -146,12 +146,15 @@ def test_jobs_list_add_enable_disable(home: Path) -> None:
     Config(home_paths(home).config_file).set("schedule.timezone", "Europe/Paris")
     listing = run_cli(home, "jobs", "list")
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.splitlines()[:4] == [
-        "morning-mail  [disabled]  mail_sync",
+    lines = listing.stdout.splitlines()
+    at = lines.index("morning-mail  [disabled]  mail_triage")
+    assert lines[at + 1:at + 4] == [
         "    schedule: 0 7 * * *  — At 07:00 every day (Europe/Paris)",
         "    next run: - (turn it on: solodesk jobs enable morning-mail)",
         "    last run: never",
     ]
+    assert "weekly-books  [disabled]  bookkeeping" in lines
+    assert "invoice-reminders  [disabled]  invoice_reminders" in lines
     added = run_cli(home, "jobs", "add", "inbox-hourly", "every 1h", "--enable",
                     "--budget-usd", "0.5", "--note", "keep the inbox fresh")
     assert added.returncode == 0, added.stderr
@@ -167,6 +170,22 @@ def test_jobs_list_add_enable_disable(home: Path) -> None:
     assert run_cli(home, "jobs", "disable", "morning-mail").stdout.strip() == (
         "morning-mail disabled"
     )
+    digest = run_cli(home, "jobs", "add", "digest", "0 18 * * 1-5", "--kind", "agent",
+                     "--agent", "manager", "--task", "summarise the day", "--budget", "0.25")
+    assert digest.returncode == 0, digest.stderr
+    assert digest.stdout.strip().startswith("added job digest: ")
+    assert ", agent, disabled" in digest.stdout
+    raised = run_cli(home, "jobs", "budget", "digest", "0.5")
+    assert (raised.returncode, raised.stdout.strip()) == (0, "digest: budget $0.50 per run")
+    entry = next(j for j in json.loads(run_cli(home, "jobs", "list", "--json").stdout)
+                 if j["name"] == "digest")
+    assert (entry["kind"], entry["agent"], entry["task"], entry["budget_usd"]) == (
+        "agent", "manager", "summarise the day", 0.5)
+    for kind in ("mail_triage", "bookkeeping", "invoice_reminders"):
+        made = run_cli(home, "jobs", "add", f"my-{kind}", "@daily", "--kind", kind)
+        assert made.returncode == 0 and f", {kind}, disabled" in made.stdout, made.stderr
+    cleared = run_cli(home, "jobs", "budget", "digest", "none")
+    assert cleared.stdout.strip() == "digest: no budget of its own"
 
 
 @pytest.mark.parametrize(
@@ -175,7 +194,13 @@ def test_jobs_list_add_enable_disable(home: Path) -> None:
         (("jobs", "add", "x", "61 * * * *"), "cron expression '61 * * * *': Bad minute"),
         (("jobs", "add", "x", "@daily", "--kind", "nope"), "unknown job kind 'nope'; known:"),
         (("jobs", "add", "morning-mail", "@daily"), "a job called 'morning-mail' already"),
-        (("jobs", "enable", "nope"), "no job called 'nope' (jobs: morning-mail)"),
+        (("jobs", "enable", "nope"),
+         "no job called 'nope' (jobs: invoice-reminders, morning-mail, weekly-books)"),
+        (("jobs", "add", "x", "@daily", "--kind", "agent"), "needs --agent NAME and --task"),
+        (("jobs", "add", "x", "@daily", "--kind", "agent", "--agent", "nobody", "--task", "t"),
+         "no agent named 'nobody'; agents: "),
+        (("jobs", "budget", "morning-mail", "lots"), "'lots' is not an amount of US dollars"),
+        (("jobs", "budget", "morning-mail", "-1"), "a budget is 0 or more US dollars"),
         (("jobs", "history", "nope"), "no job called 'nope'"),
         (("jobs", "run", "nope"), "no job called 'nope'"),
     ],
@@ -203,14 +228,17 @@ def test_jobs_run_and_history(
 ) -> None:
     home, env = imap_home
     dovecot.deliver("INBOX", [sample_message(1), sample_message(2)])
-    assert run_cli(home, "jobs", "history", "morning-mail").stdout.strip() == (
-        "morning-mail has not run yet"
+    # (the shipped morning-mail job also triages: tests/integration/test_morning_mail.py)
+    added = run_cli(home, "jobs", "add", "inbox-sync", "0 7 * * *", "--kind", "mail_sync")
+    assert added.returncode == 0, added.stderr
+    assert run_cli(home, "jobs", "history", "inbox-sync").stdout.strip() == (
+        "inbox-sync has not run yet"
     )
-    ran = run_cli(home, "jobs", "run", "morning-mail", env=env)  # disabled: runs on demand
+    ran = run_cli(home, "jobs", "run", "inbox-sync", env=env)  # disabled: runs on demand
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "manual   done" in ran.stdout
     assert "INBOX: new 2, skipped 0, errors 0" in ran.stdout
-    history = json.loads(run_cli(home, "jobs", "history", "morning-mail", "--json").stdout)
+    history = json.loads(run_cli(home, "jobs", "history", "inbox-sync", "--json").stdout)
     (entry,) = history
     assert (entry["outcome"], entry["trigger"], entry["proposals"], entry["cost_usd"]) == (
         "done", "manual", 0, 0.0,
@@ -218,10 +246,10 @@ def test_jobs_run_and_history(
     assert entry["ended_at"] >= entry["started_at"]
     assert entry["slot"].startswith("manual:")
     # Without the keyring the job fails, is recorded, and says what to do.
-    failed = run_cli(home, "jobs", "run", "morning-mail")
+    failed = run_cli(home, "jobs", "run", "inbox-sync")
     assert failed.returncode == 1
     assert "no IMAP password: run 'solodesk secrets set imap.password'" in failed.stdout
-    text = run_cli(home, "jobs", "history", "morning-mail").stdout
+    text = run_cli(home, "jobs", "history", "inbox-sync").stdout
     assert [line.split()[5] for line in text.splitlines() if line.startswith("#")] == [
         "failed", "done",
     ]

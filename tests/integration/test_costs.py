@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -71,6 +73,11 @@ def test_costs_equal_the_sum_of_the_recorded_calls(home: Path) -> None:
     assert f"${expected_total:>11.6f}" in text.stdout
     assert "per agent:" in text.stdout and "per day:" in text.stdout
 
-    bad = run_cli(home, "costs", "--since", "yesterday")
+    bad = run_cli(home, "costs", "--since", "last week")
     assert bad.returncode == 1
-    assert bad.stderr.strip() == "solodesk: --since must be a date YYYY-MM-DD, not 'yesterday'"
+    assert bad.stderr.strip() == (
+        "solodesk: --since must be a date YYYY-MM-DD, 'today' or 'yesterday', not 'last week'")
+    today = run_cli(home, "costs", "--since", "today", "--json")
+    assert today.returncode == 0, today.stderr
+    assert json.loads(today.stdout)["since"] == datetime.now(UTC).astimezone(
+        ZoneInfo("Europe/Paris")).date().isoformat()

@@ -285,8 +285,8 @@ def test_two_processes_never_run_one_slot_twice(tmp_path: Path, mode: str) -> No
     assert sorted(per_pid.values()) == sorted(n for n in wins.values() if n)
 
 
-def test_the_morning_mail_job_syncs_imap(tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_mail_sync_job_syncs_imap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (The shipped morning-mail job syncs and triages: tests/integration/test_morning_mail.py.)
     server = imap_server.start_server()
     # The test server's certificate is self-signed: trust it as a founder trusts a private CA.
     monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
@@ -302,15 +302,15 @@ def test_the_morning_mail_job_syncs_imap(tmp_path: Path,
         world.bus.subscribe(Progress, progress.append)
         scheduler = JobScheduler(store=world.store, config=world.config, secrets=secrets,
                                  bus=world.bus, clock=world.clock)  # the real kinds
-        world.store.jobs.set_enabled("morning-mail", True,
-                                     now=world.clock.now.strftime(STAMP))
+        world.store.jobs.add("inbox-sync", schedule="0 7 * * *", kind="mail_sync")
+        world.store.jobs.set_enabled("inbox-sync", True, now=world.clock.now.strftime(STAMP))
         world.clock.set_paris("2026-11-17 09:30")  # opened after the job's time (07:00)
         (run,) = asyncio.run(scheduler.run_due())
-        assert (run.job, run.slot, run.outcome) == ("morning-mail", "2026-11-17T06:00:00Z",
+        assert (run.job, run.slot, run.outcome) == ("inbox-sync", "2026-11-17T06:00:00Z",
                                                     "done")
         assert run.detail == "INBOX: new 3, skipped 0, errors 0"
         assert world.store.mail.count() == 3
-        assert any(p.message == "job morning-mail done" for p in progress)
+        assert any(p.message == "job inbox-sync done" for p in progress)
         assert asyncio.run(scheduler.run_due()) == []
     finally:
         world.store.close()

@@ -40,12 +40,87 @@ def src(*uids: int) -> dict[int, str]:
     return {u: f"imap://ada@imap.example:993/INBOX;UIDVALIDITY=7/;UID={u}" for u in uids}
 
 
-def test_migration_ships_the_morning_job_disabled(store: Store) -> None:
-    (job,) = store.jobs.all()
-    assert (job.name, job.schedule, job.kind, job.enabled) == (
-        "morning-mail", "0 7 * * *", "mail_sync", False,
-    )
-    assert job.enabled_since is None
+def test_migrations_ship_the_useful_jobs_disabled(store: Store) -> None:
+    jobs = store.jobs.all()
+    assert [(j.name, j.schedule, j.kind, j.enabled) for j in jobs] == [
+        ("invoice-reminders", "0 9 * * *", "invoice_reminders", False),
+        ("morning-mail", "0 7 * * *", "mail_triage", False),
+        ("weekly-books", "0 8 * * 1", "bookkeeping", False),
+    ]
+    assert all(j.enabled_since is None for j in jobs)
+
+
+def _undo_m010(path: Path) -> None:
+    """Put a database back to before ``m010_jobs11_agent_jobs`` (as an older release left it)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm010_jobs11_agent_jobs'")
+        conn.execute("DROP TABLE budget_warnings")
+        conn.execute("DELETE FROM jobs WHERE name IN ('weekly-books', 'invoice-reminders')")
+        conn.execute("UPDATE jobs SET kind = 'mail_sync', note = 'Fetch new mail from the IMAP"
+                     " folders every morning' WHERE name = 'morning-mail'")
+    conn.close()
+
+
+def test_the_upgrade_turns_the_untouched_morning_job_into_triage(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    connect(path).close()
+    _undo_m010(path)
+    store = Store(connect(path))
+    try:
+        assert store.jobs.get("morning-mail").kind == "mail_triage"
+        assert {j.name for j in store.jobs.all()} == {
+            "morning-mail", "weekly-books", "invoice-reminders"}
+    finally:
+        store.close()
+
+
+def test_the_upgrade_keeps_a_morning_job_the_founder_turned_on(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    connect(path).close()
+    _undo_m010(path)
+    old = Store(connect(path))  # m010 runs here: undo it again, after the founder's change
+    old.close()
+    _undo_m010(path)
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    with conn:  # what 'solodesk jobs enable morning-mail' then 'disable' left
+        conn.execute("UPDATE jobs SET enabled_since = '2026-11-01T07:00:00.000000Z',"
+                     " updated_at = '2026-11-02T07:00:00.000000Z' WHERE name = 'morning-mail'")
+        conn.execute("INSERT INTO jobs (name, schedule, kind, note, created_at, updated_at)"
+                     " VALUES ('weekly-books', '@daily', 'mail_sync', 'mine', 'x', 'x')")
+    conn.close()
+    store = Store(connect(path))
+    try:
+        assert store.jobs.get("morning-mail").kind == "mail_sync"
+        mine = store.jobs.get("weekly-books")  # the founder's own job of that name stays
+        assert (mine.schedule, mine.kind, mine.note) == ("@daily", "mail_sync", "mine")
+        assert store.jobs.get("invoice-reminders").kind == "invoice_reminders"
+    finally:
+        store.close()
+
+
+def test_budget_warnings_are_recorded_once_per_scope_and_period(store: Store) -> None:
+    first = store.budget_warnings.record("daily", "2026-11-16", limit_usd=1.0, spent_usd=0.8,
+                                         message="80% of the daily budget")
+    again = store.budget_warnings.record("daily", "2026-11-16", limit_usd=1.0, spent_usd=0.9,
+                                         message="90% of the daily budget")
+    next_day = store.budget_warnings.record("daily", "2026-11-17", limit_usd=1.0,
+                                            spent_usd=0.85, message="85%")
+    assert (first, again, next_day) == (True, False, True)
+    given = store.budget_warnings.given("daily", "2026-11-16")
+    assert given is not None and given.message == "80% of the daily budget"
+    assert [w.period for w in store.budget_warnings.recent()] == ["2026-11-17", "2026-11-16"]
+
+
+def test_a_job_budget_can_be_set_and_cleared(store: Store) -> None:
+    assert store.jobs.set_budget("morning-mail", 0.25).budget_usd == 0.25
+    assert store.jobs.set_budget("morning-mail", None).budget_usd is None
+    with pytest.raises(ValueError, match="0 or more"):
+        store.jobs.set_budget("morning-mail", -1)
 
 
 def test_a_batch_stores_mail_and_advances_last_uid_together(store: Store) -> None:
@@ -118,13 +193,15 @@ def test_jobs_add_enable_and_errors(store: Store) -> None:
     assert job.enabled is False and job.enabled_since is None
     with pytest.raises(JobExists, match="'hourly' already exists"):
         store.jobs.add("hourly", schedule="@daily", kind="mail_sync")
-    with pytest.raises(JobNotFound, match=r"no job called 'nope' \(jobs: hourly, morning-mail\)"):
+    with pytest.raises(JobNotFound, match=r"no job called 'nope' \(jobs: hourly, "
+                       r"invoice-reminders, morning-mail, weekly-books\)"):
         store.jobs.get("nope")
     on = store.jobs.set_enabled("hourly", True, now="2026-11-16T08:00:00.000000Z")
     assert on.enabled and on.enabled_since == "2026-11-16T08:00:00.000000Z"
     off = store.jobs.set_enabled("hourly", False, now="2026-11-16T09:00:00.000000Z")
     assert not off.enabled and off.enabled_since == "2026-11-16T08:00:00.000000Z"
-    assert [j.name for j in store.jobs.all()] == ["hourly", "morning-mail"]
+    assert [j.name for j in store.jobs.all()] == [
+        "hourly", "invoice-reminders", "morning-mail", "weekly-books"]
 
 
 def test_the_insert_is_the_claim(store: Store) -> None:

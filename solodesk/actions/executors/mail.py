@@ -23,6 +23,9 @@ from solodesk.store.secrets import SecretError
 
 #: The transport name of the SMTP sender in :class:`ExecutionContext`.
 SMTP = "smtp"
+#: The transport that files a sent mail on the founder's IMAP server (a copy in Sent, and
+#: ``\\Answered`` on the mail replied to): ``file(action) -> (note, data)``, or absent.
+IMAP_FILING = "imap_filing"
 
 _STATUS = {"sent": "done", "failed": "failed", "unknown": "unknown"}
 
@@ -53,7 +56,19 @@ async def execute_mail(action: Action, ctx: ExecutionContext) -> ExecutionOutcom
         result = await send(action)
     except smtp.SendInterrupted as exc:
         raise ExecutionInterrupted(outcome_of(exc.outcome)) from None
-    return outcome_of(result)
+    outcome = outcome_of(result)
+    if result.status != "sent" or IMAP_FILING not in ctx.transports:
+        return outcome
+    # Sent: file it on the IMAP server as part of the effect. A filing failure never changes
+    # the outcome (the mail went out); the outcome's detail and data say what was filed.
+    try:
+        note, data = await ctx.transport(IMAP_FILING)(action)
+    except Exception as exc:  # the filing must never turn a sent mail into a failure
+        note, data = f"not filed on the IMAP server: {type(exc).__name__}: {exc}", {}
+    if not note:
+        return outcome
+    detail = f"{outcome.detail}; {note}" if outcome.detail else note
+    return ExecutionOutcome(outcome.status, detail, {**outcome.data, **data})
 
 
 def mail_preflight(action: Action, ctx: PreflightContext) -> list[str]:

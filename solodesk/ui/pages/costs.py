@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QDate, QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QDate, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence, QPainter, QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -46,6 +46,9 @@ WARN_BRUSH = QBrush(QColor("#b3261e"))
 ERROR_STYLE = "QLabel { color: #b3261e; font-weight: bold; }"
 #: Share of a budget from which its row is shown in red (the budget warning's threshold).
 WARN_SHARE = 0.8
+
+#: Milliseconds after a spend event before the shown page re-reads (one read per burst).
+SPEND_REFRESH_MS = 300
 
 #: The periods the page offers: key, label.
 PERIODS = (("month", "This month"), ("30days", "Last 30 days"), ("since", "Since a date"))
@@ -338,6 +341,21 @@ class CostsPage(QWidget):
         self.budget_view = self._table(self.budget_model, "budgets", "Budgets and their use")
         self.budget_note = QLabel()
         self.budget_note.setWordWrap(True)
+        # The 80% warnings of the current periods (store.budget_warnings: once per budget and
+        # period, whichever process gave them).
+        self.warnings_note = QLabel()
+        self.warnings_note.setObjectName("budgetWarnings")
+        self.warnings_note.setWordWrap(True)
+        self.warnings_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.warnings_note.setStyleSheet("QLabel { color: #8a5300; }")
+        self.warnings_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_note.hide()
+        # Spend events (a recorded call, a budget warning or refusal) re-read the page while it
+        # is shown, at most once per burst of events.
+        self._spend_timer = QTimer(self)
+        self._spend_timer.setSingleShot(True)
+        self._spend_timer.setInterval(SPEND_REFRESH_MS)
+        self._spend_timer.timeout.connect(self._on_spend_timer)
 
         grid = QGridLayout()
         for col, (title, view) in enumerate(
@@ -348,8 +366,9 @@ class CostsPage(QWidget):
         grid.addWidget(QLabel("<b>Budgets</b>"), 2, 0)
         grid.addWidget(self.budget_view, 3, 0)
         grid.addWidget(self.budget_note, 4, 0)
+        grid.addWidget(self.warnings_note, 5, 0)
         grid.addWidget(QLabel("<b>Per day</b>"), 2, 1)
-        grid.addWidget(self.day_view, 3, 1, 2, 1)
+        grid.addWidget(self.day_view, 3, 1, 3, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.summary)
@@ -369,6 +388,16 @@ class CostsPage(QWidget):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
         self.refresh()
+
+    def on_spend(self, *_event: object) -> None:
+        """A model call was recorded, or a budget warned or refused: re-read the page soon if
+        it is shown (a hidden page re-reads when it is shown)."""
+        if self.isVisible():
+            self._spend_timer.start()
+
+    def _on_spend_timer(self) -> None:
+        if self.isVisible():
+            self.refresh()
 
     def focus_first(self) -> None:
         """Give the keyboard to the period chooser."""
@@ -461,6 +490,7 @@ class CostsPage(QWidget):
             self.budget_model.set_rows([])
             return
         self.budget_model.set_rows(limits)
+        self._show_warnings(limits)
         if limits:
             self.budget_note.setText(
                 "A model call that would cross a budget is not made; its run pauses until the "
@@ -471,3 +501,24 @@ class CostsPage(QWidget):
                 "No budget set: model calls are not limited. Set budget.daily_usd or "
                 "budget.monthly_usd in Settings, or budget_usd in an agent's card."
             )
+
+    def _show_warnings(self, limits: Sequence[BudgetLimit]) -> None:
+        """Show the 80% warnings given for the budgets' current periods, and those of job runs
+        since the first day shown."""
+        current = {(lim.scope, lim.period) for lim in limits}
+        first = self.since.isoformat()
+        try:
+            given = self.services.store.budget_warnings.recent(50)
+        except Exception:  # a busy or closed store must not break the window
+            log.exception("reading the budget warnings failed")
+            given = []
+        shown = [w for w in given if (w.scope, w.period) in current
+                 or (w.period.startswith("job run ") and w.created_at[:10] >= first)]
+        if not shown:
+            self.warnings_note.hide()
+            self.warnings_note.setText("")
+            return
+        lines = [f"Budget warning ({w.created_at[:16].replace('T', ' ')} UTC): {w.message}"
+                 for w in reversed(shown)]
+        self.warnings_note.setText("\n".join(lines))
+        self.warnings_note.show()

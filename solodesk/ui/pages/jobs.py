@@ -99,7 +99,7 @@ class JobsModel(ReadOnlyTableModel):
             if col == 0 and job.note:
                 return job.note
         if role == Qt.ItemDataRole.ForegroundRole and col == 6 and last is not None:
-            return ERROR_BRUSH if last.outcome in ("failed", "interrupted") else None
+            return ERROR_BRUSH if last.outcome in ("failed", "paused", "interrupted") else None
         if role == Qt.ItemDataRole.CheckStateRole and col == 3:
             return Qt.CheckState.Checked if job.enabled else Qt.CheckState.Unchecked
         return None
@@ -146,7 +146,9 @@ class HistoryModel(ReadOnlyTableModel):
             return f"{run.tokens_in:,} in, {run.tokens_out:,} out"
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (4, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and run.outcome in ("failed", "interrupted"):
+        if role == Qt.ItemDataRole.ForegroundRole and run.outcome in (
+            "failed", "paused", "interrupted"
+        ):
             return ERROR_BRUSH
         return None
 
@@ -320,7 +322,8 @@ class JobsPage(QWidget):
 
             sv = self.services
             self._scheduler = JobScheduler(
-                store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus
+                store=sv.store, config=sv.config, secrets=sv.secrets, bus=sv.bus,
+                runner=getattr(sv, "runner", None),
             )
         return self._scheduler
 
