@@ -1,4 +1,5 @@
-"""``solodesk jobs``: scheduled jobs (list, add, enable, disable, budget, run, history, tick).
+"""``solodesk jobs``: scheduled jobs (list, add, enable, disable, schedule, budget, run, history,
+tick).
 
 Times are shown in the founder's time zone (``schedule.timezone``, default the system's).
 """
@@ -50,6 +51,12 @@ def register(sub: Any) -> None:
     for name, text in (("enable", "turn a job's schedule on"), ("disable", "turn it off")):
         p = jobs.add_parser(name, help=text)
         p.add_argument("name")
+    sched = jobs.add_parser(
+        "schedule", help="change when a job runs: a cron expression ('30 8 * * 1-5') or an "
+        "interval ('every 2h'), in your time zone"
+    )
+    sched.add_argument("name")
+    sched.add_argument("schedule")
     budget = jobs.add_parser(
         "budget", help="set a job's budget per run in US dollars ('' or 'none' clears it)"
     )
@@ -183,6 +190,13 @@ async def dispatch(sv: Any, args: argparse.Namespace) -> int:
                 scheduler.spec(job, tz)  # refuse to enable a schedule that cannot be read
             job = jobs.set_enabled(args.name, args.action == "enable")
             print(f"{job.name} {'enabled' if job.enabled else 'disabled'}")
+            return 0
+        if args.action == "schedule":
+            job = jobs.get(args.name)
+            schedule = check_job(args.schedule, job.kind, tz, kinds=JOB_KINDS)
+            job = jobs.set_schedule(args.name, args.schedule)
+            state = "" if job.enabled else f" (disabled: solodesk jobs enable {job.name})"
+            print(f"{job.name}: {schedule.describe()}{state}")
             return 0
         if args.action == "budget":
             text = args.usd.strip().lower()

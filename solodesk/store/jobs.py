@@ -221,6 +221,22 @@ class JobRepo:
             )
         return self.get(name)
 
+    def set_schedule(self, name: str, schedule: str, *, now: str | None = None) -> JobRow:
+        """Change when a job runs (validate ``schedule`` first: ``scheduler.check_job``). A
+        slot of the new schedule that passed since the job was enabled (and after its last
+        run) is caught up once, like any missed slot.
+
+        Raises:
+            JobNotFound: no such job.
+        """
+        job = self.get(name)
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE jobs SET schedule = ?, updated_at = ? WHERE id = ?",
+                [schedule.strip(), now or utcnow(), job.id],
+            )
+        return self.get(name)
+
     def set_budget(self, name: str, budget_usd: float | None, *, now: str | None = None
                    ) -> JobRow:
         """Set (or with None, clear) a job's budget: most US dollars one run may spend.

@@ -186,6 +186,12 @@ def test_jobs_list_add_enable_disable(home: Path) -> None:
         assert made.returncode == 0 and f", {kind}, disabled" in made.stdout, made.stderr
     cleared = run_cli(home, "jobs", "budget", "digest", "none")
     assert cleared.stdout.strip() == "digest: no budget of its own"
+    moved = run_cli(home, "jobs", "schedule", "morning-mail", "30 8 * * 1-5")
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.startswith("morning-mail: ") and "(disabled: solodesk jobs enable" in (
+        moved.stdout)
+    listed = run_cli(home, "jobs", "list").stdout
+    assert "30 8 * * 1-5" in listed
 
 
 @pytest.mark.parametrize(
@@ -201,6 +207,9 @@ def test_jobs_list_add_enable_disable(home: Path) -> None:
          "no agent named 'nobody'; agents: "),
         (("jobs", "budget", "morning-mail", "lots"), "'lots' is not an amount of US dollars"),
         (("jobs", "budget", "morning-mail", "-1"), "a budget is 0 or more US dollars"),
+        (("jobs", "schedule", "morning-mail", "61 * * * *"),
+         "cron expression '61 * * * *': Bad minute"),
+        (("jobs", "schedule", "nope", "@daily"), "no job called 'nope'"),
         (("jobs", "history", "nope"), "no job called 'nope'"),
         (("jobs", "run", "nope"), "no job called 'nope'"),
     ],
