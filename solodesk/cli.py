@@ -198,6 +198,7 @@ def action_json(a: Action) -> dict[str, Any]:
         "risk_reasons": a.risk_reasons,
         "send_at": a.send_at,
         "decided_by": a.decided_by,
+        "critique": a.critique,
     }
 
 
@@ -232,6 +233,9 @@ def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
         lines.append(f"  decided by: {a.decided_by}")
     if floor and a.status is ActionStatus.PENDING:
         lines.append(f"  ⚠ {floor}")
+    critique = critique_lines(a)
+    if critique:
+        lines += [*critique, "", "  --- the proposal ---"]
     p = a.payload
     if a.status is ActionStatus.INVALID:
         lines.append("  validation errors:")
@@ -248,6 +252,26 @@ def format_action(a: Action, *, source: str = "", floor: str = "") -> str:
     if source:
         lines += ["", "  --- in reply to ---"] + ["  " + s for s in source.splitlines()]
     return "\n".join(lines)
+
+
+def critique_lines(a: Action) -> list[str]:
+    """The "Devil's advocate" block of ``inbox show`` ([] when it was not critiqued)."""
+    from solodesk.core.critique import Critique
+
+    if a.critique is None:
+        return []
+    if a.critique.get("state") == "running":
+        return ["  --- Devil's advocate ---", "  critiquing this proposal now…"]
+    critique = Critique.from_json(a.critique)
+    if critique is None:
+        return []
+    run = f" (run #{critique.run_id})" if critique.run_id is not None else ""
+    lines = [f"  --- Devil's advocate{run} ---"]
+    lines += [
+        "  " + escape_controls(line)
+        for line in critique.lines(current_sha256=a.payload_sha256)
+    ]
+    return lines
 
 
 def why(a: Action) -> str:

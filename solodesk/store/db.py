@@ -917,3 +917,10 @@ def m009_runs_runs(db: Database) -> None:
         CREATE INDEX actions_run ON actions(run_id, id);
         """,
     )
+
+
+@migrations()
+def m010_crit_critique(db: Database) -> None:
+    """The devil's advocate's critique of a proposal (issue 8, ``core.critique``): JSON in
+    ``actions.critique`` (NULL: not critiqued)."""
+    _script(db, "ALTER TABLE actions ADD COLUMN critique TEXT;")
