@@ -20,6 +20,7 @@ from typing import Any
 from solodesk import (
     __version__,
     cli_agents,
+    cli_autonomy,
     cli_books,
     cli_costs,
     cli_invoices,
@@ -160,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--note", default="")
     pr = pol_sub.add_parser("remove", help="remove a rule")
     pr.add_argument("id", type=int)
+    cli_autonomy.register(pol_sub)
 
     aud = sub.add_parser("audit", help="the hash-chained audit trail")
     aud_sub = aud.add_subparsers(dest="action", required=True)
@@ -670,6 +672,8 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.policy import Outcome, RuleError, auto_approve_warning, parse_condition
     from solodesk.store.repos import NotFound
 
+    if args.action == "suggest":
+        return cli_autonomy.suggest(sv, args, CliError)
     if args.action == "list":
         rules = sv.store.policy.rules()
         if not rules:

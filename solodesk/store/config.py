@@ -520,6 +520,12 @@ SETTINGS: dict[str, Setting] = {
         "(e.g. send_email,create_invoice)",
         type=KindListValue(),
     ),
+    "autonomy.offer_after": Setting(
+        "10",
+        "Unedited approvals of the same agent, kind and pattern (recipient domain, account) "
+        "after which 'solodesk policy suggest' offers the rule that would have approved them",
+        type=IntValue(1, 1000),
+    ),
     "imap.host": Setting(
         "", "IMAP server host name (mail sync: 'solodesk mail sync')", type=HostValue()
     ),

@@ -1492,6 +1492,9 @@ class Store:
         from solodesk.store.critiques import CritiqueRepo  # (it imports this module)
 
         self.critiques = CritiqueRepo(db, self.audit, self.actions)
+        from solodesk.store.autonomy import AutonomyQuery
+
+        self.autonomy = AutonomyQuery(db)
 
     def key_home(self) -> bool:
         """Key this home if it is not yet keyed and a secure keyring exists (first run).

@@ -6,7 +6,8 @@ comes from: shipped, the founder's override, or added) and each card that could 
 "Edit card…" opens the card's TOML in a dialog; saving checks it (``agents.cards.save_card``)
 and keeps the dialog open with the reason when it is broken, so nothing is written and nothing
 typed is lost. A shipped card is saved as the founder's override in ``DATA/agents``; "Restore
-shipped" removes that override.
+shipped" removes that override. Below the card, its approval record per action kind and the
+policy rules it has earned (``ui.autonomy_view``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.agents.cards import CardSet, founder_path, save_card
+from solodesk.core.autonomy import Offer, Rate, offers, rates
 from solodesk.core.cards import AgentCard, CardError
+from solodesk.ui.autonomy_view import record_html
 from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
 if TYPE_CHECKING:
@@ -247,6 +250,8 @@ class AgentsPage(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
         self._loaded = False
+        self.rates: list[Rate] = []
+        self.offers: list[Offer] = []
 
     # -- data ----------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
@@ -258,6 +263,7 @@ class AgentsPage(QWidget):
         current = self.current()
         keep = select or (current.name if isinstance(current, AgentCard) else None)
         self.cards = self.services.cards()
+        self._read_record()
         self.model.set_cards(self.cards, self.services.config.get("llm.model"))
         n, broken = len(self.cards.cards), len(self.cards.errors)
         self.summary.setText(
@@ -266,6 +272,18 @@ class AgentsPage(QWidget):
         row = self.model.row_of(keep) if keep else -1
         self.table.selectRow(row if row >= 0 else 0)
         self._show_current()
+
+    def _read_record(self) -> None:
+        """The founder's decisions on every agent's proposals, and the earned rules."""
+        store, config = self.services.store, self.services.config
+        try:
+            decided = store.autonomy.decided()
+            self.rates = rates(decided)
+            self.offers = offers(decided, after=config.get_int("autonomy.offer_after"),
+                                 rules=store.policy.rules())
+        except Exception:  # a display aid: the cards are shown whatever happens here
+            log.warning("could not read the approval record", exc_info=True)
+            self.rates, self.offers = [], []
 
     def current(self) -> AgentCard | CardError | None:
         """The selected card (or broken card), if any."""
@@ -276,7 +294,10 @@ class AgentsPage(QWidget):
         item = self.current()
         if isinstance(item, AgentCard):
             default = self.services.config.get("agents.max_parallel") + " (setting)"
-            self.detail.setHtml(card_html(item, default_parallel=default))
+            self.detail.setHtml(
+                card_html(item, default_parallel=default)
+                + record_html(item.name, self.rates, self.offers)
+            )
         elif isinstance(item, CardError):
             import html
 
