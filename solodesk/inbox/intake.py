@@ -151,14 +151,28 @@ class Intake:
             kind, payload, agent=agent, provenance=provenance, run_id=run_id,
             attempts=attempts, draft_attempts=draft_attempts, mail_claim=mail_claim,
         )
-        if self.critic is not None and self.needs_critique(action):
+        if self._wants_critique(action):
             try:
                 action = await self.critique(action)
             except asyncio.CancelledError:
                 self._record_failure(action, "the run was cancelled during the critique")
                 self._release(self.store.actions.get(action.id), who)
                 raise
+            except Exception:  # storing the critique failed: the proposal still goes on
+                log.warning("the critique of #%s could not be stored", action.id, exc_info=True)
+                action = self.store.actions.get(action.id)
         return self._release(action, who)
+
+    def _wants_critique(self, action: Action) -> bool:
+        """:meth:`needs_critique` when there is a critic; unreadable settings are a note on
+        the proposal (it goes on without a critique)."""
+        if self.critic is None:
+            return False
+        try:
+            return self.needs_critique(action)
+        except Exception as exc:  # a bad critique.* value in the settings file
+            self._record_failure(action, f"the critique settings cannot be read: {exc}")
+            return False
 
     def needs_critique(self, action: Action) -> bool:
         """Whether the devil's advocate critiques ``action``: ``critique.enabled``, a pending

@@ -6,19 +6,27 @@ it; triage's proposals get one too."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from solodesk.agents.runs import RunCancelled
 from solodesk.core.actions import ActionStatus
-from solodesk.core.events import ActionProposed
+from solodesk.core.events import ActionProposed, RunStarted
 from solodesk.core.policy import Outcome, parse_condition
 from solodesk.core.runs import RunStatus
 from solodesk.services import Services
 from tests.support.helpers import collect, import_sample, run_cli
-from tests.support.openai_server import HttpError, ScriptedOpenAIServer, Text, ToolCalls
+from tests.support.openai_server import (
+    Hang,
+    HttpError,
+    ScriptedOpenAIServer,
+    Text,
+    ToolCalls,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -262,4 +270,53 @@ def test_critique_is_off_when_disabled_and_for_low_risk_proposals(
     run(sv.agents.run_card("marketing", "Sale"))
     assert openai_server.remaining == 0
     assert [a.critique for a in sv.store.actions.list()] == [None, None]
+    assert not [r for r in openai_server.chat_requests if DEVIL in r.text()]
+
+
+def test_cancelling_during_the_critique_keeps_the_proposal_with_a_note(
+    critiquing: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    sv = critiquing
+    started = collect(sv, RunStarted)
+    proposed = collect(sv, ActionProposed)
+    marketing_proposes(openai_server, BLAST)
+    openai_server.push_when(DEVIL, Hang(30))
+
+    async def go() -> None:
+        task = asyncio.ensure_future(sv.agents.run_card("marketing", "Announce the sale"))
+        while not [r for r in openai_server.chat_requests if DEVIL in r.text()]:
+            await asyncio.sleep(0.02)
+        assert [e.agent for e in started] == ["marketing", "devils_advocate"]
+        sv.runner.runs.cancel(started[0].run_id)  # the founder cancels marketing's run
+        with pytest.raises(RunCancelled):
+            await task
+
+    run(go())
+    (action,) = sv.store.actions.list()
+    assert action.status is ActionStatus.PENDING and action.risk == "high"
+    assert "cancelled" in (action.critique or {})["error"]
+    assert [e.action_id for e in proposed] == [action.id]  # announced all the same
+    events = [e["event"] for e in sv.store.audit.entries(action_id=action.id)]
+    assert events == ["proposed", "critique_failed", "policy_decision"]
+    statuses = {r.agent: r.status for r in sv.store.runs.list()}
+    assert statuses == {"marketing": RunStatus.CANCELLED, "devils_advocate": RunStatus.CANCELLED}
+
+
+def test_an_unreadable_critique_setting_is_a_note_and_the_proposal_goes_on(
+    critiquing: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    sv = critiquing
+    # As a hand-edited settings file would hold it (Config reports it; reading it raises).
+    sv.config._values["critique.enabled"] = "maybe"
+    proposed = collect(sv, ActionProposed)
+    marketing_proposes(openai_server, BLAST)
+
+    run(sv.agents.run_card("marketing", "Announce the sale"))
+
+    (action,) = sv.store.actions.list()
+    assert action.status is ActionStatus.PENDING and action.risk == "high"
+    error = (action.critique or {})["error"]
+    assert error.startswith("the critique settings cannot be read: ")
+    assert "critique.enabled" in error and "'maybe'" in error
+    assert [e.action_id for e in proposed] == [action.id]
     assert not [r for r in openai_server.chat_requests if DEVIL in r.text()]
