@@ -173,8 +173,10 @@ class Offer:
                 f"{len(self.evidence)} times in a row")
 
     def rule_text(self) -> str:
-        """The rule as ``core.policy`` describes it."""
-        return PolicyRule(0, 0, self.kind, self.conditions, Outcome.AUTO_APPROVE).describe()
+        """The rule as ``core.policy`` describes rules, without an id (it does not exist):
+        ``reply_email: when agent == support and ... → auto_approve``."""
+        described = PolicyRule(0, 0, self.kind, self.conditions, Outcome.AUTO_APPROVE).describe()
+        return described.removeprefix("#0 [0] ")
 
     def command(self) -> str:
         """The ``solodesk policy add`` command that creates it."""

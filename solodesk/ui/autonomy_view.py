@@ -1,6 +1,7 @@
 """Earned autonomy on the Agents page: an agent's approval record per action kind, and the
-policy rules it has earned (offers, with their evidence; the founder accepts one with
-``solodesk policy suggest --accept K``; nothing is created here)."""
+policy rules it has earned (offers, with their evidence; the founder accepts one with the
+page's "Accept earned rule…" or ``solodesk policy suggest --accept K``; nothing is created
+here)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def record_html(agent: str, rates: Sequence[Rate], offers: Sequence[Offer]) -> s
                 f"<li>{html.escape(o.describe())}<br>"
                 f"rule: <code>{html.escape(o.rule_text())}</code><br>"
                 f"evidence: {html.escape(ids)}<br>"
-                f"accept: <code>solodesk policy suggest --accept {i}</code></li>"
+                f"accept: <i>Accept earned rule…</i> above, or "
+                f"<code>solodesk policy suggest --accept {i}</code></li>"
             )
         parts.append("</ul>")
     return "".join(parts)

@@ -41,3 +41,43 @@ def test_agents_page_shows_the_approval_rate_and_the_earned_rule(
     assert store.policy.rules() == []
     win.agents.table.selectRow(win.agents.model.row_of("legal"))
     assert "None of its proposals has been decided yet." in win.agents.detail.toPlainText()
+
+
+def test_accepting_an_earned_rule_on_the_agents_page(
+    qtbot: QtBot, gui_services: Services, aloop: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    store = gui_services.store
+    gui_services.config.set("autonomy.offer_after", "2")
+    for n in range(1, 3):
+        a = propose_send(store, n=n)
+        store.actions.approve(a.id, expected_sha256=a.payload_sha256, delay_s=60)
+    win = show_window(qtbot, gui_services)
+    win.show_page("agents")
+    page = win.agents
+    page.table.selectRow(page.model.row_of("marketing"))
+    assert not page.accept_button.isEnabled()  # marketing earned nothing
+    page.table.selectRow(page.model.row_of("manager"))
+    assert page.accept_button.isEnabled()
+
+    asked: list[str] = []
+
+    def answer(button: QMessageBox.StandardButton):  # type: ignore[no-untyped-def]
+        def question(_parent, _title, text, *_a, **_k):  # type: ignore[no-untyped-def]
+            asked.append(text)
+            return button
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    page.accept_button.click()
+    assert store.policy.rules() == []  # the founder said no: nothing created
+    assert "evidence: #1, #2" in asked[0]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    page.accept_button.click()
+    (rule,) = store.policy.rules()
+    assert rule.outcome.value == "auto_approve" and rule.kind == "send_email"
+    assert "agent == manager" in rule.describe()
+    # The pattern is decided now: no more offer, the button is off.
+    assert not page.accept_button.isEnabled()
+    assert "Earned rules" not in page.detail.toPlainText()

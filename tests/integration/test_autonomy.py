@@ -72,7 +72,7 @@ def test_offered_after_n_unedited_approvals_not_after_n_minus_1(sv: Services, ru
     assert offer["evidence"] == [a.id for a in approved]
     assert offer["untrusted"] is True and offer["max_risk"] == "low"
     assert offer["rule"] == (
-        "#0 [0] reply_email: when agent == support and recipient_domains in example.com and "
+        "reply_email: when agent == support and recipient_domains in example.com and "
         "risk <= low → auto_approve"
     )
     assert sv.store.policy.rules() == []  # offered, never created
