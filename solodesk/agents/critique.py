@@ -3,7 +3,8 @@ proposal before the founder sees it (``inbox.intake.Intake.submit`` awaits it).
 
 The proposal is given to the card as quoted data (summary, risk and its reasons, provenance,
 the payload as JSON, and for a reply the mail it answers, marked untrusted); its answer is read
-by ``core.critique.parse_critique``. Every failure (no such card, the model unreachable, the
+by ``core.critique.parse_critique``. The card runs without its tools (everything is in the
+task: one model call, a text answer). Every failure (no such card, the model unreachable, the
 budget, a cancelled or over-long run) comes back as ``Critique.failed`` with the reason: the
 proposal stays as it was.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from solodesk.agents import proposals as P
 from solodesk.agents.loop import AgentLoop, UnknownAgent
@@ -94,13 +96,17 @@ class DevilsAdvocate:
         sha = action.payload_sha256
         loop = self.loop()
         try:
-            report = await loop.run_card(
-                CRITIC_AGENT, critique_task(action, source=self._source(action)),
-                parent_run_id=action.run_id, untrusted=action.provenance.untrusted,
-            )
+            # Everything it needs is quoted in the task: it answers in one model call, without
+            # the card's tools (a small local model calls them until its step limit instead).
+            card = replace(loop.card(CRITIC_AGENT), tools=(), kinds=())
         except UnknownAgent as exc:
             return Critique.failed(f"there is no devil's advocate card ({exc})",
                                    payload_sha256=sha)
+        try:
+            report = await loop.run_card(
+                card, critique_task(action, source=self._source(action)),
+                parent_run_id=action.run_id, untrusted=action.provenance.untrusted,
+            )
         except RunCancelled as exc:
             return Critique.failed("the devil's advocate's run was cancelled",
                                    run_id=exc.run_id, payload_sha256=sha)
