@@ -20,6 +20,7 @@ from typing import Any
 from solodesk import (
     __version__,
     cli_agents,
+    cli_autonomy,
     cli_books,
     cli_costs,
     cli_docs,
@@ -161,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("--note", default="")
     pr = pol_sub.add_parser("remove", help="remove a rule")
     pr.add_argument("id", type=int)
+    cli_autonomy.register(pol_sub)
 
     aud = sub.add_parser("audit", help="the hash-chained audit trail")
     aud_sub = aud.add_subparsers(dest="action", required=True)
@@ -201,6 +203,7 @@ def action_json(a: Action) -> dict[str, Any]:
         "send_at": a.send_at,
         "decided_by": a.decided_by,
         "run_id": a.run_id,
+        "critique": a.critique,
     }
 
 
@@ -250,6 +253,9 @@ def format_action(a: Action, *, source: str = "", floor: str = "", run: str = ""
         lines.append(f"  decided by: {a.decided_by}")
     if floor and a.status is ActionStatus.PENDING:
         lines.append(f"  ⚠ {floor}")
+    critique = critique_lines(a)
+    if critique:
+        lines += [*critique, "", "  --- the proposal ---"]
     p = a.payload
     if a.status is ActionStatus.INVALID:
         lines.append("  validation errors:")
@@ -266,6 +272,26 @@ def format_action(a: Action, *, source: str = "", floor: str = "", run: str = ""
     if source:
         lines += ["", "  --- in reply to ---"] + ["  " + s for s in source.splitlines()]
     return "\n".join(lines)
+
+
+def critique_lines(a: Action) -> list[str]:
+    """The "Devil's advocate" block of ``inbox show`` ([] when it was not critiqued)."""
+    from solodesk.core.critique import Critique
+
+    if a.critique is None:
+        return []
+    if a.critique.get("state") == "running":
+        return ["  --- Devil's advocate ---", "  critiquing this proposal now…"]
+    critique = Critique.from_json(a.critique)
+    if critique is None:
+        return []
+    run = f" (run #{critique.run_id})" if critique.run_id is not None else ""
+    lines = [f"  --- Devil's advocate{run} ---"]
+    lines += [
+        "  " + escape_controls(line)
+        for line in critique.lines(current_sha256=a.payload_sha256)
+    ]
+    return lines
 
 
 def why(a: Action) -> str:
@@ -669,6 +695,8 @@ def _policy(sv: Any, args: argparse.Namespace) -> int:
     from solodesk.core.policy import Outcome, RuleError, auto_approve_warning, parse_condition
     from solodesk.store.repos import NotFound
 
+    if args.action == "suggest":
+        return cli_autonomy.suggest(sv, args, CliError)
     if args.action == "list":
         rules = sv.store.policy.rules()
         if not rules:

@@ -102,6 +102,9 @@ def configure(services: Services, *, api_base: str, smtp_port: int) -> None:
     cfg.set("smtp.timeout", "10")
     cfg.set("company.name", "Inkwell Notes")
     cfg.set("founder.name", "Ada")
+    # The devil's advocate adds a model call per high-risk proposal: tests that script the
+    # model turn it on themselves (tests/integration/test_critique.py).
+    cfg.set("critique.enabled", "false")
 
 
 @pytest.fixture

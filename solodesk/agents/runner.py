@@ -22,6 +22,7 @@ from solodesk.agents import proposals as P
 from solodesk.agents import tools as T
 from solodesk.agents.budget import BudgetGuard
 from solodesk.agents.cards import CardSet, load_cards
+from solodesk.agents.critique import DevilsAdvocate
 from solodesk.agents.loop import (
     AgentLoop,
     AgentReport,
@@ -199,7 +200,8 @@ class Runner:
         self.decisions = decisions or Decisions(
             store, config, bus, execute=execute, preflight=preflight, gates=self.gates
         )
-        self.intake = Intake(store, self.gates, bus)
+        # The devil's advocate critiques high-risk proposals of agent runs (Intake.submit).
+        self.intake = Intake(store, self.gates, bus, critic=DevilsAdvocate(lambda: self.agents))
         self.runs = runs or RunManager(store, bus)
         self.budget = BudgetGuard(store, config, bus, agent_budgets=agent_budgets)
         # The latest messages of recent conversations (see _chat_context).
@@ -653,7 +655,7 @@ class Runner:
                         payload = self._reply_payload(mail, draft.model_dump())
                         errors = validate_payload(REPLY_EMAIL, payload)
                         if not errors:
-                            action = self.intake.propose(
+                            action = await self.intake.submit(
                                 REPLY_EMAIL, payload, agent=SUPPORT_AGENT,
                                 provenance=provenance, attempts=attempts,
                                 mail_claim=(mail.id, claim),
@@ -964,7 +966,7 @@ class Runner:
                     **draft.model_dump(),
                     "message_id": new_message_id(self._message_id_domain()),
                 }
-                return self.intake.propose(
+                return await self.intake.submit(
                     SEND_EMAIL, payload, agent=MANAGER_AGENT, provenance=provenance,
                     attempts=attempts, draft_attempts=attempt + 1, run_id=run_id,
                 )

@@ -401,7 +401,7 @@ def propose_tool(kind: str) -> Tool:
         if errors:
             text = f"{P.FEEDBACK_HEADING}\n- " + "\n- ".join(errors) + f"\n{P.FEEDBACK_CLOSING}"
             return ToolResult(text, rejected=(kind, payload, errors))
-        action = ctx.intake.propose(
+        action = await ctx.intake.submit(
             kind,
             payload,
             agent=ctx.card.name,

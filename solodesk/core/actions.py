@@ -210,6 +210,8 @@ class Action:
         draft_attempts: How many model attempts it took (1: the first draft passed every
             check; more: earlier drafts were sent back to the model as invalid).
         run_id: The agent run that proposed it (``core.runs``), None for older proposals.
+        critique: The devil's advocate's critique (``core.critique.Critique`` as JSON), None
+            when the proposal was not critiqued; ``{"state": "running"}`` while it is.
     """
 
     id: int
@@ -235,6 +237,7 @@ class Action:
     approval_mac: str | None = None
     draft_attempts: int = 1
     run_id: int | None = None
+    critique: JSONObject | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,6 +209,29 @@ class TextValue:
         return f"{what} of at most {self.max_length} characters{empty}"
 
 
+@dataclass(frozen=True, slots=True)
+class KindListValue(TextValue):
+    """Registered action kinds (``core.kinds``), comma-separated; may be empty (a text
+    setting, checked against the registry)."""
+
+    max_length: int = 2000
+
+    def normalize(self, text: str) -> str:
+        from solodesk.core import kinds as K
+
+        text = TextValue.normalize(self, text)
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if not K.is_kind(n)]
+        if unknown:
+            raise ValueError(
+                f"names no action kind {', '.join(unknown)}; kinds: {', '.join(K.names())}"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    def describe(self) -> str:
+        return "action kinds, comma-separated (may be empty)"
+
+
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
@@ -483,6 +506,24 @@ SETTINGS: dict[str, Setting] = {
         "3",
         "Unedited approvals of the same categorisation (payee -> account) after which "
         "'solodesk books rules offers' suggests making it a rule",
+        type=IntValue(1, 1000),
+    ),
+    "critique.enabled": Setting(
+        "true",
+        "The devil's advocate critiques every high-risk proposal (and the kinds of "
+        "critique.kinds) before you see it; it may raise the risk, never lower it",
+        type=BoolValue(),
+    ),
+    "critique.kinds": Setting(
+        "",
+        "Action kinds the devil's advocate also critiques whatever their risk, comma-separated "
+        "(e.g. send_email,create_invoice)",
+        type=KindListValue(),
+    ),
+    "autonomy.offer_after": Setting(
+        "10",
+        "Unedited approvals of the same agent, kind and pattern (recipient domain, account) "
+        "after which 'solodesk policy suggest' offers the rule that would have approved them",
         type=IntValue(1, 1000),
     ),
     "imap.host": Setting(

@@ -965,3 +965,10 @@ def m010_jobs11_agent_jobs(db: Database) -> None:
         CREATE INDEX budget_warnings_job_run ON budget_warnings(job_run_id);
         """,
     )
+
+
+@migrations()
+def m010_crit_critique(db: Database) -> None:
+    """The devil's advocate's critique of a proposal (issue 8, ``core.critique``): JSON in
+    ``actions.critique`` (NULL: not critiqued)."""
+    _script(db, "ALTER TABLE actions ADD COLUMN critique TEXT;")

@@ -122,6 +122,7 @@ def _row_to_action(row: Row) -> Action:
         approval_mac=row.get("approval_mac"),
         draft_attempts=int(row.get("draft_attempts") or 1),
         run_id=row.get("run_id"),
+        critique=json.loads(row["critique"]) if row.get("critique") else None,
     )
 
 
@@ -1497,6 +1498,12 @@ class Store:
         from solodesk.store.invoices import invoice_repos  # (it imports this module)
 
         self.blobs, self.customers, self.invoices = invoice_repos(db, self.audit)
+        from solodesk.store.critiques import CritiqueRepo  # (it imports this module)
+
+        self.critiques = CritiqueRepo(db, self.audit, self.actions)
+        from solodesk.store.autonomy import AutonomyQuery
+
+        self.autonomy = AutonomyQuery(db)
 
     def key_home(self) -> bool:
         """Key this home if it is not yet keyed and a secure keyring exists (first run).

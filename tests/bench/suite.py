@@ -155,6 +155,7 @@ def make_home(home: Path, api_base: str, *, smtp_port: int | None = None) -> Pat
         "smtp.port": str(smtp_port or 2525),
         "smtp.security": "none",
         "outbox.undo_seconds": "0",
+        "critique.enabled": "false",  # the runner rows measure triage's own calls
     }
     for key, value in settings.items():
         config.set(key, value)

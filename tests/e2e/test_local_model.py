@@ -37,6 +37,7 @@ if not HAVE_LOCAL:
 def services(tmp_path: Path, smtp_sink):
     sv = build_services(home_paths(tmp_path), secrets=SecretStore())
     sv.config.set("llm.model", "local")
+    sv.config.set("critique.enabled", "false")  # these tests pin triage's own model calls
     sv.config.set("llm.local_timeout", "900")  # a hang guard: a loaded machine answers slowly
     sv.config.set("smtp.host", "127.0.0.1")
     sv.config.set("smtp.port", str(smtp_sink.port))

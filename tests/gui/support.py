@@ -96,6 +96,7 @@ def make_services(
     """Real store, config, bus and runner on ``home``; fake sender and gateway at the edges."""
     services = build_services(home_paths(home), secrets=MemorySecrets())
     services.config.set("llm.model", "openai/gui-test")  # never the local model server
+    services.config.set("critique.enabled", "false")  # no devil's advocate model calls
     services.config.set("smtp.from", "Ada Founder <ada@inkwell.example>")
     services.config.set("company.name", "Inkwell Notes")
     services.config.set("outbox.undo_seconds", "0")  # tests of the undo window set their own

@@ -36,6 +36,7 @@ def services(
     """Real services on the GUI's loop, talking to the scripted model through litellm."""
     sv = build_services(home_paths(tmp_path / "home"), secrets=MemorySecrets())
     sv.config.set("llm.model", "openai/scripted")
+    sv.config.set("critique.enabled", "false")  # no devil's advocate calls in the script
     sv.config.set("llm.api_base", openai_server.base_url)
     yield sv
     drive(sv.aclose())

@@ -32,6 +32,7 @@ def _services(home: Path, *, crash_once: bool) -> Services:
     model = home / "model.gguf"
     model.write_bytes(b"GGUF stand-in")
     sv.config.set("llm.model", "local")
+    sv.config.set("critique.enabled", "false")  # the crash counts are triage's own calls
     sv.config.set("llm.local_model_path", str(model))
     sv.config.set("llm.timeout", "30")
     sv.config.set("smtp.from", "Ada Founder <ada@solodesk.example>")

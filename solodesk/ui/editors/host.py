@@ -5,6 +5,8 @@ and their review areas in another; it forwards the editor protocol (``action``,
 ``show_action``, ``edited_payload``, ``is_dirty``, ``shown_sha256``, ``update_status``,
 ``changed``) to the editor in front. Other attributes are the front editor's (the mail editor's
 ``body_edit``...). A kind without an editor is shown read-only in the generic schema form.
+Above the editor, for every kind, :attr:`EditorHost.critique` shows the devil's advocate's
+critique of the proposal (``ui.critique_panel``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from solodesk.core.actions import Action
+from solodesk.ui.critique_panel import CritiquePanel
 from solodesk.ui.editors import editor_class
 from solodesk.ui.editors.schema_form import SchemaFormEditor
 from solodesk.ui.proposal_editor import ProposalEditor
@@ -29,9 +32,11 @@ class EditorHost(QWidget):
         super().__init__(parent)
         self.stack = QStackedWidget()
         self.review_area = QStackedWidget()
+        self.critique = CritiquePanel()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
+        layout.addWidget(self.critique)
+        layout.addWidget(self.stack, 1)
         self._editors: dict[type[QWidget], Any] = {}
         self.current: Any = self._editor(ProposalEditor)  # shown while nothing is selected
 
@@ -59,6 +64,7 @@ class EditorHost(QWidget):
         self.current = editor
         self.stack.setCurrentWidget(editor)
         self.review_area.setCurrentWidget(editor.review_area)
+        self.critique.show_action(action)
         editor.show_action(action)
 
     @property
@@ -87,6 +93,6 @@ class EditorHost(QWidget):
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names EditorHost lacks: the front editor's widgets (body_edit...).
-        if name.startswith("_") or name in ("stack", "review_area", "current"):
+        if name.startswith("_") or name in ("stack", "review_area", "current", "critique"):
             raise AttributeError(name)
         return getattr(self.current, name)

@@ -6,7 +6,8 @@ comes from: shipped, the founder's override, or added) and each card that could 
 "Edit card…" opens the card's TOML in a dialog; saving checks it (``agents.cards.save_card``)
 and keeps the dialog open with the reason when it is broken, so nothing is written and nothing
 typed is lost. A shipped card is saved as the founder's override in ``DATA/agents``; "Restore
-shipped" removes that override.
+shipped" removes that override. Below the card, its approval record per action kind and the
+policy rules it has earned (``ui.autonomy_view``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
@@ -35,7 +37,10 @@ from PySide6.QtWidgets import (
 )
 
 from solodesk.agents.cards import CardSet, founder_path, save_card
+from solodesk.core.autonomy import Offer, Rate, offers, rates
 from solodesk.core.cards import AgentCard, CardError
+from solodesk.core.policy import Outcome as PolicyOutcome
+from solodesk.ui.autonomy_view import record_html
 from solodesk.ui.table_model import Index, ReadOnlyTableModel
 
 if TYPE_CHECKING:
@@ -106,8 +111,9 @@ class CardsModel(ReadOnlyTableModel):
         return None
 
 
-def card_html(card: AgentCard, *, default_parallel: str) -> str:
-    """The card whole, as the detail pane shows it (text escaped)."""
+def card_html(card: AgentCard, *, default_parallel: str, record: str = "") -> str:
+    """The card whole, as the detail pane shows it (text escaped); ``record`` (HTML, the
+    agent's approval record) goes between the card's table and its prompt."""
     import html
 
     def esc(text: object) -> str:
@@ -128,7 +134,7 @@ def card_html(card: AgentCard, *, default_parallel: str) -> str:
     rows.append(("Card", f"{card.origin}: {card.source}"))
     table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     return (
-        f"<h2>{esc(card.name)}</h2><table cellspacing='4'>{table}</table>"
+        f"<h2>{esc(card.name)}</h2><table cellspacing='4'>{table}</table>{record}"
         f"<h3>Prompt</h3><pre style='white-space: pre-wrap'>{esc(card.prompt)}</pre>"
     )
 
@@ -205,6 +211,8 @@ class AgentsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("agentsPage")
         self.services = services
+        self.rates: list[Rate] = []
+        self.offers: list[Offer] = []
         self.cards = CardSet()
         self.model = CardsModel(self)
         self.table = QTableView()
@@ -233,10 +241,18 @@ class AgentsPage(QWidget):
         self.restore_button.setObjectName("restoreCard")
         self.restore_button.setToolTip("Remove your override and use the shipped card again")
         self.restore_button.clicked.connect(self.restore_current)
+        self.accept_button = QPushButton("&Accept earned rule…")
+        self.accept_button.setObjectName("acceptEarnedRule")
+        self.accept_button.setToolTip(
+            "Create the policy rule this agent's unedited approvals have earned (you see the "
+            "rule and its evidence first)"
+        )
+        self.accept_button.clicked.connect(self.accept_current)
         self.summary = QLabel()
         self.summary.setObjectName("agentsSummary")
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        top.addWidget(self.accept_button)
         top.addWidget(self.restore_button)
         top.addWidget(self.edit_button)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -258,6 +274,7 @@ class AgentsPage(QWidget):
         current = self.current()
         keep = select or (current.name if isinstance(current, AgentCard) else None)
         self.cards = self.services.cards()
+        self._read_record()
         self.model.set_cards(self.cards, self.services.config.get("llm.model"))
         n, broken = len(self.cards.cards), len(self.cards.errors)
         self.summary.setText(
@@ -266,6 +283,18 @@ class AgentsPage(QWidget):
         row = self.model.row_of(keep) if keep else -1
         self.table.selectRow(row if row >= 0 else 0)
         self._show_current()
+
+    def _read_record(self) -> None:
+        """The founder's decisions on every agent's proposals, and the earned rules."""
+        store, config = self.services.store, self.services.config
+        try:
+            decided = store.autonomy.decided()
+            self.rates = rates(decided)
+            self.offers = offers(decided, after=config.get_int("autonomy.offer_after"),
+                                 rules=store.policy.rules())
+        except Exception:  # a display aid: the cards are shown whatever happens here
+            log.warning("could not read the approval record", exc_info=True)
+            self.rates, self.offers = [], []
 
     def current(self) -> AgentCard | CardError | None:
         """The selected card (or broken card), if any."""
@@ -276,7 +305,10 @@ class AgentsPage(QWidget):
         item = self.current()
         if isinstance(item, AgentCard):
             default = self.services.config.get("agents.max_parallel") + " (setting)"
-            self.detail.setHtml(card_html(item, default_parallel=default))
+            self.detail.setHtml(card_html(
+                item, default_parallel=default,
+                record=record_html(item.name, self.rates, self.offers),
+            ))
         elif isinstance(item, CardError):
             import html
 
@@ -287,11 +319,55 @@ class AgentsPage(QWidget):
         else:
             self.detail.clear()
         self.edit_button.setEnabled(item is not None)
+        self.accept_button.setEnabled(bool(self.offers_of(item)))
         self.restore_button.setEnabled(
             isinstance(item, AgentCard) and item.origin == "override"
         )
 
     # -- actions -------------------------------------------------------------------------------
+    def offers_of(self, item: AgentCard | CardError | None) -> list[Offer]:
+        """The earned rules offered for ``item``'s agent."""
+        if not isinstance(item, AgentCard):
+            return []
+        return [o for o in self.offers if o.agent == item.name]
+
+    def accept_current(self) -> None:
+        """Ask which earned rule of the selected agent to create (when it has several), show
+        it with its evidence, and create it when the founder confirms."""
+        mine = self.offers_of(self.current())
+        if not mine:
+            return
+        offer = mine[0]
+        if len(mine) > 1:
+            labels = [o.describe() for o in mine]
+            choice, ok = QInputDialog.getItem(
+                self, "Accept earned rule", "Which rule?", labels, 0, False
+            )
+            if not ok:
+                return
+            offer = mine[labels.index(choice)]
+        ids = ", ".join(f"#{a}" for a in offer.evidence)
+        answer = QMessageBox.question(
+            self, "Accept earned rule",
+            f"{offer.describe()} (evidence: {ids}).\n\nCreate this policy rule?\n\n"
+            f"{offer.rule_text()}",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.accept_offer(offer)
+
+    def accept_offer(self, offer: Offer) -> None:
+        """Create ``offer``'s rule (the founder decided) and say so."""
+        try:
+            rule = self.services.store.policy.add(
+                kind=offer.kind, conditions=list(offer.conditions),
+                outcome=PolicyOutcome.AUTO_APPROVE, note=offer.note,
+            )
+        except Exception as exc:
+            self.message.emit(f"The rule was not created: {exc}", True)
+            return
+        self.message.emit(f"Policy rule added: {rule.describe()}", False)
+        self.refresh()
+
     def edit_dialog(self) -> CardEditDialog | None:
         """The edit dialog for the selected card (not shown), or None."""
         item = self.current()
