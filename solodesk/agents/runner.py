@@ -674,7 +674,7 @@ class Runner:
                 if invitation is not None and not errors:
                     errors = validate_payload(SEND_INVITATION, invitation)
                     if not errors:
-                        action = self.intake.propose(
+                        action = await self.intake.submit(
                             SEND_INVITATION, invitation, agent=SUPPORT_AGENT,
                             provenance=provenance, attempts=attempts,
                             mail_claim=(mail.id, claim), draft_attempts=_attempt + 1,
