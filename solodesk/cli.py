@@ -25,6 +25,7 @@ from solodesk import (
     cli_invoices,
     cli_jobs,
     cli_mailsync,
+    cli_memory,
     cli_runs,
     cli_serve,
 )
@@ -173,6 +174,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_agents.register(sub)
     cli_serve.register(sub)
     cli_costs.register(sub)
+    cli_memory.register(sub)
     return p
 
 
@@ -397,6 +399,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         try:
             return cli_runs.dispatch(sv, args)
         except cli_runs.RunsCliError as exc:
+            raise CliError(str(exc)) from None
+    if cmd in cli_memory.COMMANDS:
+        try:
+            return cli_memory.dispatch(sv, args)
+        except cli_memory.MemoryCliError as exc:
             raise CliError(str(exc)) from None
     raise CliError(f"unknown command {cmd}")
 

@@ -1488,6 +1488,11 @@ class Store:
         from solodesk.store.invoices import invoice_repos  # (it imports this module)
 
         self.blobs, self.customers, self.invoices = invoice_repos(db, self.audit)
+        from solodesk.store.facts import FactRepo  # (they import this module)
+        from solodesk.store.profile import ProfileRepo
+
+        self.profile = ProfileRepo(db, self.audit)
+        self.facts = FactRepo(db, self.audit)
 
     def key_home(self) -> bool:
         """Key this home if it is not yet keyed and a secure keyring exists (first run).
