@@ -444,3 +444,7 @@ def decode_arguments(raw: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ToolArgumentError("the arguments must be a JSON object")
     return value
+
+
+# The memory tool (issue 8) registers itself (it uses the names above).
+from solodesk.agents import memory_tools as _memory_tools  # noqa: E402,F401

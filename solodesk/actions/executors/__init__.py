@@ -140,3 +140,6 @@ from solodesk.actions.executors import mail as _mail  # noqa: E402,F401,I001
 from solodesk.actions.executors import calendar as _calendar  # noqa: E402,F401
 from solodesk.actions.executors import invoice as _invoice  # noqa: E402,F401
 from solodesk.actions.executors import ledger as _ledger  # noqa: E402,F401
+
+# Shared memory (issue 8).
+from solodesk.actions.executors import memory as _memory_exec  # noqa: E402,F401

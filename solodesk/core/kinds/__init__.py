@@ -525,3 +525,6 @@ from solodesk.core.kinds import mail as _mail  # noqa: E402,F401,I001
 from solodesk.core.kinds import calendar as _calendar  # noqa: E402,F401
 from solodesk.core.kinds import invoice as _invoice  # noqa: E402,F401
 from solodesk.core.kinds import ledger as _ledger  # noqa: E402,F401
+
+# Shared memory (issue 8).
+from solodesk.core.kinds import memory as _memory  # noqa: E402,F401
