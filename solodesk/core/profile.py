@@ -262,6 +262,25 @@ def set_field(profile: BusinessProfile, name: str, value: str) -> BusinessProfil
     return validate_profile({**profile.to_json(), name: parsed})
 
 
+def profile_from_texts(texts: dict[str, str]) -> BusinessProfile:
+    """A profile from one text per field (a form: :func:`field_text`'s format; a missing
+    field is empty).
+
+    Raises:
+        ProfileError: every field that is wrong, each error naming its field.
+    """
+    profile = BusinessProfile()
+    errors: list[str] = []
+    for name in FIELDS:
+        try:
+            profile = set_field(profile, name, texts.get(name, ""))
+        except ProfileError as exc:
+            errors += exc.errors
+    if errors:
+        raise ProfileError(errors)
+    return profile
+
+
 def field_text(profile: BusinessProfile, name: str) -> str:
     """Field ``name`` as the text :func:`set_field` reads back (offering and customers one
     per line)."""

@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from solodesk.ui.pages.costs import CostsPage
     from solodesk.ui.pages.invoices import InvoicesPage
     from solodesk.ui.pages.jobs import JobsPage
+    from solodesk.ui.pages.memory import MemoryPage
     from solodesk.ui.policy_dialog import PolicyDialog
     from solodesk.ui.settings_dialog import SettingsDialog
 
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
     jobs: JobsPage
     agents: AgentsPage
     costs: CostsPage
+    memory: MemoryPage
 
     #: Asked when the window is closed: True hides it and SoloDesk keeps running (the tray,
     #: :class:`~solodesk.ui.tray.TrayController`, sets it); None or False: closing quits.
@@ -420,6 +422,18 @@ class MainWindow(QMainWindow):
         self.add_page(
             "costs", "Costs", self.costs, keys.PAGE_KEYS[5],
             icon=self.style().standardIcon(std.SP_DriveHDIcon),
+        )
+        self._add_memory_page()
+
+    def _add_memory_page(self) -> None:
+        """The Memory page (business profile and facts; ``ui/pages/memory.py``)."""
+        from solodesk.ui.pages.memory import MemoryPage
+
+        self.memory = MemoryPage(self.services, parent=self)
+        self.memory.message.connect(self._page_message)
+        self.add_page(
+            "memory", "Memory", self.memory, keys.PAGE_KEYS[6],
+            icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon),
         )
 
     # -- pages ---------------------------------------------------------------------------------

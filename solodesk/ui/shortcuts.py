@@ -96,6 +96,9 @@ def help_rows() -> list[tuple[str, str, str]]:
         ),
         ("Window", native(BANK_IMPORT_KEYS), "Import a bank statement (OFX/QFX, camt.053, CSV)"),
         ("Jobs page", native(JOB_RUN_KEYS), "Run the selected job now"),
+        ("Memory page", native(SAVE_KEYS), "Save the business profile"),
+        ("Memory page", native("Ctrl+F"), "Search the facts"),
+        ("Memory page", native("Del"), "Forget the selected fact (it stays in the store)"),
         ("Window", _any(HELP_KEYS), "This list of shortcuts"),
         ("Window", native(QUIT_KEYS), "Quit"),
     ]
