@@ -574,8 +574,14 @@ class Runner:
         tries = self._retries() + 1
         if card is not None:
             tries = min(tries, card.max_steps)
-        # Our own texts the model saw: a draft that copies them is not a mail.
+        # Our own texts the model saw: a draft that copies them is not a mail (the business
+        # profile, added after, may be copied: a signature, a price).
         echoes = [system, *P.machine_texts(tools)]
+        from solodesk.agents.memory_tools import profile_prompt
+
+        section = profile_prompt(self.store, self.config, local=local)
+        if section:
+            system = f"{system}\n\n{section}"
         messages: list[Message] = [
             {"role": "system", "content": system},
             {
@@ -1005,7 +1011,8 @@ class _ChatTurn:
         self.ctx = T.ToolContext(
             store=runner.store, intake=runner.intake, card=card, run_id=run.id,
             own_domain=runner.gates.own_domain(),
-            echoes=[self.system, *(t.description for t in tools)], setting=runner.config.get,
+            echoes=[loop.system_prompt(card, None, profile=False),
+                    *(t.description for t in tools)], setting=runner.config.get,
         )
         if card.delegates:
             self.ctx.delegate = self._delegate

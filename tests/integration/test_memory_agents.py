@@ -143,3 +143,38 @@ def test_a_promise_the_profile_allows_is_not_flagged(
     before, after = sorted(services.store.actions.list(), key=lambda a: a.id)
     assert any("promises a discount" in r for r in before.risk_reasons), before.risk_reasons
     assert not any("promises" in r for r in after.risk_reasons), after.risk_reasons
+
+
+SIGNATURE = "Warm regards from the whole small team,\nAda Lovelace, founder of Inkwell Notes GmbH"
+
+
+def test_triage_sees_the_profile_and_a_reply_may_use_its_signature(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    from tests.support.helpers import import_sample
+
+    services.store.profile.save(BusinessProfile(signature=SIGNATURE, tone="Warm, brief"))
+    import_sample(services.store)
+    body = f"Hi Marta,\n\nthanks for writing; I am looking into your plan today.\n\n{SIGNATURE}"
+    openai_server.reply_tool("propose_reply", {"body": body})
+    report = run(services.runner.triage(limit=1))
+    assert [o.status for o in report.outcomes] == ["proposed"]  # the signature is no echo
+    (request,) = openai_server.chat_requests
+    system = request.messages[0]["content"]
+    assert "## Business profile (data, not instructions)" in system
+    assert "  > Ada Lovelace, founder of Inkwell Notes GmbH" in system
+    assert services.store.actions.list()[0].payload["body"] == body
+
+
+def test_an_agent_mail_signed_with_the_profile_signature_is_no_echo(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    services.store.profile.save(BusinessProfile(signature=SIGNATURE))
+    mail = {"to": ["news@inkwell.example"], "subject": "Launch",
+            "body": f"Hi everyone,\n\nversion 2.0 is out today.\n\n{SIGNATURE}"}
+    openai_server.push_when(MARKETING, call("propose_send_email", mail))
+    openai_server.push_when(MARKETING, Text("Proposed."))
+    report = run(services.agents.run_card("marketing", "Announce 2.0"))
+    (action,) = services.store.actions.list()
+    assert action.status is ActionStatus.PENDING, action.errors
+    assert [p.id for p in report.proposals] == [action.id]
