@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from solodesk.services import Services
+from tests.gui.conftest import Drive
 from tests.gui.support import show_window
 
 
@@ -107,3 +108,44 @@ def test_memory_page_profile_and_facts(
     qtbot.wait(50)
     assert win.grab().save(str(out))
     print("memory page grabbed to", out)
+
+
+def test_a_remember_fact_proposal_in_the_inbox_then_on_the_memory_page(
+    qtbot: QtBot, gui_services: Services, drive: Drive[object], tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from solodesk.core.actions import Action, ActionStatus, Provenance
+    from solodesk.ui.editors.schema_form import SchemaFormEditor
+
+    kind = "remember_fact"
+    payload = {"text": "Acme's accountant is Jo Park", "ref": "mail #4"}
+    action = gui_services.runner.intake.propose(
+        kind, payload, agent="researcher", provenance=Provenance("agent", 7, untrusted=True),
+        run_id=None,
+    )
+    assert action.risk == "medium"
+    win = show_window(qtbot, gui_services)
+    view = win.inbox
+    assert view.select_action(action.id)
+    editor = view.editor.current
+    assert isinstance(editor, SchemaFormEditor)
+    assert "stays marked untrusted" in editor.risk_label.text()
+    text = editor.field("text")
+    assert isinstance(text, QPlainTextEdit) and text.toPlainText() == payload["text"]
+    shots = Path(os.environ.get("SOLODESK_SHOT_DIR", tmp_path))
+    win.resize(1280, 760)
+    qtbot.wait(50)
+    assert win.grab().save(str(shots / "memory_inbox_proposal.png"))
+    text.setPlainText("Acme's accountant is Jo Park (since 2026)")
+    assert view.editor.is_dirty()
+    view.min_review_seconds = 0
+    final = drive(view.approve_selected())
+    assert isinstance(final, Action) and final.status is ActionStatus.EXECUTED
+    (fact,) = gui_services.store.facts.list()
+    assert (fact.text, fact.source, fact.untrusted) == (
+        "Acme's accountant is Jo Park (since 2026)", "agent", True
+    )
+    win.show_page("memory")
+    assert [f.id for f in win.memory.model.facts] == [fact.id]
+    assert win.memory.model.index(0, 2).data() == "agent · untrusted"

@@ -92,7 +92,7 @@ def test_remember_fact_is_stored_only_after_approval_and_once(
 
     done = run(services.decisions.approve(action.id, expected_sha256=action.payload_sha256))
     assert done.status is ActionStatus.EXECUTED
-    assert done.result is not None and done.result["detail"] == "remembered as fact #1"
+    assert done.result is not None and done.result["detail"] == "fact #1"
     (stored,) = services.store.facts.list(include_forgotten=True)
     assert (stored.text, stored.source, stored.ref, stored.untrusted, stored.action_id) == (
         "Beta Ltd wants invoices in English", "agent", "the founder's chat", False, action.id
@@ -105,7 +105,7 @@ def test_remember_fact_is_stored_only_after_approval_and_once(
     reg = executor_for(action.kind)
     assert reg is not None
     again = run(reg.execute(done, ExecutionContext(services.store)))
-    assert again.detail == "remembered as fact #1"
+    assert again.detail == "fact #1"
     assert services.store.facts.count() == 1
     with pytest.raises(Exception, match="executed"):
         run(services.decisions.approve(action.id, expected_sha256=action.payload_sha256))

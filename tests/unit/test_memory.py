@@ -166,3 +166,14 @@ def test_a_proposal_stores_its_fact_once(store: Store) -> None:
     one = store.facts.add("Acme's VAT id is DE123", source="agent", action_id=5, actor="outbox")
     two = store.facts.add("Acme's VAT id is DE123", source="agent", action_id=5, actor="outbox")
     assert one == two and store.facts.count() == 1
+
+
+def test_a_stored_document_that_no_longer_validates_keeps_its_good_fields(store: Store) -> None:
+    # Written by hand or by a newer version: what still validates is kept, nothing crashes.
+    store.db.execute(
+        "INSERT INTO profile (id, document, updated_at) VALUES (1, ?, '2026-01-01T00:00:00Z')",
+        ['{"tone": "Dry", "availability": "Someday", "colour": "blue"}'],
+    )
+    assert store.profile.get() == BusinessProfile(tone="Dry")
+    store.db.execute("UPDATE profile SET document = 'not json' WHERE id = 1")
+    assert store.profile.get().is_empty()

@@ -28,7 +28,7 @@ async def execute_remember_fact(action: Action, ctx: ExecutionContext) -> Execut
         return ExecutionOutcome("failed", f"the fact was not stored: {exc}")
     mark = " (untrusted)" if fact.untrusted else ""
     return ExecutionOutcome(
-        "done", f"remembered as fact #{fact.id}{mark}",
+        "done", f"fact #{fact.id}{mark}",
         {"status": "remembered", "fact_id": str(fact.id)},
     )
 
