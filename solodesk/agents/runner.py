@@ -574,14 +574,8 @@ class Runner:
         tries = self._retries() + 1
         if card is not None:
             tries = min(tries, card.max_steps)
-        # Our own texts the model saw: a draft that copies them is not a mail (the business
-        # profile, added after, may be copied: a signature, a price).
+        # Our own texts the model saw: a draft that copies them is not a mail.
         echoes = [system, *P.machine_texts(tools)]
-        from solodesk.agents.memory_tools import profile_prompt
-
-        section = profile_prompt(self.store, self.config, local=local)
-        if section:
-            system = f"{system}\n\n{section}"
         messages: list[Message] = [
             {"role": "system", "content": system},
             {
@@ -601,6 +595,13 @@ class Runner:
                 ),
             },
         ]
+        # The business profile last, and never among the echoes: a reply may use its
+        # signature or its prices.
+        from solodesk.agents.memory_tools import profile_prompt
+
+        section = profile_prompt(self.store, self.config, local=local)
+        if section:
+            messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{section}"}
         provenance = Provenance(source="mail", ref=mail.id, untrusted=True)
         attempts: list[str] = []
         last_call: ToolCall | None = None
