@@ -27,6 +27,7 @@ from solodesk import (
     cli_invoices,
     cli_jobs,
     cli_mailsync,
+    cli_memory,
     cli_runs,
     cli_serve,
 )
@@ -177,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_serve.register(sub)
     cli_costs.register(sub)
     cli_docs.register(sub)
+    cli_memory.register(sub)
     return p
 
 
@@ -446,6 +448,11 @@ async def _dispatch(sv: Any, args: argparse.Namespace) -> int:
         try:
             return cli_docs.dispatch(sv, args)
         except cli_docs.DocsCliError as exc:
+            raise CliError(str(exc)) from None
+    if cmd in cli_memory.COMMANDS:
+        try:
+            return cli_memory.dispatch(sv, args)
+        except cli_memory.MemoryCliError as exc:
             raise CliError(str(exc)) from None
     raise CliError(f"unknown command {cmd}")
 

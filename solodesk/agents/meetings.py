@@ -2,12 +2,13 @@
 answer with a ``send_invitation`` (RFC 5545, ``METHOD:REQUEST``) at one of the founder's free
 times instead of a reply.
 
-:func:`meeting_offer` computes the next free slots from ``calendar.availability`` (weekly hours
-in ``calendar.timezone``), at least ``calendar.notice_hours`` ahead, ``calendar.meeting_minutes``
-long, skipping the meetings already proposed, approved or sent (``core.kinds.calendar.busy``).
-The model picks a slot by its label (an enum: it cannot invent a time) and writes the title and a
-short note; :func:`meeting_payload` turns that into the invitation payload (the founder as
-ORGANIZER, the mail's sender as ATTENDEE, a new UID and Message-ID). It goes through the one
+:func:`meeting_offer` computes the next free slots from the business profile's availability
+(else the ``calendar.availability`` setting; weekly hours in ``calendar.timezone``), at least
+``calendar.notice_hours`` ahead, ``calendar.meeting_minutes`` long, skipping the meetings
+already proposed, approved or sent (``core.kinds.calendar.busy``). The model picks a slot by its
+label (an enum: it cannot invent a time) and writes the title and a short note;
+:func:`meeting_payload` turns that into the invitation payload (the founder as ORGANIZER, the
+mail's sender as ATTENDEE, a new UID and Message-ID). It goes through the one
 intake like every proposal: nothing is sent before the founder approves it.
 """
 
@@ -122,7 +123,8 @@ def meeting_offer(store: Store, config: Config, *, now: datetime | None = None
             return None
     now = now or datetime.now(UTC)
     try:
-        hours = parse_availability(config.get("calendar.availability"))
+        hours = parse_availability(store.profile.get().availability.strip()
+                                   or config.get("calendar.availability"))
         found = free_slots(
             hours, busy(store.actions.list(kind=SEND_INVITATION)), timezone=timezone,
             after=now + timedelta(hours=config.get_int("calendar.notice_hours")),

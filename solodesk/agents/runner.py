@@ -617,6 +617,13 @@ class Runner:
                       "instead of replying.")
             messages[0] = {"role": "system", "content": system}
             echoes = [system, *P.machine_texts(tools)]
+        # The business profile last, and never among the echoes: a reply may use its
+        # signature or its prices.
+        from solodesk.agents.memory_tools import profile_prompt
+
+        section = profile_prompt(self.store, self.config, local=local)
+        if section:
+            messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{section}"}
         provenance = Provenance(source="mail", ref=mail.id, untrusted=True)
         attempts: list[str] = []
         last_call: ToolCall | None = None
@@ -1062,7 +1069,8 @@ class _ChatTurn:
         self.ctx = T.ToolContext(
             store=runner.store, intake=runner.intake, card=card, run_id=run.id,
             own_domain=runner.gates.own_domain(),
-            echoes=[self.system, *(t.description for t in tools)], setting=runner.config.get,
+            echoes=[loop.system_prompt(card, None, profile=False),
+                    *(t.description for t in tools)], setting=runner.config.get,
         )
         if card.delegates:
             self.ctx.delegate = self._delegate

@@ -492,3 +492,6 @@ def decode_arguments(raw: str) -> dict[str, Any]:
 
 # The document read tools (issue 8) register themselves (they use the names above).
 from solodesk.agents import documents as _documents  # noqa: E402,F401
+
+# The memory tool (issue 8) registers itself (it uses the names above).
+from solodesk.agents import memory_tools as _memory_tools  # noqa: E402,F401

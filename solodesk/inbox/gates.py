@@ -164,10 +164,14 @@ class Gates:
     def profile_text(self) -> str:
         """What the founder's business allows, as text (refund policy, prices...).
 
-        There is no business profile yet: the company settings stand in for it, so a reply
-        may only promise what the mail thread itself holds.
+        The company settings and the business profile's company, offering and customer
+        notes (``core.profile.allowance_text``): a reply may promise what they or the mail
+        thread hold.
         """
-        return "\n".join(self.config.get(k) for k in ("company.name", "founder.name"))
+        from solodesk.core.profile import allowance_text
+
+        base = [self.config.get(k) for k in ("company.name", "founder.name")]
+        return "\n".join([*base, allowance_text(self.store.profile.get())]).strip()
 
     def sender_facts(self, mail: MailRecord, who: Correspondents) -> SenderFacts:
         """What ``core.phishing`` needs about ``mail``'s sender (``who`` from

@@ -972,3 +972,39 @@ def m010_crit_critique(db: Database) -> None:
     """The devil's advocate's critique of a proposal (issue 8, ``core.critique``): JSON in
     ``actions.critique`` (NULL: not critiqued)."""
     _script(db, "ALTER TABLE actions ADD COLUMN critique TEXT;")
+
+
+@migrations()
+def m010_mem_memory(db: Database) -> None:
+    """Shared memory (issue 8, ``mem``; ``store.profile``, ``store.facts``): the business
+    profile (one JSON document) and the facts agents and the founder remember, with full-text
+    search (FTS5, Porter stemming) kept in sync by triggers (sqlite-utils ``enable_fts``).
+
+    ``facts.source`` is who it comes from (``founder``, ``agent``, ``mail``); ``untrusted`` marks
+    a fact derived from text the founder did not write; a forgotten fact keeps its row with
+    ``forgotten_at``. ``action_id`` is the ``remember_fact`` proposal that stored it (unique: an
+    approved proposal stores its fact once).
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE profile (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            document TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE facts (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('founder', 'agent', 'mail')),
+            ref TEXT NOT NULL DEFAULT '',
+            untrusted INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            forgotten_at TEXT,
+            action_id INTEGER REFERENCES actions(id)
+        );
+        CREATE UNIQUE INDEX facts_action ON facts(action_id) WHERE action_id IS NOT NULL;
+        CREATE INDEX facts_active ON facts(forgotten_at, id);
+        """,
+    )
+    db.table("facts").enable_fts(["text"], create_triggers=True, tokenize="porter")

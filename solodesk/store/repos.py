@@ -1504,6 +1504,11 @@ class Store:
         from solodesk.store.autonomy import AutonomyQuery
 
         self.autonomy = AutonomyQuery(db)
+        from solodesk.store.facts import FactRepo  # (they import this module)
+        from solodesk.store.profile import ProfileRepo
+
+        self.profile = ProfileRepo(db, self.audit)
+        self.facts = FactRepo(db, self.audit)
 
     def key_home(self) -> bool:
         """Key this home if it is not yet keyed and a secure keyring exists (first run).

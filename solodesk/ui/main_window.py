@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from solodesk.ui.pages.costs import CostsPage
     from solodesk.ui.pages.invoices import InvoicesPage
     from solodesk.ui.pages.jobs import JobsPage
+    from solodesk.ui.pages.memory import MemoryPage
     from solodesk.ui.policy_dialog import PolicyDialog
     from solodesk.ui.settings_dialog import SettingsDialog
 
@@ -224,6 +225,7 @@ class MainWindow(QMainWindow):
     agents: AgentsPage
     costs: CostsPage
     activity: ActivityPage
+    memory: MemoryPage
 
     #: Asked when the window is closed: True hides it and SoloDesk keeps running (the tray,
     #: :class:`~solodesk.ui.tray.TrayController`, sets it); None or False: closing quits.
@@ -439,6 +441,7 @@ class MainWindow(QMainWindow):
             "costs", "Costs", self.costs, keys.PAGE_KEYS[5],
             icon=self.style().standardIcon(std.SP_DriveHDIcon),
         )
+        self._add_memory_page()
         self._add_activity_page()
 
     def _add_activity_page(self) -> None:
@@ -474,6 +477,17 @@ class MainWindow(QMainWindow):
             return True
         self.show_message(f"Proposal #{action_id} is not in the inbox", error=True)
         return False
+
+    def _add_memory_page(self) -> None:
+        """The Memory page (business profile and facts; ``ui/pages/memory.py``)."""
+        from solodesk.ui.pages.memory import MemoryPage
+
+        self.memory = MemoryPage(self.services, parent=self)
+        self.memory.message.connect(self._page_message)
+        self.add_page(
+            "memory", "Memory", self.memory, keys.PAGE_KEYS[6],
+            icon=self.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon),
+        )
 
     # -- pages ---------------------------------------------------------------------------------
     def add_page(

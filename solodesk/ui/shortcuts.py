@@ -99,6 +99,9 @@ def help_rows() -> list[tuple[str, str, str]]:
         ("Jobs page", native(JOB_RUN_KEYS), "Run the selected job now"),
         ("Activity page", _any(CANCEL_RUN_KEYS),
          "Cancel the selected run and every run it started"),
+        ("Memory page", native(SAVE_KEYS), "Save the business profile"),
+        ("Memory page", native("Ctrl+F"), "Search the facts"),
+        ("Memory page", native("Del"), "Forget the selected fact (it stays in the store)"),
         ("Window", _any(HELP_KEYS), "This list of shortcuts"),
         ("Window", native(QUIT_KEYS), "Quit"),
     ]

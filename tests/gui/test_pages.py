@@ -99,11 +99,12 @@ def test_side_bar_keys_badge_and_last_page(
     # a registration is one call, and a key cannot be taken twice
     from PySide6.QtWidgets import QLabel
 
-    win.add_page("memory", "Memory", QLabel("memory"), "Ctrl+9")
+    # (the example page is "scratch": "memory" is the real Memory page now)
+    win.add_page("scratch", "Scratch", QLabel("scratch"), "Ctrl+9")
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_9, Qt.KeyboardModifier.ControlModifier)
-    assert win.current_page() == "memory"
+    assert win.current_page() == "scratch"
     with pytest.raises(ValueError, match="already registered"):
-        win.add_page("memory", "Memory", QLabel("again"))
+        win.add_page("scratch", "Scratch", QLabel("again"))
     win.show_page("books")
     win.close()
     again = show_window(qtbot, gui_services, active=False)

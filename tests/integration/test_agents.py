@@ -244,7 +244,7 @@ def test_an_unknown_agent_and_an_unknown_tool(
     assert "not valid JSON" in reqs[2].messages[-1]["content"]
     # Tools the card lists, and only those, were offered.
     assert reqs[0].tool_names == ["search_mail", "read_mail", "list_documents", "read_document",
-                                  "propose_write_document"]
+                                  "search_memory", "propose_write_document"]
 
 
 def test_cli_agents_run_prints_the_report_and_runs_show_the_tree(
@@ -330,7 +330,8 @@ def test_cli_agents_list_show_and_edit(home: Path, tmp_path: Path) -> None:
     assert (data["max_steps"], data["origin"], data["source"]) == (3, "override", str(own))
 
     # A broken edit keeps the old card, says why, and keeps the text it rejected.
-    env.update(CARD_OLD='tools = ["list_proposals", "list_documents", "read_document"]',
+    env.update(CARD_OLD=('tools = ["list_proposals", "list_documents", "read_document", '
+                         '"search_memory"]'),
                CARD_NEW='tools = ["teleport"]')
     broken = run_cli(home, "agents", "edit", "marketing", env=env)
     assert broken.returncode == 1

@@ -55,7 +55,8 @@ def test_streamed_text_arrives_as_deltas(
     (request,) = openai_server.chat_requests
     assert request.body is not None and request.body["stream"] is True
     # The manager card's tools (resources/agents/manager.toml), no longer only the email tool.
-    assert request.tool_names == ["delegate", "list_proposals", "search_mail", "propose_send_email"]
+    assert request.tool_names == ["delegate", "list_proposals", "search_mail", "search_memory",
+                                  "propose_send_email", "propose_remember_fact"]
     assert request.messages[-1] == {"role": "user", "content": "What should I do first today?"}
     stored = services.store.chat.messages(cid)
     assert [(m["role"], m["content"]) for m in stored] == [

@@ -86,7 +86,8 @@ def test_chat_delegates_an_invoice_to_the_invoicing_card(
     # The requests: the manager with its card's tools, the child with its own, the report back.
     manager, first, second, final = openai_server.chat_requests
     assert manager.tool_names == ["delegate", "list_proposals", "search_mail",
-                                  "propose_send_email"]
+                                  "search_memory", "propose_send_email",
+                                  "propose_remember_fact"]
     assert manager.body is not None and manager.body["stream"] is True
     assert "Manager of Inkwell Notes GmbH" in manager.messages[0]["content"]
     assert first.tool_names == ["list_customers", "list_proposals", "propose_create_invoice",

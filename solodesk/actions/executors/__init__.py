@@ -146,3 +146,5 @@ from solodesk.actions.executors import ledger as _ledger  # noqa: E402,F401
 
 # Documents (issue 8).
 from solodesk.actions.executors import document as _document  # noqa: E402,F401
+# Shared memory (issue 8).
+from solodesk.actions.executors import memory as _memory_exec  # noqa: E402,F401

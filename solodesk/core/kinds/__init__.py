@@ -533,3 +533,5 @@ from solodesk.core.kinds import ledger as _ledger  # noqa: E402,F401
 
 # Documents (issue 8).
 from solodesk.core.kinds import document as _document  # noqa: E402,F401
+# Shared memory (issue 8).
+from solodesk.core.kinds import memory as _memory  # noqa: E402,F401

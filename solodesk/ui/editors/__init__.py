@@ -44,6 +44,7 @@ def has_editor(kind: str) -> bool:
 
 # The built-in editors register themselves on import.
 from solodesk.ui.editors import mail as _mail  # noqa: E402,F401,I001
+from solodesk.ui.editors import memory as _memory  # noqa: E402,F401
 from solodesk.ui.editors import money as _money  # noqa: E402,F401
 
 # Documents (issue 8).
