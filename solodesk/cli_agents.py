@@ -56,7 +56,8 @@ def _card_json(card: Any) -> dict[str, Any]:
         "name": card.name, "role": card.role, "description": card.description,
         "model": card.model, "tools": list(card.tools), "kinds": list(card.kinds),
         "max_steps": card.max_steps, "max_parallel": card.max_parallel,
-        "budget_usd": card.budget_usd, "origin": card.origin, "source": card.source,
+        "budget_usd": card.budget_usd, "first_tool": card.first_tool,
+        "keywords": list(card.keywords), "origin": card.origin, "source": card.source,
         "prompt": card.prompt,
     }
 
@@ -110,6 +111,10 @@ def _show(sv: Any, name: str, as_json: bool) -> int:
         print(f"  max_parallel: {parallel}")
     if card.budget_usd is not None:
         print(f"  budget_usd:  {card.budget_usd:.2f} per day")
+    if card.first_tool:
+        print(f"  first_tool:  {card.first_tool} (the local model's first call)")
+    if card.keywords:
+        print(f"  keywords:    {', '.join(card.keywords)}")
     print("  prompt:")
     for line in card.prompt.splitlines():
         print("    " + line)

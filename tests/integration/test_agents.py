@@ -318,6 +318,8 @@ def test_cli_agents_list_show_and_edit(home: Path, tmp_path: Path) -> None:
         assert f"\n{name}" in "\n" + listed.stdout
     shown = run_cli(home, "agents", "show", "marketing")
     assert "max_steps:   6" in shown.stdout and "Marketing specialist" in shown.stdout
+    assert "first_tool:  propose_write_document (the local model's first call)" in shown.stdout
+    assert "keywords:    newsletter, post," in shown.stdout
 
     # Editing a shipped card copies it to DATA/agents and saves the checked change.
     env = {"EDITOR": editor, "VISUAL": None, "CARD_OLD": "max_steps = 6",
@@ -328,6 +330,7 @@ def test_cli_agents_list_show_and_edit(home: Path, tmp_path: Path) -> None:
     assert "max_steps = 3" in own.read_text(encoding="utf-8")
     data = json.loads(run_cli(home, "agents", "show", "marketing", "--json").stdout)
     assert (data["max_steps"], data["origin"], data["source"]) == (3, "override", str(own))
+    assert data["first_tool"] == "propose_write_document" and "newsletter" in data["keywords"]
 
     # A broken edit keeps the old card, says why, and keeps the text it rejected.
     env.update(CARD_OLD=('tools = ["list_proposals", "list_documents", "read_document", '

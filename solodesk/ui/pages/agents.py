@@ -131,6 +131,10 @@ def card_html(card: AgentCard, *, default_parallel: str, record: str = "") -> st
         rows.append(("Delegations at once", str(card.max_parallel or default_parallel)))
     if card.budget_usd is not None:
         rows.append(("Budget", f"${card.budget_usd:.2f} per day"))
+    if card.first_tool:
+        rows.append(("First tool", f"{card.first_tool} (the local model's first call)"))
+    if card.keywords:
+        rows.append(("Keywords", ", ".join(card.keywords)))
     rows.append(("Card", f"{card.origin}: {card.source}"))
     table = "".join(f"<tr><th align='left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     return (
