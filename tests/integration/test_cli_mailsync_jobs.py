@@ -4,7 +4,6 @@ password in the real Secret Service keyring."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from tests.support.imap_server import PASSWORD, USER, DovecotServer, sample_mess
 
 pytestmark = pytest.mark.integration
 
-CLIENT_ENV_KEYS = ("DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -33,19 +31,8 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def keyring_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str | None]]:
     """Environment for a CLI subprocess that finds a private, unlocked Secret Service."""
-    missing = secret_service.missing_binaries()
-    if missing:
-        message = f"needs {', '.join(missing)} (apt: dbus gnome-keyring)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    service = secret_service.start(tmp_path_factory.mktemp("secret-service"))
-    try:
-        env: dict[str, str | None] = {k: service.env[k] for k in CLIENT_ENV_KEYS}
-        env["PYTHON_KEYRING_BACKEND"] = None
+    with secret_service.subprocess_env(tmp_path_factory.mktemp("secret-service")) as env:
         yield env
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,18 +312,23 @@ def test_create_invoice_and_mark_paid_end_to_end(
         run(sv3.aclose())
 
 
-def test_reminders_once_per_interval_never_for_paid(
-    sv: Services, run: Run[object], smtp_server: SmtpSink,
-) -> None:
+def issue_acme_and_globex(sv: Services, run: Run[object]) -> list[Any]:
+    """Two invoices of 2026-03-02, due 2026-03-16, proposed and approved (Acme, Globex)."""
     keeper = invoicing_for(sv.runner)
-    issued = []
     for name in ("Acme SARL", "Globex Ltd"):
         d = draft(issue_date=date(2026, 3, 2), due_date=date(2026, 3, 16))
         d = d.model_copy(update={"customer": d.customer.model_copy(update={"name": name})})
         a = run(keeper.propose_invoice(d, provenance=Provenance("chat", None)))
-        issued.append(run(sv.decisions.approve(a.id, expected_sha256=a.payload_sha256)))
-    assert [a.status for a in issued] == [ActionStatus.EXECUTED] * 2
-    acme, globex = sv.store.invoices.all()
+        issued = run(sv.decisions.approve(a.id, expected_sha256=a.payload_sha256))
+        assert issued.status is ActionStatus.EXECUTED
+    return sv.store.invoices.all()
+
+
+def test_reminders_once_per_interval_never_for_paid(
+    sv: Services, run: Run[object], smtp_server: SmtpSink,
+) -> None:
+    keeper = invoicing_for(sv.runner)
+    acme, globex = issue_acme_and_globex(sv, run)
     # Globex pays in full; only Acme is reminded.
     (line,) = import_lines(sv, (globex.totals.grand_total, "Globex", globex.number), day=20)
     (pay,) = [x for x in run(bookkeeper_for(sv.runner).propose_payments()) if x[2]]
@@ -361,13 +367,7 @@ def test_a_waiting_reminder_is_withdrawn_when_its_invoice_is_paid(
     sv: Services, run: Run[object], smtp_server: SmtpSink,
 ) -> None:
     keeper = invoicing_for(sv.runner)
-    issued = []
-    for name in ("Acme SARL", "Globex Ltd"):
-        d = draft(issue_date=date(2026, 3, 2), due_date=date(2026, 3, 16))
-        d = d.model_copy(update={"customer": d.customer.model_copy(update={"name": name})})
-        a = run(keeper.propose_invoice(d, provenance=Provenance("chat", None)))
-        issued.append(run(sv.decisions.approve(a.id, expected_sha256=a.payload_sha256)))
-    acme, globex = sv.store.invoices.all()
+    acme, globex = issue_acme_and_globex(sv, run)
     schedule = ReminderSchedule(first_after_days=7, every_days=14, max_reminders=3)
     reminders = run(keeper.propose_reminders(date(2026, 3, 24), schedule))
     by_number = {o.due.invoice.number: o.action_id or 0 for o in reminders}

@@ -40,25 +40,13 @@ pytestmark = pytest.mark.integration
 
 DEADLINE_S = 300  # a guard against a hang (serve imports litellm, then triages 3 mails)
 PRICED = "openai/gpt-4o-mini"  # in litellm's offline price map; served by the scripted server
-CLIENT_ENV_KEYS = ("DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
 
 
 @pytest.fixture
 def keyring_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str | None]]:
-    """Environment for a subprocess that finds a private, unlocked Secret Service."""
-    missing = secret_service.missing_binaries()
-    if missing:
-        message = f"needs {', '.join(missing)} (apt: dbus gnome-keyring)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    service = secret_service.start(tmp_path_factory.mktemp("secret-service"))
-    try:
-        env: dict[str, str | None] = {k: service.env[k] for k in CLIENT_ENV_KEYS}
-        env["PYTHON_KEYRING_BACKEND"] = None
+    """Environment for a CLI subprocess that finds a private, unlocked Secret Service."""
+    with secret_service.subprocess_env(tmp_path_factory.mktemp("secret-service")) as env:
         yield env
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,3 +185,29 @@ def start(tmp: Path) -> PrivateSecretService:
                 proc.wait()
         raise
     return PrivateSecretService(env=env, dbus=dbus, keyring=keyring, data_home=data_home)
+
+
+#: What a client subprocess needs to find the private Secret Service.
+CLIENT_ENV_KEYS = ("DBUS_SESSION_BUS_ADDRESS", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+
+
+@contextmanager
+def subprocess_env(tmp: Path) -> Iterator[dict[str, str | None]]:
+    """Environment for a SoloDesk subprocess that finds a private, unlocked Secret Service
+    (``PYTHON_KEYRING_BACKEND`` removed). Skips the test where the daemons are missing, but
+    fails it under ``CI=true`` (CI installs them)."""
+    import pytest
+
+    missing = missing_binaries()
+    if missing:
+        message = f"needs {', '.join(missing)} (apt: dbus gnome-keyring)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    service = start(tmp)
+    try:
+        env: dict[str, str | None] = {k: service.env[k] for k in CLIENT_ENV_KEYS}
+        env["PYTHON_KEYRING_BACKEND"] = None
+        yield env
+    finally:
+        service.stop()
