@@ -311,6 +311,9 @@ class DocumentsFolder:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                     f.flush()
+                    # mkstemp makes the file private (0600); a document gets the mode any file
+                    # the founder saves there gets (0666 less the umask), or the one it replaces.
+                    os.fchmod(f.fileno(), _mode_for(target))
                     os.fsync(f.fileno())
                 if expected_previous_sha256 is None:
                     try:
@@ -395,3 +398,14 @@ def folder_for(db: object, setting: str) -> DocumentsFolder:
         DocumentError: the setting is empty and the database is in memory.
     """
     return DocumentsFolder(resolve_folder(setting, data_dir_of(db)))
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits a written document gets: those of the file it replaces, else
+    0666 less the process's umask (what an editor saving a new file there would give)."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

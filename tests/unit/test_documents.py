@@ -133,6 +133,22 @@ def test_a_new_file_is_written_once_and_again_is_a_no_op(tmp_path: Path) -> None
     assert [p.name for p in target.parent.iterdir()] == ["launch.md"]  # no temp files left
 
 
+def test_a_document_gets_the_modes_a_saved_file_would(tmp_path: Path) -> None:
+    import os
+
+    folder = DocumentsFolder(tmp_path)
+    old = os.umask(0o022)
+    try:
+        folder.write("new.md", "Hi\n", expected_previous_sha256=None)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.md").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    (tmp_path / "plan.md").write_text("v1\n", encoding="utf-8")
+    (tmp_path / "plan.md").chmod(0o640)
+    folder.write("plan.md", "v2\n", expected_previous_sha256=sha("v1\n"))
+    assert (tmp_path / "plan.md").stat().st_mode & 0o777 == 0o640  # kept on overwrite
+
+
 def test_an_overwrite_needs_the_file_it_was_proposed_against(tmp_path: Path) -> None:
     folder = DocumentsFolder(tmp_path)
     (tmp_path / "plan.md").write_text("v1\n", encoding="utf-8")
