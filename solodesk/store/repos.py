@@ -1549,5 +1549,11 @@ class Store:
             raise
         return True
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (a late GUI timer must not read it then)."""
+        return getattr(self, "_closed", False)
+
     def close(self) -> None:
+        self._closed = True
         self.db.close()

@@ -46,6 +46,8 @@ def test_memory_page_profile_and_facts(
     assert [f.text for f in m.facts] == ["Acme GmbH pays invoices within 30 days"]
     assert page.facts_summary.text() == "1 of 3 facts match"
     page.search.clear()
+    # The search box's debounce timer fires within the test, never after it (the store closes).
+    qtbot.waitUntil(lambda: not page._search_timer.isActive())
     page.refresh_facts()
 
     # Add (stored at once), an empty one refused with a reason.

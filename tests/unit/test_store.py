@@ -337,3 +337,10 @@ def test_audit_chain_detects_a_rehashed_entry(store: Store) -> None:
     assert store.audit.verify() == [
         f"entry {entry['id'] + 1}: previous hash does not match entry before it"
     ]
+
+
+def test_a_closed_store_says_so(tmp_path: Path) -> None:
+    s = Store(connect(tmp_path / "closed.db"))
+    assert not s.closed
+    s.close()
+    assert s.closed  # GUI timers that fire late check this instead of reading a closed database

@@ -586,6 +586,8 @@ class ActivityPage(QWidget):
 
     # -- the detail pane -----------------------------------------------------------------------
     def _show_detail(self) -> None:
+        if self.services.store.closed:  # a late coalescing timer after the back end closed
+            return
         run = self.model.run_at(self.view.currentIndex())
         if run is None:
             self.detail.setHtml(

@@ -396,7 +396,7 @@ class CostsPage(QWidget):
             self._spend_timer.start()
 
     def _on_spend_timer(self) -> None:
-        if self.isVisible():
+        if self.isVisible() and not self.services.store.closed:
             self.refresh()
 
     def focus_first(self) -> None:

@@ -196,7 +196,7 @@ class MemoryPage(QWidget):
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(200)
-        self._search_timer.timeout.connect(self.refresh_facts)
+        self._search_timer.timeout.connect(self._on_search_timer)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         self.search.returnPressed.connect(self.refresh_facts)
         self.show_forgotten = QCheckBox("Show &forgotten")
@@ -354,6 +354,11 @@ class MemoryPage(QWidget):
         return True
 
     # -- facts ---------------------------------------------------------------------------------
+    def _on_search_timer(self) -> None:
+        """The search box settled: show its matches (only while the page is shown)."""
+        if self.isVisible() and not self.services.store.closed:
+            self.refresh_facts()
+
     def refresh_facts(self, select: int | None = None) -> None:
         """Read the facts again (the search's matches, or all), keeping the selection."""
         current = self.current()
