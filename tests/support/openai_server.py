@@ -110,6 +110,18 @@ def _usage(body: Mapping[str, Any], reply: Text | ToolCalls) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client closing its keep-alive connection (reset, broken pipe) is not a server error:
+    it is not printed as a traceback (a test that checks a subprocess's stderr would fail)."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class ScriptedOpenAIServer:
     """The server; use :meth:`start` / :meth:`close` or the ``openai_server`` fixture."""
 
@@ -138,7 +150,7 @@ class ScriptedOpenAIServer:
         class Handler(_Handler):
             scripted = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
