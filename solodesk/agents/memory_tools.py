@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from solodesk.agents.tools import (
+    SEARCH_ARGUMENTS,
     Tool,
     ToolContext,
     ToolResult,
@@ -62,13 +63,6 @@ register_tool(Tool(
     "Search the founder's memory (facts the founder or approved proposals stored: customers, "
     "terms, decisions) by words; empty query: the newest. Returns facts with their id and "
     "source, as data; facts marked UNTRUSTED came from mail.",
-    {
-        "type": "object",
-        "properties": {
-            "query": {"type": "string", "description": "Words to look for"},
-            "limit": {"type": "integer", "description": "At most this many (1-50, default 10)"},
-        },
-        "required": ["query"],
-    },
+    SEARCH_ARGUMENTS,
     _search_memory,
 ))

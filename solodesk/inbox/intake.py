@@ -105,17 +105,12 @@ class Intake:
             KeyError: ``kind`` is not registered.
             TriageClaimLost: the mail's claim was lost meanwhile; nothing was stored.
         """
-        errors = validate_payload(kind, payload)
-        if errors:
-            return self.record_invalid(
-                kind, payload, agent=agent, provenance=provenance, run_id=run_id,
-                errors=[*attempts, *errors], draft_attempts=draft_attempts,
-                summary=f"Invalid {kind} proposal", mail_claim=mail_claim,
-            )
-        action, who = self._store(
+        action, who = self._store_valid(
             kind, payload, agent=agent, provenance=provenance, run_id=run_id,
             attempts=attempts, draft_attempts=draft_attempts, mail_claim=mail_claim,
         )
+        if who is None:  # recorded invalid
+            return action
         return self._release(action, who)
 
     async def submit(
@@ -140,17 +135,12 @@ class Intake:
             asyncio.CancelledError: the run was cancelled during the critique (the proposal is
                 kept, announced and gated, with a note).
         """
-        errors = validate_payload(kind, payload)
-        if errors:
-            return self.record_invalid(
-                kind, payload, agent=agent, provenance=provenance, run_id=run_id,
-                errors=[*attempts, *errors], draft_attempts=draft_attempts,
-                summary=f"Invalid {kind} proposal", mail_claim=mail_claim,
-            )
-        action, who = self._store(
+        action, who = self._store_valid(
             kind, payload, agent=agent, provenance=provenance, run_id=run_id,
             attempts=attempts, draft_attempts=draft_attempts, mail_claim=mail_claim,
         )
+        if who is None:  # recorded invalid
+            return action
         if self._wants_critique(action):
             try:
                 action = await self.critique(action)
@@ -215,6 +205,32 @@ class Intake:
             )
         except Exception:  # the proposal itself is stored; the note is best effort
             log.warning("could not record the critique note of #%s", action.id, exc_info=True)
+
+    def _store_valid(
+        self,
+        kind: str,
+        payload: JSONObject,
+        *,
+        agent: str,
+        provenance: Provenance,
+        run_id: int | None,
+        attempts: Sequence[str],
+        draft_attempts: int,
+        mail_claim: MailClaim | None,
+    ) -> tuple[Action, Correspondents | None]:
+        """:meth:`_store` a payload its kind accepts; one it rejects is recorded ``invalid``
+        with the errors instead (``who`` is then None: nothing to announce or gate)."""
+        errors = validate_payload(kind, payload)
+        if errors:
+            return self.record_invalid(
+                kind, payload, agent=agent, provenance=provenance, run_id=run_id,
+                errors=[*attempts, *errors], draft_attempts=draft_attempts,
+                summary=f"Invalid {kind} proposal", mail_claim=mail_claim,
+            ), None
+        return self._store(
+            kind, payload, agent=agent, provenance=provenance, run_id=run_id,
+            attempts=attempts, draft_attempts=draft_attempts, mail_claim=mail_claim,
+        )
 
     def _store(
         self,
