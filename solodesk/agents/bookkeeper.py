@@ -79,6 +79,29 @@ def line_key(line_id: int) -> str:
     return f"{RECORD_TRANSACTION}:bank_line:{line_id}"
 
 
+def line_payload(
+    line: BankLine, bank_account: str, account: str, *, decided_by: str, reason: str,
+    narration: str | None = None, revision: int = 0,
+) -> dict[str, Any]:
+    """The ``record_transaction`` payload booking bank ``line`` between ``bank_account`` and
+    ``account`` (amounts in minor units; narration: the bank's description unless given)."""
+    postings = postings_for(line.amount, line.currency, bank_account=bank_account,
+                            category=account)
+    return RecordTransactionPayload.model_validate({
+        "date": line.booking_date,
+        "payee": line.payee[:200],
+        "narration": (line.description if narration is None else narration)[:500],
+        "postings": [
+            {"account": p.account, "amount_minor": p.amount, "currency": p.currency}
+            for p in postings
+        ],
+        "bank_line_id": line.id,
+        "decided_by": decided_by,
+        "reason": reason[:500],
+        "revision": revision,
+    }).model_dump(mode="json")
+
+
 @dataclass(frozen=True, slots=True)
 class LineOutcome:
     """What the bookkeeper did with one bank line.
@@ -243,20 +266,7 @@ class Bookkeeper:
         decided_by: str, reason: str, provenance: Provenance, *, attempts: list[str],
     ) -> LineOutcome:
         assert line.id is not None
-        postings = postings_for(line.amount, line.currency, bank_account=bank_account,
-                                category=account)
-        payload = RecordTransactionPayload.model_validate({
-            "date": line.booking_date,
-            "payee": line.payee[:200],
-            "narration": line.description[:500],
-            "postings": [
-                {"account": p.account, "amount_minor": p.amount, "currency": p.currency}
-                for p in postings
-            ],
-            "bank_line_id": line.id,
-            "decided_by": decided_by,
-            "reason": reason[:500],
-        }).model_dump(mode="json")
+        payload = line_payload(line, bank_account, account, decided_by=decided_by, reason=reason)
         try:
             action = self.intake.propose(
                 RECORD_TRANSACTION, payload, agent=BOOKKEEPER, provenance=provenance,
@@ -302,22 +312,11 @@ class Bookkeeper:
                     f"bank line #{line_id} has proposal #{action_id} ({status}): approve, edit "
                     f"or reject it first (solodesk inbox show {action_id})")
         revision = max((rev for _id, _st, rev in proposals), default=-1) + 1
-        bank_account = self.store.ledger.bank_account_for(line.account)
-        postings = postings_for(line.amount, line.currency, bank_account=bank_account,
-                                category=account)
-        payload = RecordTransactionPayload.model_validate({
-            "date": line.booking_date,
-            "payee": line.payee[:200],
-            "narration": (line.description if narration is None else narration)[:500],
-            "postings": [
-                {"account": p.account, "amount_minor": p.amount, "currency": p.currency}
-                for p in postings
-            ],
-            "bank_line_id": line.id,
-            "decided_by": "founder",
-            "reason": "booked by hand by the founder",
-            "revision": revision,
-        }).model_dump(mode="json")
+        payload = line_payload(
+            line, self.store.ledger.bank_account_for(line.account), account,
+            decided_by="founder", reason="booked by hand by the founder", narration=narration,
+            revision=revision,
+        )
         return self.intake.propose(
             RECORD_TRANSACTION, payload, agent="founder",
             provenance=Provenance("founder", line.id, untrusted=False), run_id=None,
