@@ -18,7 +18,6 @@ application keeps running.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import signal
@@ -30,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
-from qasync import QEventLoop
 
 from solodesk.core.resources import resource
 from solodesk.ui.collector import GuiCollector
 from solodesk.ui.main_window import MainWindow
 
 if TYPE_CHECKING:
+    import asyncio
+
     from solodesk.services import Services
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,8 @@ async def _cancel_pending(*, timeout: float = CANCEL_WAIT_S) -> None:
     """Cancel every task but the current one and wait until they have finished; tasks started
     meanwhile (e.g. by a queued Qt event) are cancelled too, until none is left or ``timeout``
     seconds have passed."""
+    import asyncio
+
     current = asyncio.current_task()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -201,6 +203,8 @@ async def run_window(
     Returns:
         The exit status (0).
     """
+    import asyncio
+
     from solodesk.ui.bridge import EventBridge
     from solodesk.ui.tray import TrayController
 
@@ -271,6 +275,8 @@ def _start_jobs(window: MainWindow, services: Services) -> tuple[asyncio.Event, 
     Returns:
         The event that stops it, and its task.
     """
+    import asyncio
+
     from solodesk.scheduler import JobScheduler
 
     scheduler = JobScheduler(
@@ -296,6 +302,8 @@ def _start_jobs(window: MainWindow, services: Services) -> tuple[asyncio.Event, 
 async def _stop_jobs(stop: asyncio.Event, task: asyncio.Task[None], grace_s: float) -> None:
     """Stop the job scheduler: a job in progress may finish within ``grace_s`` seconds, then
     it is cancelled (its run is recorded as interrupted at the next start)."""
+    import asyncio
+
     stop.set()
     if task.done():
         return
@@ -308,6 +316,8 @@ async def _stop_jobs(stop: asyncio.Event, task: asyncio.Task[None], grace_s: flo
 
 async def _first_paint(window: MainWindow, *, timeout: float = FIRST_PAINT_WAIT_S) -> None:
     """Wait until ``window`` was painted (or closed, or ``timeout`` seconds have passed)."""
+    import asyncio
+
     if window.was_painted:
         return
     painted = asyncio.get_running_loop().create_future()
@@ -376,6 +386,32 @@ async def _open(
     )
 
 
+def _paint_first(window: MainWindow, *, timeout: float = FIRST_PAINT_WAIT_S) -> None:
+    """Run Qt's own event loop until ``window`` is painted for the first time (or closed, or
+    ``timeout`` seconds have passed), before asyncio's loop exists: the founder sees the window
+    while the rest of start-up is imported."""
+    if window.was_painted:
+        return
+    from PySide6.QtCore import QEventLoop as QtEventLoop
+
+    waiting = QtEventLoop()
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(waiting.quit)
+    window.painted.connect(waiting.quit)
+    window.closed.connect(waiting.quit)
+    deadline.start(int(timeout * 1000))
+    try:
+        if not window.was_painted and not window.closing:
+            waiting.exec()
+        if not window.was_painted:
+            log.info("the window was not painted within %.1f s; starting anyway", timeout)
+    finally:
+        deadline.stop()
+        window.painted.disconnect(waiting.quit)
+        window.closed.disconnect(waiting.quit)
+
+
 def run_gui(
     services: Services | None = None,
     *,
@@ -403,14 +439,11 @@ def run_gui(
     sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     quit_on_close = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)  # the loop ends when the window's close is handled
-    loop = QEventLoop(app)
-    asyncio.set_event_loop(loop)
     current: list[MainWindow] = []
 
     def window() -> MainWindow | None:
         return current[0] if current else None
 
-    loop.set_exception_handler(_exception_handler(window))
     previous_hook = sys.excepthook
     sys.excepthook = _excepthook(window)
 
@@ -425,11 +458,19 @@ def run_gui(
     tick = QTimer()
     tick.start(300)
     tick.timeout.connect(lambda: None)
-    # The frame first (it needs only Qt), at its remembered size; the back end after it is
-    # painted.
+    # The frame first, at its remembered size, painted by Qt alone: asyncio, qasync and the back
+    # end are imported and built after it is on screen (issue 9: start to first paint).
     frame = MainWindow(layout_file=_layout_file(services))
     current.append(frame)
     frame.show()
+    _paint_first(frame)
+    import asyncio
+
+    from qasync import QEventLoop
+
+    loop = QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    loop.set_exception_handler(_exception_handler(window))
     failure: list[BaseException] = []
     try:
         with loop:

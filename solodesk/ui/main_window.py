@@ -11,7 +11,6 @@ lets a send in progress finish (within a grace period) and cancels triage and ch
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -57,6 +56,8 @@ from solodesk.ui.tasks import SHUTDOWN_GRACE_S, TaskTracker, async_slot, await_d
 # panels need (the store, the runner, pydantic, sqlite-utils, keyring...) is imported when the
 # back end is attached, after the first paint (see MainWindow.attach and solodesk.app).
 if TYPE_CHECKING:
+    import asyncio
+
     from solodesk.actions.scheduler import OutboxScheduler
     from solodesk.agents.runner import TriageReport
     from solodesk.connectors.mailimport import ImportReport
@@ -118,6 +119,8 @@ async def _in_background_thread(fn: Callable[..., T], *args: object, name: str) 
     A thread of its own (not the loop's executor, whose threads are reused for other work) so
     that lowering its priority affects nothing else.
     """
+    import asyncio
+
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -251,7 +254,9 @@ class MainWindow(QMainWindow):
         self._importing = False
         self._closing = False
         self._quitting = False
-        self._outbox_stop = asyncio.Event()
+        # The outbox scheduler's stop flag and task, made when it starts (after the first paint:
+        # asyncio is not imported before it).
+        self._outbox_stop: asyncio.Event | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self.tasks = TaskTracker(self)
         self.tasks.failed.connect(lambda text: self.show_message(text, error=True))
@@ -945,8 +950,11 @@ class MainWindow(QMainWindow):
     # -- outbox --------------------------------------------------------------------------------
     def _start_outbox(self) -> None:
         """Start the outbox scheduler's task (once, unless the window is closing)."""
+        import asyncio
+
         if self._closing or self._outbox_task is not None:
             return
+        self._outbox_stop = asyncio.Event()
         self._outbox_task = asyncio.ensure_future(
             self.outbox_scheduler.run_forever(self._outbox_stop)
         )
@@ -955,7 +963,10 @@ class MainWindow(QMainWindow):
     async def _stop_outbox(self) -> None:
         """Stop the outbox scheduler: a send in progress may finish within the grace period,
         then the task is cancelled (the outbox records how far a send got)."""
-        self._outbox_stop.set()
+        import asyncio
+
+        if self._outbox_stop is not None:
+            self._outbox_stop.set()
         if not self.is_attached:
             return
         self.outbox_scheduler.close()
@@ -1057,7 +1068,8 @@ class MainWindow(QMainWindow):
         """Stop starting work (the outbox scheduler, countdowns, new tasks), ask a reply being
         written to stop, and detach from the bus. Idempotent; :meth:`finish_work` then waits."""
         self._closing = True
-        self._outbox_stop.set()
+        if self._outbox_stop is not None:
+            self._outbox_stop.set()
         self.tasks.closing = True
         if not self.is_attached:
             return
@@ -1072,6 +1084,8 @@ class MainWindow(QMainWindow):
         Returns:
             Names of the tasks that were cancelled.
         """
+        import asyncio
+
         self.shutdown()
         running = self.tasks.running
         if running:

@@ -16,16 +16,18 @@ the ``finished`` signal), never ``exec()``: a nested event loop would stall ever
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import inspect
 import logging
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class TaskTracker(QObject):
             The task, or None if the application is shutting down (the coroutine is closed
             without running).
         """
+        import asyncio  # here, not at the top: the window is painted before asyncio is imported
+
         if self.closing:
             coro.close()
             log.info("not starting %s: shutting down", name)
@@ -91,6 +95,8 @@ class TaskTracker(QObject):
     def critical(self) -> Iterator[None]:
         """Mark the current task as doing work that must not be cut off (an approval being
         sent): shutdown waits for it up to the grace period before cancelling it."""
+        import asyncio
+
         task = asyncio.current_task()
         if task is None:
             yield
@@ -108,6 +114,8 @@ class TaskTracker(QObject):
         Returns:
             Names of tasks that were cancelled.
         """
+        import asyncio
+
         self.closing = True
         current = asyncio.current_task()
         critical = [t for t in self._critical if not t.done() and t is not current]
@@ -165,6 +173,8 @@ async def await_dialog(dialog: QDialog) -> int:
     Returns:
         The dialog's result code (``QDialog.DialogCode.Accepted.value`` when accepted).
     """
+    import asyncio
+
     future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def finished(result: int) -> None:

@@ -93,6 +93,9 @@ sys.exit(code)
 #: What the first paint does not wait for: the back end and the libraries behind it.
 HEAVY = (
     "litellm",
+    "asyncio",  # with ssl and qasync: the event loop is made after the first paint
+    "ssl",
+    "qasync",
     "pydantic",
     "sqlite_utils",
     "keyring",
