@@ -1,7 +1,8 @@
 """The GUI's composition root: QApplication, the qasync loop, services and the main window.
 
 asyncio runs on the Qt thread through qasync's :class:`~qasync.QEventLoop`. The window's frame
-is shown and painted before anything slow happens: the back end (store, runner, keyring and the
+is shown and painted by Qt alone before anything slow happens (asyncio and qasync are imported
+after it: :func:`_paint_first`): the back end (store, runner, keyring and the
 libraries they import) is built and attached after the first paint, then litellm is imported in
 a worker thread ahead of the first chat (:func:`solodesk.llm.gateway.preload`), and what start-up
 left in memory is frozen out of Python's garbage collections (:func:`gc.freeze`).
