@@ -139,7 +139,9 @@ _modules_frozen = len(sys.modules)
 
 def freeze_new_modules() -> bool:
     """Freeze (:func:`gc.freeze`) what is alive now if modules were imported since the last
-    call; call it right after a full collection, so that only survivors are frozen.
+    call; call it when what is alive is long-lived: right after a full collection (so that only
+    survivors are frozen), or when the last model call ends
+    (:class:`solodesk.llm.gateway._CollectionPolicy`).
 
     Modules imported after start-up (litellm's lazy imports during and after the first model
     call: the OpenAI SDK's and MCP's pydantic models, anyio, starlette...; the importers'

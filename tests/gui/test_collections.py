@@ -311,3 +311,31 @@ def test_survivors_of_a_full_collection_are_frozen_when_modules_were_imported(
         assert collection.freeze_new_modules() is False  # once per import
     finally:
         sys.modules.pop(name, None)
+
+
+def test_what_the_calls_imported_is_frozen_when_the_last_call_ends() -> None:
+    """The first call imports litellm's lazy modules (the tokenizer for the budget check, then
+    the OpenAI client's and MCP's models for the completion): frozen when the last running
+    call ends if modules were imported meanwhile (not only after the very first call)."""
+    import types
+
+    from solodesk.llm import gateway as gw
+
+    policy = gw._CollectionPolicy()
+    name = "solodesk_test_imported_by_a_call"
+    collection.freeze_new_modules()  # the baseline
+    before = gc.get_freeze_count()
+    policy.enter()
+    policy.exit()  # nothing imported: nothing frozen
+    assert gc.get_freeze_count() == before
+    try:
+        policy.enter()
+        policy.enter()
+        sys.modules[name] = types.ModuleType(name)  # as a lazy import during the calls
+        kept = [object() for _ in range(10)]
+        policy.exit()  # one call still runs: not yet
+        assert gc.get_freeze_count() == before
+        policy.exit()
+        assert gc.get_freeze_count() > before and kept
+    finally:
+        sys.modules.pop(name, None)
