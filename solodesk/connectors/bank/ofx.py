@@ -128,7 +128,7 @@ class _LocatingParser(OfxParser):  # type: ignore[misc]
     @classmethod
     def parse(cls, file_handle: Any, *args: Any, **kwargs: Any) -> Any:
         """``OfxParser.parse`` with :class:`_PreprocessedFile` (linear) for its preprocessing,
-        and the parse tree destroyed before returning (:func:`_soup_maker`).
+        and the parse tree destroyed before returning (:func:`_keep`).
 
         ofxparse looks its preprocessing class and its tree builder up by module name at each
         call; they are swapped for this call only, under a lock, and put back.
