@@ -10,6 +10,7 @@ override leaves the shipped card in place.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -73,12 +74,21 @@ def read_card(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(str(path), None, f"cannot be read: {exc}") from None
-    return parse_card(
+    return _parse(
         text,
         str(path),
-        known_tools=known_tools() if tools is None else tools,
-        known_kinds=K.names() if kinds is None else kinds,
+        frozenset(known_tools() if tools is None else tools),
+        frozenset(K.names() if kinds is None else kinds),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str, source: str, tools: frozenset[str], kinds: frozenset[str]) -> AgentCard:
+    """:func:`parse_card`, remembered by the card's text, file and the names it may list (the
+    card is immutable). Cards are read afresh for every agent turn (an edited card applies to
+    the next one): parsing their TOML again each time took about half of a chat turn's
+    set-up, on the GUI thread."""
+    return parse_card(text, source, known_tools=tools, known_kinds=kinds)
 
 
 def _folder(folder: Path, tools: Collection[str], kinds: Collection[str]) -> tuple[

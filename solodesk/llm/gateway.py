@@ -732,16 +732,17 @@ class _CollectionPolicy:
     streams, a full collection walks millions of young objects and holds the GIL for hundreds
     of milliseconds, so the GUI stalls (which thread runs collections is decided elsewhere: in
     the GUI, its own, see :mod:`solodesk.llm.collection`). Young generations are still
-    collected meanwhile; the full collections resume when the last call ends. After the
-    first call, the modules and caches it loaded (the OpenAI client's) are moved to the
-    permanent generation like litellm's own (:func:`gc.freeze`).
+    collected meanwhile; the full collections resume when the last call ends. When the last
+    call ends, if modules were imported since the last freeze (the first call's budget check
+    loads litellm's tokenizer; its completion the OpenAI client's and MCP's pydantic models),
+    what is alive is moved to the permanent generation like litellm's own
+    (:func:`solodesk.llm.collection.freeze_new_modules`).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._active = 0
         self._saved: tuple[int, int, int] | None = None
-        self._warm = False
 
     def enter(self) -> None:
         with self._lock:
@@ -758,9 +759,7 @@ class _CollectionPolicy:
             if self._saved is not None:
                 gc.set_threshold(*self._saved)
                 self._saved = None
-            if not self._warm:
-                self._warm = True
-                gc.freeze()
+            collection.freeze_new_modules()
 
 
 _collections = _CollectionPolicy()

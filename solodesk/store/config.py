@@ -14,6 +14,7 @@ valid value (``solodesk config set KEY VALUE`` or the dialog) replaces the bad o
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -326,29 +327,37 @@ class MailboxValue:
     """One RFC 5322 ``mailbox``: ``Name <local@domain>`` or ``local@domain`` (empty allowed)."""
 
     def normalize(self, text: str) -> str:
-        value = text.strip()
-        if not value:
-            return ""
-        _no_controls(value)
-        try:
-            header = email_policy.default.header_factory("From", value)
-        except Exception:  # the stdlib parser raises a few odd errors on garbage
-            raise ValueError(f"is not {self.describe()}") from None
-        addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
-        groups: tuple[Group, ...] = tuple(getattr(header, "groups", ()))
-        if header.defects or len(addresses) != 1 or any(g.display_name for g in groups):
-            raise ValueError(f"is not {self.describe()}")
-        address = addresses[0]
-        if not address.username or not address.domain:
-            raise ValueError(f"is not {self.describe()}")
-        try:
-            check_host(address.domain)
-        except ValueError:
-            raise ValueError(f"has an invalid domain {address.domain!r}") from None
-        return value
+        return _mailbox(text, self.describe())
 
     def describe(self) -> str:
         return "one address, e.g. 'Ada <ada@example.com>' or 'ada@example.com' (RFC 5322)"
+
+
+@functools.lru_cache(maxsize=256)
+def _mailbox(text: str, describe: str) -> str:
+    """:meth:`MailboxValue.normalize`, remembered by text (errors are not remembered): the
+    stdlib's address parser takes about half a millisecond, and every agent turn reads the
+    founder's address settings several times, on the GUI thread."""
+    value = text.strip()
+    if not value:
+        return ""
+    _no_controls(value)
+    try:
+        header = email_policy.default.header_factory("From", value)
+    except Exception:  # the stdlib parser raises a few odd errors on garbage
+        raise ValueError(f"is not {describe}") from None
+    addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
+    groups: tuple[Group, ...] = tuple(getattr(header, "groups", ()))
+    if header.defects or len(addresses) != 1 or any(g.display_name for g in groups):
+        raise ValueError(f"is not {describe}")
+    address = addresses[0]
+    if not address.username or not address.domain:
+        raise ValueError(f"is not {describe}")
+    try:
+        check_host(address.domain)
+    except ValueError:
+        raise ValueError(f"has an invalid domain {address.domain!r}") from None
+    return value
 
 
 # -- the settings ------------------------------------------------------------------------------

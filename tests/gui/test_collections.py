@@ -283,3 +283,59 @@ def test_a_long_streaming_session_with_qt_garbage_does_not_crash(
     assert "Fatal Python error" not in proc.stderr
     assert proc.returncode == 0
     assert f"streams {STREAMS} chars {STREAMS * CHUNKS * 4}" in proc.stdout
+
+
+def test_survivors_of_a_full_collection_are_frozen_when_modules_were_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Modules imported after start-up (litellm's lazy ones) hold long-lived objects that every
+    full collection walked again on the GUI thread (70-150 ms, issue 9): after a full
+    collection, survivors are frozen if modules were imported since the last time; else not."""
+    import types
+
+    name = "solodesk_test_lazily_imported"
+    collection.freeze_new_modules()  # the baseline: modules imported so far
+    long_lived = {"kept": [object() for _ in range(10)]}
+    before = gc.get_freeze_count()
+    assert collection.freeze_new_modules() is False  # no module imported since
+    assert gc.get_freeze_count() == before
+    due: list[int | None] = [1, 2]
+    monkeypatch.setattr(collection, "due_generation", lambda now=None: due.pop(0))
+    try:
+        sys.modules[name] = types.ModuleType(name)  # as an import does
+        assert collection.collect_due() == 1  # a young collection freezes nothing
+        assert gc.get_freeze_count() == before
+        assert collection.collect_due() == 2
+        assert gc.get_freeze_count() > before
+        assert not any(o is long_lived for o in gc.get_objects())  # frozen: never walked
+        assert collection.freeze_new_modules() is False  # once per import
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_what_the_calls_imported_is_frozen_when_the_last_call_ends() -> None:
+    """The first call imports litellm's lazy modules (the tokenizer for the budget check, then
+    the OpenAI client's and MCP's models for the completion): frozen when the last running
+    call ends if modules were imported meanwhile (not only after the very first call)."""
+    import types
+
+    from solodesk.llm import gateway as gw
+
+    policy = gw._CollectionPolicy()
+    name = "solodesk_test_imported_by_a_call"
+    collection.freeze_new_modules()  # the baseline
+    before = gc.get_freeze_count()
+    policy.enter()
+    policy.exit()  # nothing imported: nothing frozen
+    assert gc.get_freeze_count() == before
+    try:
+        policy.enter()
+        policy.enter()
+        sys.modules[name] = types.ModuleType(name)  # as a lazy import during the calls
+        kept = [object() for _ in range(10)]
+        policy.exit()  # one call still runs: not yet
+        assert gc.get_freeze_count() == before
+        policy.exit()
+        assert gc.get_freeze_count() > before and kept
+    finally:
+        sys.modules.pop(name, None)

@@ -183,3 +183,23 @@ def test_a_request_is_routed_by_the_keywords_it_names() -> None:
     assert route("Say hello to me in one sentence.", team) == []
     assert route("It was posted by a postman", team) == []  # whole words only
     assert parse('keywords = ["Landing  Page"]\n' + GOOD).keywords == ("landing page",)
+
+
+def test_a_card_is_parsed_once_per_text_and_an_edit_applies(tmp_path: Path) -> None:
+    """Cards are read for every agent turn (on the GUI thread); an unchanged file's card is
+    remembered, an edited one is read again (issue 9: TOML parsing was half a turn's set-up)."""
+    from solodesk.agents.cards import read_card
+
+    path = tmp_path / "writer.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    first = read_card(path, tools=TOOLS, kinds=KINDS)
+    assert read_card(path, tools=TOOLS, kinds=KINDS) is first
+    path.write_text(GOOD.replace("Writes things", "Writes more"), encoding="utf-8")
+    edited = read_card(path, tools=TOOLS, kinds=KINDS)
+    assert edited.role == "Writes more" and first.role == "Writes things"
+    with pytest.raises(CardError, match="kinds"):  # other names allowed: checked again
+        read_card(path, tools=TOOLS, kinds=("reply_email",))
+    path.write_text(GOOD.replace('name = "writer"', "name = "), encoding="utf-8")
+    for _ in range(2):  # a broken card is reported at every read
+        with pytest.raises(CardError, match="writer.toml"):
+            read_card(path, tools=TOOLS, kinds=KINDS)

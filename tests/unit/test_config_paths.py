@@ -120,3 +120,19 @@ def test_default_paths_without_solodesk_home_use_platform_dirs(
     p = default_paths()
     assert p.data_dir == tmp_path / "xdg-data" / "solodesk"
     assert p.config_dir == tmp_path / "xdg-config" / "solodesk"
+
+
+def test_a_mailbox_setting_is_checked_the_same_every_time() -> None:
+    """Address settings are parsed once per text (remembered: every agent turn reads them),
+    and a bad one is refused at every check, with the same message."""
+    from solodesk.store.config import MailboxValue
+
+    box = MailboxValue()
+    assert box.normalize(" Ada <ada@example.com> ") == "Ada <ada@example.com>"
+    assert box.normalize(" Ada <ada@example.com> ") == "Ada <ada@example.com>"
+    assert box.normalize("") == ""
+    for _ in range(2):
+        with pytest.raises(ValueError, match="is not one address"):
+            box.normalize("Ada <ada@example.com>, Bob <bob@example.com>")
+        with pytest.raises(ValueError, match="invalid domain"):
+            box.normalize("ada@-bad.example")

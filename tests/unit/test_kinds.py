@@ -179,3 +179,17 @@ def test_policy_rules_are_checked_against_the_registry(tmp_path: Path) -> None:
         assert parse_condition("kind == test_tick", kind="test_tick").value == "test_tick"
     finally:
         K.unregister("test_tick")
+
+
+@pytest.mark.parametrize("name", K.names())
+def test_agent_schema_is_a_fresh_copy_each_call(name: str) -> None:
+    """The schema is built once per kind (every agent turn lists its kinds' tools) but each
+    caller gets its own dict: changing one changes no other."""
+    spec = K.get(name)
+    first = spec.agent_schema()
+    first["properties"]["mutated"] = {"type": "string"}
+    first.setdefault("required", []).append("mutated")
+    second = spec.agent_schema()
+    assert "mutated" not in second["properties"]
+    assert "mutated" not in second.get("required", [])
+    assert second == spec.agent_schema() and second is not spec.agent_schema()

@@ -17,6 +17,8 @@ never tests a kind's name (``tests/unit/test_kinds.py`` greps for it): it asks t
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -141,6 +143,25 @@ def no_facts(_payload: BaseModel, _ctx: RiskContext) -> dict[str, Any]:
     return {}
 
 
+@functools.lru_cache(maxsize=512)
+def _agent_schema(model: type[BaseModel], fields: tuple[str, ...] | None) -> dict[str, Any]:
+    """:meth:`KindSpec.agent_schema` of ``model`` narrowed to ``fields`` (shared: never change
+    what this returns)."""
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    props: dict[str, Any] = schema.get("properties", {})
+    if fields is not None:
+        keep = set(fields)
+        schema["properties"] = props = {k: v for k, v in props.items() if k in keep}
+        schema["required"] = [r for r in schema.get("required", []) if r in keep]
+        if "$defs" in schema and "$ref" not in repr(props):
+            schema.pop("$defs")
+    for prop in props.values():
+        if isinstance(prop, dict):
+            prop.pop("title", None)
+    return schema
+
+
 @dataclass(frozen=True, slots=True)
 class KindSpec:
     """The declaration of one action kind.
@@ -219,20 +240,15 @@ class KindSpec:
 
     def agent_schema(self) -> dict[str, Any]:
         """The JSON schema of what an agent writes: :attr:`payload_model`'s, narrowed to
-        :attr:`agent_fields` (titles dropped), or :attr:`agent_model`'s."""
-        schema = (self.agent_model or self.payload_model).model_json_schema()
-        schema.pop("title", None)
-        props: dict[str, Any] = schema.get("properties", {})
-        if self.agent_fields is not None and self.agent_model is None:
-            keep = set(self.agent_fields)
-            schema["properties"] = props = {k: v for k, v in props.items() if k in keep}
-            schema["required"] = [r for r in schema.get("required", []) if r in keep]
-            if "$defs" in schema and "$ref" not in repr(props):
-                schema.pop("$defs")
-        for prop in props.values():
-            if isinstance(prop, dict):
-                prop.pop("title", None)
-        return schema
+        :attr:`agent_fields` (titles dropped), or :attr:`agent_model`'s.
+
+        Returns:
+            A new dict each call (the caller may change it); built once per model and fields
+            (pydantic's schema generation takes about 1 ms per kind, and every agent turn lists
+            its kinds' tools).
+        """
+        fields = self.agent_fields if self.agent_model is None else None
+        return copy.deepcopy(_agent_schema(self.agent_model or self.payload_model, fields))
 
     def from_agent(self, arguments: Mapping[str, Any], ctx: ProposalContext) -> dict[str, Any]:
         """The stored payload for an agent's ``propose_<kind>`` arguments: fields outside
