@@ -5,10 +5,10 @@ written is re-rendered as Markdown at most every :data:`RENDER_INTERVAL_MS` (onl
 re-rendered, not the whole transcript). Stop sets the :class:`asyncio.Event` passed to
 :meth:`Runner.chat <solodesk.agents.runner.Runner.chat>`.
 
-The transcript keeps a bounded window of the latest messages (:data:`TRANSCRIPT_LIMIT`): a
-rendered message costs ~20 KB of Qt text layout, so a long conversation would otherwise grow
-the app's memory with every turn. Older messages are dropped from the view, never from the
-store; "Show earlier messages" brings them back a page at a time.
+The transcript keeps a bounded window of the latest messages (:data:`TRANSCRIPT_LIMIT`): each
+turn (question and reply) held ~20 KB of Qt text document and layout in the C heap, so a long
+conversation grew the app's memory with every turn. Older messages are dropped from the view,
+never from the store; "Show earlier messages" brings them back a page at a time.
 """
 
 from __future__ import annotations
