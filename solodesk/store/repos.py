@@ -1350,6 +1350,41 @@ class ChatRepo:
             )
         )
 
+    def latest_messages(
+        self,
+        conversation_id: int,
+        limit: int,
+        *,
+        skip: int = 0,
+        roles: Sequence[str] = ("user", "assistant"),
+    ) -> list[Row]:
+        """A page of a conversation, newest end first: the ``limit`` non-empty messages of
+        ``roles`` before its newest ``skip`` ones, returned oldest first (what a chat
+        transcript shows when it loads earlier messages)."""
+        marks = ", ".join("?" for _ in roles)
+        rows = list(
+            self.db.query(
+                "SELECT id, role, content, created_at FROM messages"
+                f" WHERE conversation_id = ? AND role IN ({marks}) AND content != ''"
+                " ORDER BY id DESC LIMIT ? OFFSET ?",
+                [conversation_id, *roles, max(0, limit), max(0, skip)],
+            )
+        )
+        rows.reverse()
+        return rows
+
+    def count_messages(
+        self, conversation_id: int, *, roles: Sequence[str] = ("user", "assistant")
+    ) -> int:
+        """How many non-empty messages of ``roles`` a conversation has."""
+        marks = ", ".join("?" for _ in roles)
+        row = self.db.execute(
+            "SELECT count(*) FROM messages"
+            f" WHERE conversation_id = ? AND role IN ({marks}) AND content != ''",
+            [conversation_id, *roles],
+        ).fetchone()
+        return int(row[0])
+
 
 class LLMCallRepo:
     """Usage and cost of every model call."""

@@ -40,6 +40,7 @@ SETTINGS_KEYS = "Ctrl+,"
 REFRESH_KEYS = "F5"
 QUIT_KEYS = "Ctrl+Q"
 CHAT_STOP_KEYS = "Esc"
+CHAT_EARLIER_KEYS = "Alt+Up"
 #: The pages, in side-bar order: Ctrl+1 is the inbox.
 PAGE_KEYS = tuple(f"Ctrl+{n}" for n in range(1, 10))
 # -- the pages ---------------------------------------------------------------------------------
@@ -83,6 +84,7 @@ def help_rows() -> list[tuple[str, str, str]]:
          "from outside the mail)"),
         ("Chat", "Enter", "Send the message"),
         ("Chat", native(CHAT_STOP_KEYS), "Stop the reply being written"),
+        ("Chat", native(CHAT_EARLIER_KEYS), "Show earlier messages of a long conversation"),
         ("Window", native(TRIAGE_KEYS), "Triage imported mail"),
         ("Window", native(IMPORT_FILE_KEYS), "Import a mail file"),
         ("Window", native(IMPORT_FOLDER_KEYS), "Import a mail folder"),

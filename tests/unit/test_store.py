@@ -344,3 +344,25 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     assert not s.closed
     s.close()
     assert s.closed  # GUI timers that fire late check this instead of reading a closed database
+
+
+def test_chat_pages_count_back_from_the_newest_message(store: Store) -> None:
+    chat = store.chat
+    cid = chat.new_conversation("long")
+    other = chat.new_conversation("other")
+    for i in range(10):
+        chat.add_message(cid, "user" if i % 2 == 0 else "assistant", f"m{i}")
+        chat.add_message(other, "user", f"other {i}")
+    chat.add_message(cid, "tool", "a tool result")
+    chat.add_message(cid, "assistant", "")  # an empty reply is not shown
+    page = chat.latest_messages(cid, 3)
+    assert [m["content"] for m in page] == ["m7", "m8", "m9"]  # oldest first
+    assert [m["content"] for m in chat.latest_messages(cid, 3, skip=3)] == ["m4", "m5", "m6"]
+    assert [m["content"] for m in chat.latest_messages(cid, 5, skip=8)] == ["m0", "m1"]
+    assert chat.latest_messages(cid, 5, skip=10) == []
+    assert [m["content"] for m in chat.latest_messages(cid, 1, roles=("tool",))] == [
+        "a tool result"
+    ]
+    assert chat.count_messages(cid) == 10
+    assert chat.count_messages(cid, roles=("user",)) == 5
+    assert chat.count_messages(other) == 10
