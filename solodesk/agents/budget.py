@@ -172,6 +172,26 @@ class BudgetGuard:
                               f"raise budget_usd in the {agent} agent's card"))
         return out
 
+    def applies(self, run_id: int | None) -> bool:
+        """Whether any budget applies to a call for ``run_id`` (the gateway's
+        ``budget_applies``): when none does, :meth:`check` accepts every call, so the call
+        needs no estimate.
+
+        Raises:
+            ScheduleError: ``schedule.timezone`` is not an IANA time zone name.
+        """
+        founder_zone(self.config)  # a wrong time zone is reported as by :meth:`limits`
+        if (self._setting("budget.daily_usd") is not None
+                or self._setting("budget.monthly_usd") is not None):
+            return True
+        agent, job_run_id = self._run_info(run_id)
+        if agent is not None and agent in self.agent_budgets:
+            return True
+        if job_run_id is not None:
+            job = self.store.costs.job_of_run(job_run_id)
+            return job is not None and job[1] is not None
+        return False
+
     def check(self, call: CallEstimate) -> None:
         """The gateway's ``before_call``.
 

@@ -287,7 +287,8 @@ class Runner:
                     price_usd_per_mtok=self._founder_price(),
                 )
             factory = self._gateway_factory or (
-                lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check)
+                lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check,
+                              budget_applies=self.budget.applies)
             )
             self._gateway = factory(target)
             self._gateway_key = key
@@ -334,7 +335,8 @@ class Runner:
         if cached is not None and cached.target == target:
             return cached
         factory = self._gateway_factory or (
-            lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check)
+            lambda t: Gateway(t, on_call=self.runs.record_call, before_call=self.budget.check,
+                              budget_applies=self.budget.applies)
         )
         gateway = self._card_gateways[model] = factory(target)
         return gateway

@@ -18,6 +18,7 @@ model, when retried) can see why.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -87,7 +88,7 @@ def _shingles(words: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def _echo(text: str, sources: Iterable[set[tuple[str, ...]]]) -> str | None:
+def _echo(text: str, sources: Iterable[frozenset[tuple[str, ...]]]) -> str | None:
     words = _words(text)
     for i in range(len(words) - ECHO_WORDS + 1):
         run = tuple(words[i : i + ECHO_WORDS])
@@ -96,11 +97,27 @@ def _echo(text: str, sources: Iterable[set[tuple[str, ...]]]) -> str | None:
     return None
 
 
-def _machinery(text: str) -> str | None:
-    low = " ".join(_words(text.replace("-", " ")))
+@functools.lru_cache(maxsize=64)
+def _echo_shingles(text: str) -> frozenset[tuple[str, ...]]:
+    """The :data:`ECHO_WORDS`-word runs of one of our own texts (the same system prompt and
+    tool descriptions come with every draft: split once, not per draft)."""
+    return frozenset(_shingles(_words(text), ECHO_WORDS))
+
+
+@functools.lru_cache(maxsize=1)
+def _machinery_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each of :data:`MACHINERY_PHRASES` with the pattern finding it as whole words."""
+    out = []
     for phrase in MACHINERY_PHRASES:
         key = " ".join(_words(phrase.replace("-", " ")))
-        if re.search(rf"(?<![\w']){re.escape(key)}(?![\w'])", low):
+        out.append((phrase, re.compile(rf"(?<![\w']){re.escape(key)}(?![\w'])")))
+    return tuple(out)
+
+
+def _machinery(text: str) -> str | None:
+    low = " ".join(_words(text.replace("-", " ")))
+    for phrase, pattern in _machinery_patterns():
+        if pattern.search(low):
             return phrase
     return None
 
@@ -139,7 +156,7 @@ def draft_problems(subject: str, body: str, *, echoes: Sequence[str] = ()) -> li
         One-line reasons, phrased as instructions the model can act on when retried.
     """
     problems: list[str] = []
-    sources = [_shingles(_words(t), ECHO_WORDS) for t in echoes if t]
+    sources = [_echo_shingles(t) for t in echoes if t]
     for field, text in (("subject", subject), ("body", body)):
         phrase = _machinery(text)
         if phrase is not None:

@@ -184,6 +184,10 @@ class Gateway:
         on_call: Called with an :class:`LLMCallRecord` after every call, failed ones too.
         before_call: Called with the call's :class:`CallEstimate` before every call (a budget
             check); when it raises (:class:`OverBudget`), the call is not made.
+        budget_applies: Called with the call's run id before the estimate: False when no
+            budget applies to the call (``before_call`` would accept any estimate), so neither
+            the estimate (tokenizing the prompt on the model thread) nor ``before_call`` is
+            done. None: always estimate and check.
     """
 
     def __init__(
@@ -192,10 +196,12 @@ class Gateway:
         *,
         on_call: Callable[[LLMCallRecord], None] | None = None,
         before_call: Callable[[CallEstimate], None] | None = None,
+        budget_applies: Callable[[int | None], bool] | None = None,
     ) -> None:
         self.target = target
         self.on_call = on_call
         self.before_call = before_call
+        self.budget_applies = budget_applies
 
     def estimate(
         self, litellm: ModuleType, messages: Sequence[Message], tools: Sequence[ToolSpec],
@@ -224,6 +230,8 @@ class Gateway:
         """Estimate on the model thread (tokenizing is litellm's work, kept off the caller's
         loop, which is the GUI's), then ask ``before_call`` here (it reads the store)."""
         if self.before_call is None:
+            return
+        if self.budget_applies is not None and not self.budget_applies(run_id):
             return
 
         async def estimate() -> CallEstimate:

@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -99,10 +100,22 @@ class StoreDatabase(Database):
         super().__init__(conn)
         self.path = path
         self._after_commit: list[Callable[[], None]] = []
+        mode = conn.execute("PRAGMA journal_mode").fetchone()
+        self._wal = bool(mode) and str(mode[0]).lower() == "wal"
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[StoreDatabase]:
+    def write(self, *, durable: bool = True) -> Iterator[StoreDatabase]:
         """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``); nested use is a savepoint.
+
+        Args:
+            durable: False for bookkeeping that a later durable commit always follows (a run's
+                start, a model call's usage: the run's end comes after them). In WAL mode such
+                a transaction commits with ``synchronous=NORMAL``: no ``fsync`` of its own. It
+                survives a crash of the process at once, and a power loss as soon as any later
+                transaction commits durably (that commit's ``fsync`` of the write-ahead log
+                covers every frame before it; SQLite recovers the log only as a prefix, so a
+                later commit is never kept without an earlier one). Without WAL, or nested in
+                another transaction, the transaction is as durable as always.
 
         Raises:
             StoreBusy: the write lock was not free within the busy timeout.
@@ -112,12 +125,25 @@ class StoreDatabase(Database):
             with super().atomic():
                 yield self
             return
+        if durable or not self._wal:
+            with self._transaction():
+                yield self
+            return
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._transaction():
+                yield self
+        finally:
+            self.conn.execute("PRAGMA synchronous=FULL")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise self._translate(exc) from None
         try:
-            yield self
+            yield
         except BaseException as exc:
             self._after_commit.clear()
             self.rollback()
@@ -144,6 +170,10 @@ class StoreDatabase(Database):
         """Same as :meth:`write` (sqlite-utils' name)."""
         with self.write():
             yield self
+
+    def bookkeeping(self) -> contextlib.AbstractContextManager[StoreDatabase]:
+        """A write transaction for bookkeeping (``write(durable=False)``, see :meth:`write`)."""
+        return self.write(durable=False)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current write transaction commits (now if none is open;
@@ -874,6 +904,15 @@ def connect(path: Path | str) -> StoreDatabase:
         conn.close()
         raise
     return db
+
+
+def bookkeeping(db: Database) -> contextlib.AbstractContextManager[Any]:
+    """A write transaction on ``db`` for bookkeeping that a later durable commit always
+    follows (:meth:`StoreDatabase.write` with ``durable=False``); on any other sqlite-utils
+    database, its ordinary ``atomic()``."""
+    if isinstance(db, StoreDatabase):
+        return db.bookkeeping()
+    return db.atomic()
 
 
 def _pending(db: Database) -> bool:

@@ -50,7 +50,7 @@ from solodesk.core.policy import (
 from solodesk.store.budget_warnings import BudgetWarningRepo
 from solodesk.store.correspondents import CorrespondentRepo, record_received, record_sent
 from solodesk.store.costs import CostQuery
-from solodesk.store.db import StoreDatabase
+from solodesk.store.db import StoreDatabase, bookkeeping
 from solodesk.store.imapstate import ImapStateRepo
 from solodesk.store.jobs import JobRepo
 from solodesk.store.owner import Owner, kept_alive, owner_alive, renewer
@@ -1393,8 +1393,13 @@ class LLMCallRepo:
         self.db = db
 
     def record(self, call: LLMCallRecord) -> None:
-        """Store one call and add its usage to its run (one transaction)."""
-        with self.db.atomic():
+        """Store one call and add its usage to its run (one transaction).
+
+        Bookkeeping (:func:`~solodesk.store.db.bookkeeping`): the run's end, a durable commit,
+        follows every call it makes; a power loss in the middle of a run may lose the usage of
+        that run's calls so far, never anything else.
+        """
+        with bookkeeping(self.db):
             self.db.execute(
                 "INSERT INTO llm_calls (ts, model, purpose, tokens_in, tokens_out, cost_usd,"
                 " latency_ms, error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

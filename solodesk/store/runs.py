@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from solodesk.core.actions import utcnow
 from solodesk.core.llmtypes import LLMCallRecord
 from solodesk.core.runs import ENDED, Run, RunStatus, Usage
+from solodesk.store.db import bookkeeping
 from solodesk.store.owner import Owner, owner_alive
 
 #: Longest stored task line and error (characters).
@@ -99,7 +100,8 @@ class RunRepo:
         Raises:
             RunNotFound: ``parent_id`` names no run.
         """
-        with self.db.atomic():
+        # Bookkeeping: the run's end (a durable commit) always follows its start.
+        with bookkeeping(self.db):
             if parent_id is not None:
                 self.get(parent_id)
             cur = self.db.execute(

@@ -284,3 +284,54 @@ def test_the_command_line_says_why_triage_stopped(
     assert openai_server.chat_requests == []
     listed = run_cli(home, "runs", "list")
     assert "paused" in listed.stdout
+
+
+def test_applies_exactly_when_some_budget_limits_the_call(services: Services) -> None:
+    """``BudgetGuard.applies`` (the gateway skips the estimate when it is False) agrees with
+    ``limits`` for: no budget, an agent's, a job's, the company's daily one."""
+    store, config = services.store, services.config
+    job = store.jobs.add("digest", schedule="0 7 * * *", kind="mail_sync", budget_usd=0.05)
+    free_job = store.jobs.add("sync", schedule="0 8 * * *", kind="mail_sync")
+    claimed = store.jobs.claim(job, "2026-03-10T06:00:00Z", now=now_stamp())
+    unbudgeted = store.jobs.claim(free_job, "2026-03-10T06:00:00Z", now=now_stamp())
+    assert claimed is not None and unbudgeted is not None
+    root = store.runs.start(agent="manager", task="job digest", job_run_id=claimed.id)
+    runs = {
+        "none": None,
+        "manager": store.runs.start(agent="manager", task="t").id,
+        "support": store.runs.start(agent="support", task="t").id,
+        "job child": store.runs.start(agent="manager", task="a mail", parent_id=root.id).id,
+        "unbudgeted job": store.runs.start(agent="manager", task="sync",
+                                           job_run_id=unbudgeted.id).id,
+    }
+    guard, _ = _guard(store, "UTC", "2026-03-10T10:00:00Z", config=config,
+                      agent_budgets={"support": 1.0})
+    applies = {name: guard.applies(r) for name, r in runs.items()}
+    assert applies == {name: bool(guard.limits(r)) for name, r in runs.items()}
+    assert applies == {"none": False, "manager": False, "support": True, "job child": True,
+                       "unbudgeted job": False}
+    config.set("budget.daily_usd", "2")
+    assert all(guard.applies(r) for r in runs.values())
+
+
+def test_the_gateway_skips_the_estimate_when_no_budget_applies(
+    openai_server: ScriptedOpenAIServer, run
+) -> None:
+    checked: list[CallEstimate] = []
+    asked: list[int | None] = []
+    answer = {"applies": False}
+
+    def applies(run_id: int | None) -> bool:
+        asked.append(run_id)
+        return answer["applies"]
+
+    gateway = Gateway(ModelTarget(PRICED, api_base=openai_server.base_url, api_key="k"),
+                      before_call=checked.append, budget_applies=applies)
+    openai_server.reply_text("one")
+    assert run(gateway.complete([{"role": "user", "content": "hi"}], run_id=7)).text == "one"
+    assert asked == [7] and checked == []
+    answer["applies"] = True
+    openai_server.reply_text("two")
+    assert run(gateway.complete([{"role": "user", "content": "hi"}], run_id=8)).text == "two"
+    assert asked == [7, 8] and [c.run_id for c in checked] == [8]
+    assert checked[0].tokens_in > 0

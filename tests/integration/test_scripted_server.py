@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -91,3 +92,31 @@ def test_error_status_and_unscripted_requests(server: ScriptedOpenAIServer) -> N
     status, _, _ = post(server, {"messages": []})
     assert status == 500 and server.unscripted == 1
     assert len(server.chat_requests) == 2
+
+
+def test_keep_alive_connection_without_nagle(server: ScriptedOpenAIServer) -> None:
+    """Several requests on one HTTP/1.1 connection, each answered whole; the server's socket
+    sends without Nagle's algorithm (with it, a response's body waited for the client's
+    delayed ACK: ~40 ms stalls that made every benchmark against this server bimodal)."""
+    server.reply_text("one")
+    server.reply_tool("propose_reply", {"body": "two"})
+    server.reply_text("three")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        replies = []
+        for stream in (False, False, True):
+            body = {"model": "scripted", "stream": stream,
+                    "messages": [{"role": "user", "content": "hi"}]}
+            connection.request("POST", "/v1/chat/completions", json.dumps(body),
+                               {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 200
+            replies.append(response.read())
+    finally:
+        connection.close()
+    assert json.loads(replies[0])["choices"][0]["message"]["content"] == "one"
+    call = json.loads(replies[1])["choices"][0]["message"]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"body": "two"}
+    assert sse_events(replies[2])[-1] == "[DONE]"
+    assert server.connections == 1
+    assert server.nodelay == [True]
