@@ -203,7 +203,11 @@ def test_a_failed_run_shows_its_error_and_a_proposal_links_to_its_run(
     qtbot.waitUntil(turn.done, timeout=HANG_GUARD_MS)
     turn.result()
 
-    # Live updates reached the page while it was not shown.
+    # While the page is not shown it keeps no tree (issue 9: its rows grew memory turn by turn);
+    # showing it reads the runs.
+    assert model.runs == {} and model.rowCount() == 0
+    assert win.side_bar.text("activity") == "Activity"  # nothing running
+    win.show_page("activity")
     by_agent = {r.agent: r for r in model.runs.values()}
     assert set(by_agent) == {"manager", "marketing", "legal"}
     assert by_agent["legal"].status is RunStatus.FAILED
@@ -215,7 +219,6 @@ def test_a_failed_run_shows_its_error_and_a_proposal_links_to_its_run(
     assert model.text(legal, COL_STATUS) == "failed"
     assert "refused the request" in str(status_index.data(Qt.ItemDataRole.ToolTipRole))
     assert status_index.data(Qt.ItemDataRole.ForegroundRole).color().name() == "#b3261e"
-    win.show_page("activity")
     assert page.select_run(legal)
     detail = page.detail.toPlainText()
     assert "Error:" in detail and "refused the request" in detail
@@ -290,3 +293,38 @@ def test_finished_runs_are_kept_for_a_day_and_the_page_reads_them_on_show(
     assert page.select_run(old.id)
     assert page.selected_run_id() == old.id
     assert not page.select_run(9999)
+
+
+def test_a_hidden_page_keeps_no_tree_but_counts_running_runs_and_its_selection(
+    qtbot: QtBot, aloop: asyncio.AbstractEventLoop, services: Services,
+) -> None:
+    from solodesk.core.events import RunFinished, RunStarted
+
+    runs = services.store.runs
+    done = [runs.start(agent="manager", task=f"turn {i}") for i in range(3)]
+    for r in done:
+        runs.finish(r.id, RunStatus.DONE)
+    win: MainWindow = show_window(qtbot, services)
+    page = win.activity
+    assert page.model.rowCount() == 0  # never shown: nothing read but what runs
+    win.show_page("activity")
+    assert page.model.roots() == [r.id for r in done][::-1]
+    assert page.select_run(done[1].id)
+    win.show_page("inbox")
+    assert page.model.rowCount() == 0 and page.model.runs == {}
+
+    # Run events while hidden: the badge follows them; no rows are made.
+    live = runs.start(agent="researcher", task="look something up")
+    services.bus.publish(RunStarted(run_id=live.id, parent_id=None, agent="researcher",
+                                    task="look something up"))
+    assert win.side_bar.text("activity") == "Activity  (1)"
+    assert page.live_count == 1 and page.model.rowCount() == 0
+    runs.finish(live.id, RunStatus.DONE)
+    services.bus.publish(RunFinished(run_id=live.id, status="done"))
+    assert win.side_bar.text("activity") == "Activity"
+    assert page.model.rowCount() == 0
+
+    # Shown again: the runs are read, the one started while hidden too; the selection is kept.
+    win.show_page("activity")
+    assert page.model.roots() == [live.id] + [r.id for r in done][::-1]
+    assert page.selected_run_id() == done[1].id

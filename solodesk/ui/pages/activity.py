@@ -36,6 +36,7 @@ from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
+    QHideEvent,
     QKeySequence,
     QShowEvent,
     QStandardItem,
@@ -331,6 +332,12 @@ class ActivityPage(QWidget):
         self.setObjectName("activityPage")
         self.services = services
         self._live_count = 0
+        # While the page is hidden its tree is not kept: run events only update the running
+        # runs' ids (the side bar's badge), and showing the page reads the runs again. Rows of
+        # a page nobody looks at held ~7.7 KB each (up to MAX_ROOTS): memory grew chat turn by
+        # chat turn (issue 9), and each event cost the GUI thread a tree update.
+        self._hidden_running: set[int] = set()
+        self._hidden_selection: int | None = None
 
         self.model = RunTreeModel(self)
         self.view = QTreeView()
@@ -414,7 +421,7 @@ class ActivityPage(QWidget):
         self.timer.setObjectName("elapsedTimer")
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
-        self.reload()
+        self._read_running()  # the tree itself is read when the page is shown
 
     # -- reading -------------------------------------------------------------------------------
     def reload(self) -> None:
@@ -435,9 +442,38 @@ class ActivityPage(QWidget):
             self.select_run(selected, quiet=True)
         self._changed()
 
+    def _read_running(self) -> None:
+        """While hidden: which runs are running, for the badge."""
+        since = (datetime.now(UTC) - KEEP_FINISHED).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            runs = self.services.store.runs.recent(since=since, limit=MAX_ROOTS)
+        except Exception as exc:  # a busy or closed store must not break the window
+            log.exception("reading the runs failed")
+            self.message.emit(f"Could not read the runs: {exc}", True)
+            return
+        self._hidden_running = {r.id for r in runs if r.status is RunStatus.RUNNING}
+        self._set_live(len(self._hidden_running))
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
         self.reload()
+        if self._hidden_selection is not None:
+            self.select_run(self._hidden_selection, quiet=True)
+            self._hidden_selection = None
+        self._hidden_running.clear()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+        """Drop the tree (showing the page reads it again); keep what is running for the
+        badge, and the selection."""
+        super().hideEvent(event)
+        if event.spontaneous():  # the window was minimised: the page is still the one shown
+            return
+        self._hidden_selection = self.selected_run_id()
+        self._hidden_running = set(self.model.running())
+        self._detail_timer.stop()
+        self.timer.stop()
+        self.model.clear_runs()
+        self.detail.clear()
 
     def focus_first(self) -> None:
         """Give the keyboard to the run tree (selecting the newest run if none is)."""
@@ -499,6 +535,13 @@ class ActivityPage(QWidget):
         except Exception:  # a busy or closed store (closing the window) must not break it
             log.exception("reading run %s failed", event.run_id)
             return
+        if not self.isVisible():
+            if run.status is RunStatus.RUNNING:
+                self._hidden_running.add(run.id)
+            else:
+                self._hidden_running.discard(run.id)
+            self._set_live(len(self._hidden_running))
+            return
         is_new = run.id not in self.model.runs
         self._show(run, datetime.now(UTC))
         if is_new and run.parent_id is None:
@@ -514,9 +557,7 @@ class ActivityPage(QWidget):
             self.timer.start()
         elif not live and self.timer.isActive():
             self.timer.stop()
-        if live != self._live_count:
-            self._live_count = live
-            self.liveCountChanged.emit(live)
+        self._set_live(live)
         total = len(self.model.runs)
         self.summary_label.setText(
             (f"{live} running · " if live else "Nothing running · ")
@@ -525,6 +566,11 @@ class ActivityPage(QWidget):
         self.empty_label.setVisible(total == 0)
         self._update_buttons()
 
+    def _set_live(self, live: int) -> None:
+        if live != self._live_count:
+            self._live_count = live
+            self.liveCountChanged.emit(live)
+
     def _tick(self) -> None:
         self.model.tick()
         if not self.model.running():
@@ -532,7 +578,8 @@ class ActivityPage(QWidget):
 
     @property
     def live_count(self) -> int:
-        """How many shown runs are running (the side bar's badge)."""
+        """How many runs are running (the side bar's badge), shown or, while the page is
+        hidden, known from run events."""
         return self._live_count
 
     # -- acting --------------------------------------------------------------------------------
