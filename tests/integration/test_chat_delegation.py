@@ -187,3 +187,44 @@ def test_cancelling_the_chat_turn_cancels_the_delegation(
     cid = services.store.chat.latest_conversation()
     assert cid is not None
     assert [m["role"] for m in services.store.chat.messages(cid)] == ["user"]
+
+
+def test_a_turn_reads_the_cards_once_and_an_edited_card_applies_to_the_next_turn(
+    services: Services, openai_server: ScriptedOpenAIServer, run
+) -> None:
+    setup(services)
+    runner = services.runner
+    reads: list[int] = []
+    read = runner._cards
+    assert read is not None
+
+    def counting() -> Any:
+        reads.append(1)
+        return read()
+
+    runner._cards = counting
+    openai_server.reply_tool("delegate", {"agent": "invoicing", "task": TASK},
+                             text="I'll ask invoicing.")
+    openai_server.reply_tool("propose_create_invoice", INVOICE)
+    openai_server.reply_text("Proposed the invoice to Acme SARL.")
+    openai_server.reply_text(FINAL)
+    run(runner.chat("please invoice Acme for the workshop"))
+    # The manager's two steps and the invoicing run it delegated to: one read (was one per use).
+    assert len(reads) == 1
+
+    # The founder edits the manager's card between turns: the next turn uses it.
+    from solodesk.core.resources import resources_dir
+
+    own = services.paths.data_dir / "agents"
+    own.mkdir(parents=True, exist_ok=True)
+    card = (resources_dir() / "agents" / "manager.toml").read_text(encoding="utf-8")
+    edited = card.replace("# Manager of {company}", "# Manager of {company} (EDITED CARD)", 1)
+    assert edited != card
+    (own / "manager.toml").write_text(edited, encoding="utf-8")
+    openai_server.reply_text("Hello again.")
+    run(runner.chat("hello"))
+    assert len(reads) == 2
+    assert "(EDITED CARD)" in openai_server.chat_requests[-1].text()
+    assert "(EDITED CARD)" not in openai_server.chat_requests[0].text()
+    assert runner.card_set().get("manager").origin == "override"  # outside a turn: read afresh
+    assert len(reads) == 3
