@@ -526,21 +526,23 @@ class ActivityPage(QWidget):
     # -- events --------------------------------------------------------------------------------
     def on_run_event(self, event: RunStarted | RunUpdated | RunFinished) -> None:
         """A run started, used the model or ended: re-read it and update its row."""
+        from solodesk.core.events import RunStarted
         from solodesk.store.runs import RunNotFound
 
+        if not self.isVisible():  # only the badge: the event says whether the run runs
+            status = RunStatus.RUNNING.value if isinstance(event, RunStarted) else event.status
+            if status == RunStatus.RUNNING.value:
+                self._hidden_running.add(event.run_id)
+            else:
+                self._hidden_running.discard(event.run_id)
+            self._set_live(len(self._hidden_running))
+            return
         try:
             run = self.services.store.runs.get(event.run_id)
         except RunNotFound:
             return
         except Exception:  # a busy or closed store (closing the window) must not break it
             log.exception("reading run %s failed", event.run_id)
-            return
-        if not self.isVisible():
-            if run.status is RunStatus.RUNNING:
-                self._hidden_running.add(run.id)
-            else:
-                self._hidden_running.discard(run.id)
-            self._set_live(len(self._hidden_running))
             return
         is_new = run.id not in self.model.runs
         self._show(run, datetime.now(UTC))
