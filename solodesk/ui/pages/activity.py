@@ -424,14 +424,21 @@ class ActivityPage(QWidget):
         self._read_running()  # the tree itself is read when the page is shown
 
     # -- reading -------------------------------------------------------------------------------
-    def reload(self) -> None:
-        """Re-read the runs of the last 24 hours (and every running one) from the store."""
+    def _recent(self) -> list[Run] | None:
+        """The runs of the last 24 hours (and every running one), or None (said in the status
+        bar) if the store cannot be read."""
         since = (datetime.now(UTC) - KEEP_FINISHED).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:
-            runs = self.services.store.runs.recent(since=since, limit=MAX_ROOTS)
+            return self.services.store.runs.recent(since=since, limit=MAX_ROOTS)
         except Exception as exc:  # a busy or closed store must not break the window
             log.exception("reading the runs failed")
             self.message.emit(f"Could not read the runs: {exc}", True)
+            return None
+
+    def reload(self) -> None:
+        """Re-read the runs of the last 24 hours (and every running one) from the store."""
+        runs = self._recent()
+        if runs is None:
             return
         selected = self.selected_run_id()
         now = datetime.now(UTC)
@@ -444,12 +451,8 @@ class ActivityPage(QWidget):
 
     def _read_running(self) -> None:
         """While hidden: which runs are running, for the badge."""
-        since = (datetime.now(UTC) - KEEP_FINISHED).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        try:
-            runs = self.services.store.runs.recent(since=since, limit=MAX_ROOTS)
-        except Exception as exc:  # a busy or closed store must not break the window
-            log.exception("reading the runs failed")
-            self.message.emit(f"Could not read the runs: {exc}", True)
+        runs = self._recent()
+        if runs is None:
             return
         self._hidden_running = {r.id for r in runs if r.status is RunStatus.RUNNING}
         self._set_live(len(self._hidden_running))
