@@ -20,7 +20,7 @@ from solodesk.store.config import Config
 from solodesk.store.db import connect
 from solodesk.store.paths import home_paths
 from solodesk.store.repos import Store
-from tests.support.helpers import REPO, dead_owner, propose_email, run_cli
+from tests.support.helpers import REPO, dead_owner, default_sigint, propose_email, run_cli
 from tests.support.smtp_server import SmtpSink
 from tests.support.stalling_smtp import StallingSmtp
 
@@ -50,6 +50,7 @@ def _popen(home: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "solodesk", "--home", str(home), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        preexec_fn=default_sigint,
     )
 
 

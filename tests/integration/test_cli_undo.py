@@ -13,7 +13,7 @@ import pytest
 
 from solodesk.core.actions import ActionStatus
 from solodesk.services import Services
-from tests.support.helpers import REPO, propose_email
+from tests.support.helpers import REPO, default_sigint, propose_email
 from tests.support.smtp_server import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -26,6 +26,7 @@ def _approve(home: Path, action_id: int) -> subprocess.Popen[str]:
         [sys.executable, "-m", "solodesk", "--home", str(home), "inbox", "approve",
          str(action_id)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        preexec_fn=default_sigint,
     )
 
 

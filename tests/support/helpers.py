@@ -4,6 +4,7 @@ in a subprocess."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -26,6 +27,13 @@ SAMPLE_MBOX = resource("sample_mail", "demo.mbox")
 MARTA_ID = "<20261116081233.4821.marta@example.com>"
 
 E = TypeVar("E", bound=Event)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a command the test interrupts with SIGINT: Ctrl-C's default action in
+    the child even when the test run itself ignores SIGINT (a run started as a background job
+    without job control inherits SIG_IGN, and so would every command it starts)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def import_sample(store: Store) -> list[int]:
