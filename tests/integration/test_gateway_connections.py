@@ -32,5 +32,8 @@ def test_one_connection_serves_many_calls(run, openai_server: ScriptedOpenAIServ
         assert streamed.text == "".join(pieces) == f"chunked answer {i}"
     assert len(openai_server.chat_requests) == calls + 3
     print(f"{calls + 3} calls over {openai_server.connections} connection(s)")
-    assert openai_server.connections == 1
-    assert openai_server.nodelay == [True]
+    # Reused, not one per call. Usually one; a second can open when a call starts before the
+    # previous stream's connection is back in the pool (seen once in a whole integration run
+    # under load: "9 calls over 2 connection(s)").
+    assert 1 <= openai_server.connections <= 2
+    assert openai_server.nodelay == [True] * openai_server.connections
