@@ -218,8 +218,9 @@ class Intake:
         draft_attempts: int,
         mail_claim: MailClaim | None,
     ) -> tuple[Action, Correspondents | None]:
-        """:meth:`_store` a payload its kind accepts; one it rejects is recorded ``invalid``
-        with the errors instead (``who`` is then None: nothing to announce or gate)."""
+        """Assess and store (``pending``, not yet announced) a payload its kind accepts; one it
+        rejects is recorded ``invalid`` with the errors instead (``who`` is then None: nothing
+        to announce or gate)."""
         errors = validate_payload(kind, payload)
         if errors:
             return self.record_invalid(
@@ -227,24 +228,6 @@ class Intake:
                 errors=[*attempts, *errors], draft_attempts=draft_attempts,
                 summary=f"Invalid {kind} proposal", mail_claim=mail_claim,
             ), None
-        return self._store(
-            kind, payload, agent=agent, provenance=provenance, run_id=run_id,
-            attempts=attempts, draft_attempts=draft_attempts, mail_claim=mail_claim,
-        )
-
-    def _store(
-        self,
-        kind: str,
-        payload: JSONObject,
-        *,
-        agent: str,
-        provenance: Provenance,
-        run_id: int | None,
-        attempts: Sequence[str],
-        draft_attempts: int,
-        mail_claim: MailClaim | None,
-    ) -> tuple[Action, Correspondents]:
-        """Assess and store a valid proposal (``pending``), not yet announced."""
         spec = K.get(kind)
         who: Correspondents = self.gates.correspondents(provenance)
         risk = self.gates.assess(kind, payload, provenance, who, draft_attempts=draft_attempts)
