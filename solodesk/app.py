@@ -315,29 +315,6 @@ async def _stop_jobs(stop: asyncio.Event, task: asyncio.Task[None], grace_s: flo
         await asyncio.wait([task], timeout=grace_s)
 
 
-async def _first_paint(window: MainWindow, *, timeout: float = FIRST_PAINT_WAIT_S) -> None:
-    """Wait until ``window`` was painted (or closed, or ``timeout`` seconds have passed)."""
-    import asyncio
-
-    if window.was_painted:
-        return
-    painted = asyncio.get_running_loop().create_future()
-
-    def done() -> None:
-        if not painted.done():
-            painted.set_result(None)
-
-    window.painted.connect(done)
-    window.closed.connect(done)
-    try:
-        await asyncio.wait_for(painted, timeout)
-    except TimeoutError:
-        log.info("the window was not painted within %.1f s; starting anyway", timeout)
-    finally:
-        window.painted.disconnect(done)
-        window.closed.disconnect(done)
-
-
 def _after_start(window: MainWindow) -> None:
     """Once the window works: freeze what start-up left (the collector skips it from now on),
     then import litellm in a worker thread ahead of the first chat."""
@@ -358,14 +335,13 @@ async def _open(
     failure: list[BaseException],
     tray: bool | None = None,
 ) -> int:
-    """The app's main task: the frame is shown; once painted, build (or take) the back end,
-    attach it and run until the window closes.
+    """The app's main task: the frame is shown and painted (:func:`_paint_first`); build (or
+    take) the back end, attach it and run until the window closes.
 
     Returns:
         The exit status: 0, or 1 if the back end could not be built (the error is appended to
         ``failure``, shown once the loop has ended).
     """
-    await _first_paint(window)
     if services is None:
         if window.closing:
             return 0
