@@ -313,7 +313,9 @@ def test_survivors_of_a_full_collection_are_frozen_when_modules_were_imported(
         sys.modules.pop(name, None)
 
 
-def test_what_the_calls_imported_is_frozen_when_the_last_call_ends() -> None:
+def test_what_the_calls_imported_is_frozen_when_the_last_call_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The first call imports litellm's lazy modules (the tokenizer for the budget check, then
     the OpenAI client's and MCP's models for the completion): frozen when the last running
     call ends if modules were imported meanwhile (not only after the very first call)."""
@@ -321,6 +323,10 @@ def test_what_the_calls_imported_is_frozen_when_the_last_call_ends() -> None:
 
     from solodesk.llm import gateway as gw
 
+    # The module table the freeze looks at is this test's own: a thread left by an earlier test
+    # importing something meanwhile must not count as "imported during the calls".
+    modules = dict(sys.modules)
+    monkeypatch.setattr(collection, "sys", types.SimpleNamespace(modules=modules))
     policy = gw._CollectionPolicy()
     name = "solodesk_test_imported_by_a_call"
     collection.freeze_new_modules()  # the baseline
@@ -331,11 +337,11 @@ def test_what_the_calls_imported_is_frozen_when_the_last_call_ends() -> None:
     try:
         policy.enter()
         policy.enter()
-        sys.modules[name] = types.ModuleType(name)  # as a lazy import during the calls
+        modules[name] = types.ModuleType(name)  # as a lazy import during the calls
         kept = [object() for _ in range(10)]
         policy.exit()  # one call still runs: not yet
         assert gc.get_freeze_count() == before
         policy.exit()
         assert gc.get_freeze_count() > before and kept
     finally:
-        sys.modules.pop(name, None)
+        modules.pop(name, None)
