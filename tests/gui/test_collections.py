@@ -293,6 +293,9 @@ def test_survivors_of_a_full_collection_are_frozen_when_modules_were_imported(
     collection, survivors are frozen if modules were imported since the last time; else not."""
     import types
 
+    # The freeze's own module table: an import by a thread left from an earlier test is not ours.
+    modules = dict(sys.modules)
+    monkeypatch.setattr(collection, "sys", types.SimpleNamespace(modules=modules))
     name = "solodesk_test_lazily_imported"
     collection.freeze_new_modules()  # the baseline: modules imported so far
     long_lived = {"kept": [object() for _ in range(10)]}
@@ -302,7 +305,7 @@ def test_survivors_of_a_full_collection_are_frozen_when_modules_were_imported(
     due: list[int | None] = [1, 2]
     monkeypatch.setattr(collection, "due_generation", lambda now=None: due.pop(0))
     try:
-        sys.modules[name] = types.ModuleType(name)  # as an import does
+        modules[name] = types.ModuleType(name)  # as an import does
         assert collection.collect_due() == 1  # a young collection freezes nothing
         assert gc.get_freeze_count() == before
         assert collection.collect_due() == 2
@@ -310,7 +313,7 @@ def test_survivors_of_a_full_collection_are_frozen_when_modules_were_imported(
         assert not any(o is long_lived for o in gc.get_objects())  # frozen: never walked
         assert collection.freeze_new_modules() is False  # once per import
     finally:
-        sys.modules.pop(name, None)
+        modules.pop(name, None)
 
 
 def test_what_the_calls_imported_is_frozen_when_the_last_call_ends(
